@@ -1,0 +1,9 @@
+from django.urls import path
+
+from agents import views
+
+app_name = "agents"
+urlpatterns = [
+    path("", views.queue, name="home"),
+    path("c/<uuid:public_id>/", views.conversation, name="conversation"),
+]

@@ -1,0 +1,24 @@
+"""The Celery app. Workers run drafting; see docs/operations.md for how to start them."""
+
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatdesk.settings")
+
+app = Celery("chatdesk")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _warm_up_drafting_engine(**_kwargs: object) -> None:
+    """Load the drafting engine in each pool child, after the fork.
+
+    Loading torch in the parent before prefork makes the children hang, and a
+    lazily loaded model would make the first customer wait for it.
+    """
+    from chatdesk.drafting.registry import warm_up
+
+    warm_up()

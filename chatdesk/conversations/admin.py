@@ -1,0 +1,32 @@
+from django.contrib import admin
+
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    extra = 0
+    fields = ("seq", "sender", "author", "text", "created_at")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ("customer_label", "status", "escalation_reason", "assigned_agent", "topic", "updated_at")
+    list_filter = ("status", "escalation_reason", "topic")
+    readonly_fields = ("public_id", "last_seq", "created_at", "updated_at")
+    inlines = [MessageInline]
+
+
+@admin.register(Draft)
+class DraftAdmin(admin.ModelAdmin):
+    list_display = ("id", "conversation", "status", "engine", "confidence", "decided_by", "created_at")
+    list_filter = ("status", "engine")
+
+
+@admin.register(AgentAction)
+class AgentActionAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "agent", "kind", "conversation", "draft")
+    list_filter = ("kind", "agent")
+    readonly_fields = ("conversation", "draft", "agent", "kind", "draft_text", "sent_text", "created_at")

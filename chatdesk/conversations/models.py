@@ -1,0 +1,175 @@
+"""Conversations between a customer and the desk, the drafts written for them, and what agents did."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Conversation(models.Model):
+    """One customer's chat. Its status says who answers the customer next.
+
+    open        every customer message is drafted by the model; an agent reviews each draft
+    escalated   the model cannot handle it (see escalation_reason); it waits for an agent
+    taken_over  an agent (assigned_agent) answers directly; nothing is drafted
+    closed      finished; a new customer message reopens it
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Drafting"
+        ESCALATED = "escalated", "Escalated"
+        TAKEN_OVER = "taken_over", "Taken over"
+        CLOSED = "closed", "Closed"
+
+    class EscalationReason(models.TextChoices):
+        CUSTOMER_REQUEST = "customer_request", "Customer asked for a person"
+        LOW_CONFIDENCE = "low_confidence", "Draft confidence too low"
+        DRAFT_FAILED = "draft_failed", "Drafting failed or timed out"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    escalation_reason = models.CharField(max_length=32, choices=EscalationReason.choices, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    assigned_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    topic = models.ForeignKey(
+        "knowledge.Topic", null=True, blank=True, on_delete=models.SET_NULL, help_text="Topic of the latest draft."
+    )
+    last_seq = models.PositiveIntegerField(default=0, help_text="Sequence number of the latest message.")
+    awaiting_reply_since = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When the oldest unanswered customer message arrived."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.customer_label
+
+    @property
+    def customer_label(self) -> str:
+        return f"Visitor {str(self.public_id)[:8]}"
+
+
+class Message(models.Model):
+    """A message shown to the customer. seq is gap-free within a conversation."""
+
+    class Sender(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        AGENT = "agent", "Agent"
+        BOT = "bot", "Autopilot"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    sender = models.CharField(max_length=16, choices=Sender.choices)
+    text = models.TextField()
+    client_id = models.CharField(
+        max_length=64, blank=True, help_text="The sending client's own id, so a resend is not stored twice."
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    draft = models.ForeignKey("Draft", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"], condition=~Q(client_id=""), name="message_client_id_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.sender}: {self.text[:40]}"
+
+
+class Draft(models.Model):
+    """A reply the model proposed for the conversation's latest customer message.
+
+    pending -> generating -> ready -> approved | edited | rejected | auto_sent
+    Any unfinished draft can become superseded (a newer customer message),
+    discarded (an agent took over) or failed (engine error or time-out).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Queued"
+        GENERATING = "generating", "Generating"
+        READY = "ready", "Awaiting review"
+        APPROVED = "approved", "Sent as drafted"
+        EDITED = "edited", "Sent after edit"
+        REJECTED = "rejected", "Rejected"
+        AUTO_SENT = "auto_sent", "Sent by autopilot"
+        SUPERSEDED = "superseded", "Superseded"
+        DISCARDED = "discarded", "Discarded"
+        FAILED = "failed", "Failed"
+
+    UNFINISHED = (Status.PENDING, Status.GENERATING, Status.READY)
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="drafts")
+    reply_to = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="+", help_text="The customer message this draft answers."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    engine = models.CharField(max_length=32, blank=True)
+    text = models.TextField(blank=True)
+    sources = models.JSONField(default=list, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    topic = models.ForeignKey("knowledge.Topic", null=True, blank=True, on_delete=models.SET_NULL)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds spent per drafting step.")
+    error = models.TextField(blank=True)
+    options = models.JSONField(
+        default=dict, blank=True, help_text="Engine options, e.g. sources to avoid after a rejection."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When its task was last sent to the broker.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"], condition=Q(status="pending"), name="one_pending_draft_per_conversation"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Draft {self.pk} ({self.status})"
+
+
+class AgentAction(models.Model):
+    """Audit trail: who did what to which conversation and draft, and what the customer got."""
+
+    class Kind(models.TextChoices):
+        APPROVE = "approve", "Approved"
+        EDIT = "edit", "Edited and sent"
+        REJECT = "reject", "Rejected"
+        TAKE_OVER = "take_over", "Took over"
+        HAND_BACK = "hand_back", "Handed back"
+        REPLY = "reply", "Replied"
+        CLOSE = "close", "Closed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="actions")
+    draft = models.ForeignKey(Draft, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    draft_text = models.TextField(blank=True)
+    sent_text = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.agent} {self.kind} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -1,0 +1,89 @@
+"""The one owner of group names and broadcasting.
+
+Services call `conversation_changed` inside their transaction; the frames are
+built from the committed rows and sent only after commit, so a client never
+sees state that was rolled back. Sends go through one long-lived event loop
+per process (a new loop per send would open a new Redis connection each time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import uuid
+
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from chatdesk.conversations import frames, selectors
+from chatdesk.conversations.models import Conversation, Message
+
+log = logging.getLogger(__name__)
+
+QUEUE_GROUP = "agents.queue"
+SEND_TIMEOUT_S = 5.0
+
+
+def customer_group(public_id: uuid.UUID) -> str:
+    return f"chat.{public_id.hex}"
+
+
+def agent_conversation_group(public_id: uuid.UUID) -> str:
+    return f"agentconv.{public_id.hex}"
+
+
+def deliver_event(frame_list: list[frames.Frame]) -> dict[str, object]:
+    """The channel-layer event every consumer understands: send these frames, in order."""
+    return {"type": "deliver", "frames": frame_list}
+
+
+def conversation_changed(conversation_id: int, *, message_id: int | None = None) -> None:
+    """After commit, send the customer and the agents the conversation's new state (and the new message, if any)."""
+    transaction.on_commit(lambda: _publish(conversation_id, message_id))
+
+
+def _publish(conversation_id: int, message_id: int | None) -> None:
+    conversation = (
+        selectors.with_queue_details(Conversation.objects.filter(pk=conversation_id)).first()
+    )
+    if conversation is None:
+        return
+    new_message = [frames.message_frame(Message.objects.select_related("author").get(pk=message_id))] if message_id else []
+    in_queue = selectors.conversation_in_queue(conversation)
+    try:
+        _send(customer_group(conversation.public_id), [*new_message, frames.status_frame(conversation)])
+        _send(
+            agent_conversation_group(conversation.public_id),
+            [
+                *new_message,
+                frames.conversation_frame(conversation),
+                frames.draft_frame(selectors.conversation_latest_draft(conversation)),
+            ],
+        )
+        _send(QUEUE_GROUP, [frames.queue_update_frame(conversation, in_queue=in_queue)])
+    except Exception:
+        # The change is committed; clients catch up from their snapshot when they reconnect.
+        log.exception("broadcast for conversation %s failed", conversation.public_id)
+
+
+_loops: dict[int, asyncio.AbstractEventLoop] = {}
+_loops_lock = threading.Lock()
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    pid = os.getpid()  # a forked worker child needs a loop (and thread) of its own
+    with _loops_lock:
+        if pid not in _loops:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="chatdesk-broadcast", daemon=True).start()
+            _loops[pid] = loop
+        return _loops[pid]
+
+
+def _send(group: str, frame_list: list[frames.Frame]) -> None:
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is not configured"
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, deliver_event(frame_list)), _event_loop())
+    future.result(timeout=SEND_TIMEOUT_S)

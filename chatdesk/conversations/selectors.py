@@ -1,0 +1,100 @@
+"""Reads: who may see what, and what the customer and agents are shown."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from chatdesk.conversations.models import Conversation, Draft, Message
+from chatdesk.drafting.base import Turn
+
+AGENT_GROUPS = ("agents", "managers")
+
+
+def user_is_agent(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Agents and managers may work conversations; superusers may do anything."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return bool(user.is_superuser or user.groups.filter(name__in=AGENT_GROUPS).exists())
+
+
+def user_is_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return bool(user.is_superuser or user.groups.filter(name="managers").exists())
+
+
+def conversation_for_agent(*, user: AbstractBaseUser | AnonymousUser, public_id: uuid.UUID) -> Conversation | None:
+    """The one access check for agents: the conversation, or None when it does not exist or the user is no agent."""
+    if not user_is_agent(user):
+        return None
+    return Conversation.objects.select_related("assigned_agent", "topic").filter(public_id=public_id).first()
+
+
+def conversation_by_public_id(public_id: uuid.UUID) -> Conversation | None:
+    return Conversation.objects.select_related("assigned_agent", "topic").filter(public_id=public_id).first()
+
+
+def conversation_messages(conversation: Conversation, *, after_seq: int = 0) -> QuerySet[Message]:
+    return conversation.messages.filter(seq__gt=after_seq).select_related("author").order_by("seq")
+
+
+def conversation_turns_until(conversation: Conversation, *, seq: int, limit: int) -> list[Turn]:
+    """The last `limit` messages up to and including `seq`, as engine turns, oldest first."""
+    latest = list(conversation.messages.filter(seq__lte=seq).order_by("-seq").values_list("sender", "text")[:limit])
+    return [
+        Turn(role="customer" if sender == Message.Sender.CUSTOMER else "agent", text=text)
+        for sender, text in reversed(latest)
+    ]
+
+
+def conversation_latest_draft(conversation: Conversation) -> Draft | None:
+    """The draft agents should see: the unfinished one if any, else the most recent."""
+    drafts = conversation.drafts.select_related("decided_by", "reply_to", "topic")
+    return drafts.filter(status__in=Draft.UNFINISHED).order_by("-created_at").first() or drafts.first()
+
+
+def customer_status(conversation: Conversation) -> tuple[str, str]:
+    """What the customer's widget shows under the chat: (code, sentence)."""
+    if conversation.status == Conversation.Status.TAKEN_OVER:
+        return "agent_joined", "An agent has joined the conversation."
+    if conversation.status == Conversation.Status.ESCALATED:
+        return "waiting_for_agent", "We are finding an agent for you…"
+    if conversation.status == Conversation.Status.CLOSED:
+        return "closed", "This conversation is closed. Write again any time."
+    if conversation.awaiting_reply_since is not None:
+        return "reviewing", "An agent is reviewing a reply…"
+    return "idle", ""
+
+
+def with_queue_details(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Annotate what a queue row shows: the latest customer words and the unfinished draft, in one query."""
+    unfinished = Draft.objects.filter(conversation=OuterRef("pk"), status__in=Draft.UNFINISHED).order_by("-created_at")
+    return conversations.select_related("assigned_agent", "topic").annotate(
+        latest_customer_text=Subquery(
+            Message.objects.filter(conversation=OuterRef("pk"), sender=Message.Sender.CUSTOMER)
+            .order_by("-seq")
+            .values("text")[:1]
+        ),
+        draft_status=Subquery(unfinished.values("status")[:1]),
+        draft_confidence=Subquery(unfinished.values("confidence")[:1]),
+    )
+
+
+def agent_queue() -> QuerySet[Conversation]:
+    """Conversations that need a person, longest-waiting first."""
+    return with_queue_details(
+        Conversation.objects.filter(
+            Q(status__in=[Conversation.Status.ESCALATED, Conversation.Status.TAKEN_OVER])
+            | Q(awaiting_reply_since__isnull=False)
+        ).exclude(status=Conversation.Status.CLOSED)
+    ).order_by("awaiting_reply_since", "-updated_at")
+
+
+def conversation_in_queue(conversation: Conversation) -> bool:
+    return conversation.status != Conversation.Status.CLOSED and (
+        conversation.status in (Conversation.Status.ESCALATED, Conversation.Status.TAKEN_OVER)
+        or conversation.awaiting_reply_since is not None
+    )

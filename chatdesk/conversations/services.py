@@ -1,0 +1,481 @@
+"""Writes: everything that changes a conversation goes through here.
+
+Each public function checks its input, takes the conversation's row lock
+(`_lock`) and changes state inside one transaction; concurrent requests are
+settled by that lock and by conditional updates, never in Python memory.
+Clients are told after commit (realtime.conversation_changed).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from chatdesk.conversations import realtime, selectors
+from chatdesk.conversations.errors import ServiceError
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
+from chatdesk.drafting.base import DraftContext, DraftResult
+from chatdesk.drafting.registry import get_engine
+from chatdesk.knowledge.models import Topic
+from chatdesk.knowledge.services import approved_reply_remember, knowledge_index_current
+
+log = logging.getLogger(__name__)
+
+Status = Conversation.Status
+Reason = Conversation.EscalationReason
+
+# Plain words that mean "get me a person", in the languages our customers write.
+HUMAN_REQUEST = re.compile(
+    r"\b(talk|speak|chat)\s+(to|with)\s+(a\s+|an\s+|some\s*one|somebody|a\s+real\s+)?"
+    r"(human|person|agent|someone|somebody|representative|operator)\b"
+    r"|\b(real|live)\s+(person|human|agent)\b|\bhuman\s+agent\b|\brepresentative\b"
+    r"|人工客服|转人工|人工服务|真人",
+    re.IGNORECASE,
+)
+CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+# -- checks ------------------------------------------------------------------
+
+
+def check_text(text: object) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ServiceError("empty_message", "Please type a message before sending.")
+    text = text.strip()
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ServiceError(
+            "message_too_long",
+            f"Messages can be at most {settings.CHAT_MAX_MESSAGE_CHARS:,} characters; this one has {len(text):,}.",
+            limit=settings.CHAT_MAX_MESSAGE_CHARS,
+        )
+    return text
+
+
+def check_client_id(client_id: object) -> str:
+    if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+        raise ServiceError(
+            "invalid_client_id", "client_id must be 1 to 64 characters: letters, digits and . _ : -"
+        )
+    return client_id
+
+
+def asks_for_human(text: str) -> bool:
+    return bool(HUMAN_REQUEST.search(text))
+
+
+# -- shared steps (call inside a transaction holding the conversation lock) ----
+
+
+def _lock(public_id: uuid.UUID) -> Conversation:
+    conversation = Conversation.objects.select_for_update().filter(public_id=public_id).first()
+    if conversation is None:
+        raise ServiceError("not_found", "This conversation does not exist.")
+    return conversation
+
+
+def _lock_for_agent(public_id: uuid.UUID, agent: User) -> Conversation:
+    """The locked conversation, refused when another agent has taken it over or it is closed."""
+    conversation = _lock(public_id)
+    if conversation.status == Status.CLOSED:
+        raise ServiceError("closed", "This conversation is closed.")
+    if conversation.status == Status.TAKEN_OVER and conversation.assigned_agent_id != agent.pk:
+        owner = User.objects.get(pk=conversation.assigned_agent_id)
+        raise ServiceError(
+            "taken_over_by_other",
+            f"{owner.get_full_name() or owner.username} has taken over this conversation.",
+            by=owner.get_full_name() or owner.username,
+        )
+    return conversation
+
+
+def _append_message(conversation: Conversation, *, sender: str, text: str, **fields: object) -> Message:
+    """Store a message with the next gap-free sequence number (the caller holds the lock)."""
+    conversation.last_seq += 1
+    message = Message.objects.create(conversation=conversation, seq=conversation.last_seq, sender=sender, text=text, **fields)
+    if sender == Message.Sender.CUSTOMER:
+        conversation.awaiting_reply_since = conversation.awaiting_reply_since or message.created_at
+    else:
+        conversation.awaiting_reply_since = None
+    return message
+
+
+def _escalate(conversation: Conversation, reason: str) -> None:
+    conversation.status = Status.ESCALATED
+    conversation.escalation_reason = reason
+    conversation.escalated_at = timezone.now()
+
+
+def _discard_unfinished_drafts(conversation: Conversation) -> None:
+    Draft.objects.filter(conversation=conversation, status__in=Draft.UNFINISHED).update(status=Draft.Status.DISCARDED)
+
+
+def _request_draft(conversation: Conversation, reply_to: Message, *, options: dict[str, object] | None = None) -> None:
+    """Make sure one draft will answer `reply_to`.
+
+    A burst of customer messages yields one draft: a draft still queued is
+    pointed at the newest message instead of queuing another task.
+    """
+    if options is None and Draft.objects.filter(conversation=conversation, status=Draft.Status.PENDING).update(
+        reply_to=reply_to
+    ):
+        return
+    Draft.objects.filter(conversation=conversation, status__in=Draft.UNFINISHED).update(
+        status=Draft.Status.SUPERSEDED
+    )
+    draft = Draft.objects.create(
+        conversation=conversation,
+        reply_to=reply_to,
+        engine=settings.DRAFT_ENGINE,
+        options=options or {},
+        queued_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: _queue_draft_task(draft.pk))
+
+
+def _queue_draft_task(draft_id: int) -> None:
+    from chatdesk.conversations.tasks import draft_reply
+
+    try:
+        draft_reply.delay(draft_id)
+    except OperationalError:
+        # The message is stored and its draft is pending: drafts_requeue_stale sends it again.
+        log.warning("broker unavailable; draft %s will be queued again later", draft_id)
+
+
+def _record(conversation: Conversation, agent: User, kind: str, *, draft: Draft | None = None, sent_text: str = "") -> None:
+    AgentAction.objects.create(
+        conversation=conversation,
+        agent=agent,
+        kind=kind,
+        draft=draft,
+        draft_text=draft.text if draft else "",
+        sent_text=sent_text,
+    )
+
+
+# -- customers -----------------------------------------------------------------
+
+
+def conversation_start() -> Conversation:
+    return Conversation.objects.create()
+
+
+def customer_message_post(*, public_id: uuid.UUID, text: object, client_id: object) -> tuple[Message, bool]:
+    """Store a customer message and ask for its draft (or a person). Returns (message, created).
+
+    Idempotent per client_id: a resend returns the stored message and created=False.
+    """
+    client_id = check_client_id(client_id)
+    text = check_text(text)
+    with transaction.atomic():
+        conversation = _lock(public_id)
+        existing = conversation.messages.filter(client_id=client_id).first()
+        if existing is not None:
+            return existing, False
+        window_start = timezone.now() - timedelta(seconds=settings.CHAT_RATE_LIMIT_WINDOW_S)
+        recent = conversation.messages.filter(sender=Message.Sender.CUSTOMER, created_at__gte=window_start).count()
+        if recent >= settings.CHAT_RATE_LIMIT_MESSAGES:
+            raise ServiceError(
+                "rate_limited",
+                "You are sending messages too fast. Please wait a few seconds and try again.",
+                retry_after=settings.CHAT_RATE_LIMIT_WINDOW_S,
+            )
+        if conversation.status == Status.CLOSED:
+            conversation.status = Status.OPEN
+        message = _append_message(conversation, sender=Message.Sender.CUSTOMER, text=text, client_id=client_id)
+        if asks_for_human(text) and conversation.status == Status.OPEN:
+            _escalate(conversation, Reason.CUSTOMER_REQUEST)
+        elif conversation.status == Status.OPEN:
+            _request_draft(conversation, message)
+        conversation.save()
+        realtime.conversation_changed(conversation.pk, message_id=message.pk)
+    return message, True
+
+
+def conversation_request_human(*, public_id: uuid.UUID) -> Conversation:
+    """The customer pressed "talk to a person". Does nothing when a person is already on it."""
+    with transaction.atomic():
+        conversation = _lock(public_id)
+        if conversation.status in (Status.OPEN, Status.CLOSED):
+            _escalate(conversation, Reason.CUSTOMER_REQUEST)
+            conversation.save()
+            realtime.conversation_changed(conversation.pk)
+    return conversation
+
+
+# -- drafting (called by the Celery task) ----------------------------------------
+
+
+def draft_generate(*, draft_id: int) -> Draft | None:
+    """Write the draft if it is still wanted. Idempotent: a redelivered task finds nothing to claim."""
+    claimed = Draft.objects.filter(pk=draft_id, status=Draft.Status.PENDING).update(
+        status=Draft.Status.GENERATING, started_at=timezone.now(), attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return None
+    draft = Draft.objects.select_related("conversation", "reply_to").get(pk=draft_id)
+    conversation = draft.conversation
+    if conversation.status in (Status.TAKEN_OVER, Status.CLOSED):
+        Draft.objects.filter(pk=draft_id).update(status=Draft.Status.DISCARDED)
+        return None
+    turns = selectors.conversation_turns_until(conversation, seq=draft.reply_to.seq, limit=settings.DRAFT_HISTORY_TURNS)
+    started = time.perf_counter()
+    try:
+        engine = get_engine(draft.engine or None)
+        context = DraftContext(
+            turns=turns,
+            knowledge=knowledge_index_current(),
+            company_name=settings.COMPANY_NAME,
+            options=draft.options,
+        )
+        result = engine.draft(context)
+    except Exception as exc:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        if isinstance(exc, SoftTimeLimitExceeded):
+            reason = f"Drafting timed out after {settings.CELERY_TASK_SOFT_TIME_LIMIT} s."
+        else:
+            log.exception("draft %s failed", draft_id)
+            reason = f"Drafting failed: {exc}"
+        draft_fail(draft_id=draft_id, reason=reason)
+        return None
+    result.timings["total_s"] = time.perf_counter() - started
+    return draft_complete(draft_id=draft_id, result=result)
+
+
+def draft_complete(*, draft_id: int, result: DraftResult) -> Draft | None:
+    """Store the engine's result and decide who sees it: the agents, or the customer (autopilot)."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(drafts__pk=draft_id)
+        draft = Draft.objects.select_related("reply_to").get(pk=draft_id)
+        if draft.status != Draft.Status.GENERATING:
+            return None  # superseded or discarded while the engine worked
+        topic = Topic.objects.filter(name=result.topic).first() if result.topic else None
+        draft.text = result.text
+        draft.confidence = result.confidence
+        draft.sources = [s.as_dict() for s in result.sources]
+        draft.topic = topic
+        draft.timings = {k: round(v, 4) for k, v in result.timings.items()}
+        draft.ready_at = timezone.now()
+        latest_customer_seq = conversation.messages.filter(sender=Message.Sender.CUSTOMER).aggregate(m=Max("seq"))["m"]
+        sent: Message | None = None
+        if draft.reply_to.seq != latest_customer_seq:
+            draft.status = Draft.Status.SUPERSEDED
+        elif conversation.status in (Status.TAKEN_OVER, Status.CLOSED):
+            draft.status = Draft.Status.DISCARDED
+        elif (
+            conversation.status == Status.OPEN
+            and topic is not None
+            and topic.autopilot
+            and result.confidence >= topic.autopilot_min_confidence
+        ):
+            draft.status = Draft.Status.AUTO_SENT
+            draft.decided_at = draft.ready_at
+            sent = _append_message(conversation, sender=Message.Sender.BOT, text=draft.text, draft=draft)
+        else:
+            draft.status = Draft.Status.READY
+            if conversation.status == Status.OPEN and result.confidence < settings.DRAFT_ESCALATE_BELOW:
+                _escalate(conversation, Reason.LOW_CONFIDENCE)
+        draft.save()
+        if draft.status in (Draft.Status.READY, Draft.Status.AUTO_SENT):
+            conversation.topic = topic
+        conversation.save()
+        realtime.conversation_changed(conversation.pk, message_id=sent.pk if sent else None)
+    return draft
+
+
+def draft_fail(*, draft_id: int, reason: str) -> None:
+    """Mark an unfinished draft failed and put its conversation in front of the agents with the reason."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(drafts__pk=draft_id)
+        failed = Draft.objects.filter(
+            pk=draft_id, status__in=[Draft.Status.PENDING, Draft.Status.GENERATING]
+        ).update(status=Draft.Status.FAILED, error=reason)
+        if not failed:
+            return
+        if conversation.status == Status.OPEN:
+            _escalate(conversation, Reason.DRAFT_FAILED)
+            conversation.save()
+        realtime.conversation_changed(conversation.pk)
+
+
+def drafts_requeue_stale() -> int:
+    """Queue again the drafts whose task was lost (broker down, worker killed); fail those stuck too long.
+
+    Returns how many were queued again.
+    """
+    now = timezone.now()
+    give_up_before = now - timedelta(seconds=settings.DRAFT_FAIL_AFTER_S)
+    for draft_id in Draft.objects.filter(
+        status__in=[Draft.Status.PENDING, Draft.Status.GENERATING], created_at__lt=give_up_before
+    ).values_list("pk", flat=True):
+        draft_fail(draft_id=draft_id, reason="No worker finished this draft in time.")
+    stale = list(
+        Draft.objects.filter(
+            status=Draft.Status.PENDING, queued_at__lt=now - timedelta(seconds=settings.DRAFT_REQUEUE_AFTER_S)
+        ).values_list("pk", flat=True)
+    )
+    for draft_id in stale:
+        if Draft.objects.filter(pk=draft_id, status=Draft.Status.PENDING).update(queued_at=now):
+            _queue_draft_task(draft_id)
+    return len(stale)
+
+
+# -- agents --------------------------------------------------------------------
+
+
+def _claim_ready_draft(conversation: Conversation, draft_id: object, agent: User, *, status: str) -> Draft:
+    """Move a ready draft to `status` for this agent; exactly one agent can win (conditional update)."""
+    if not isinstance(draft_id, int):
+        raise ServiceError("invalid_request", "draft_id must be a number.")
+    claimed = Draft.objects.filter(pk=draft_id, conversation=conversation, status=Draft.Status.READY).update(
+        status=status, decided_by=agent, decided_at=timezone.now()
+    )
+    draft = Draft.objects.select_related("decided_by", "reply_to", "topic").filter(pk=draft_id, conversation=conversation).first()
+    if draft is None:
+        raise ServiceError("not_found", "That draft does not exist in this conversation.")
+    if not claimed:
+        if draft.decided_by is not None:
+            by = draft.decided_by.get_full_name() or draft.decided_by.username
+            raise ServiceError(
+                "already_handled", f"Already handled by {by} ({draft.get_status_display().lower()}).", by=by
+            )
+        raise ServiceError(
+            "draft_not_ready", f"This draft can no longer be used: {draft.get_status_display().lower()}."
+        )
+    return draft
+
+
+def _send_agent_text(conversation: Conversation, agent: User, text: str, *, draft: Draft | None = None, client_id: str = "") -> Message:
+    message = _append_message(
+        conversation, sender=Message.Sender.AGENT, text=text, author=agent, draft=draft, client_id=client_id
+    )
+    if conversation.status == Status.ESCALATED:
+        conversation.status = Status.OPEN  # an agent answered: the escalation is handled
+    return message
+
+
+def draft_approve(*, public_id: uuid.UUID, draft_id: object, agent: User) -> Message:
+    """Send the draft to the customer as it is."""
+    return _draft_send(public_id=public_id, draft_id=draft_id, agent=agent, edited_text=None)
+
+
+def draft_edit(*, public_id: uuid.UUID, draft_id: object, agent: User, text: object) -> Message:
+    """Send the agent's edited version of the draft."""
+    return _draft_send(public_id=public_id, draft_id=draft_id, agent=agent, edited_text=check_text(text))
+
+
+def _draft_send(*, public_id: uuid.UUID, draft_id: object, agent: User, edited_text: str | None) -> Message:
+    with transaction.atomic():
+        conversation = _lock_for_agent(public_id, agent)
+        draft = _claim_ready_draft(conversation, draft_id, agent, status=Draft.Status.APPROVED)
+        edited = edited_text is not None and edited_text != draft.text
+        if edited:
+            draft.status = Draft.Status.EDITED
+            draft.save(update_fields=["status"])
+        sent_text = edited_text if edited_text is not None else draft.text
+        message = _send_agent_text(conversation, agent, sent_text, draft=draft)
+        _record(conversation, agent, AgentAction.Kind.EDIT if edited else AgentAction.Kind.APPROVE, draft=draft, sent_text=sent_text)
+        approved_reply_remember(customer_text=draft.reply_to.text, reply_text=sent_text, topic=draft.topic, agent=agent)
+        conversation.save()
+        realtime.conversation_changed(conversation.pk, message_id=message.pk)
+    return message
+
+
+def draft_reject(
+    *, public_id: uuid.UUID, draft_id: object, agent: User, reply_text: object = None, redraft: bool = False
+) -> Message | None:
+    """Refuse a draft. With reply_text the agent's own reply is sent instead; with redraft another
+    draft is written that avoids the rejected one's source. Returns the sent message, if any."""
+    if reply_text is not None:
+        reply_text = check_text(reply_text)
+    with transaction.atomic():
+        conversation = _lock_for_agent(public_id, agent)
+        draft = _claim_ready_draft(conversation, draft_id, agent, status=Draft.Status.REJECTED)
+        message = None
+        if isinstance(reply_text, str):
+            message = _send_agent_text(conversation, agent, reply_text)
+            approved_reply_remember(customer_text=draft.reply_to.text, reply_text=reply_text, topic=draft.topic, agent=agent)
+        elif redraft:
+            avoid = list(draft.options.get("avoid_sources", []))
+            avoid += [draft.sources[0]["id"]] if draft.sources else []
+            _request_draft(conversation, draft.reply_to, options={"avoid_sources": avoid})
+        _record(conversation, agent, AgentAction.Kind.REJECT, draft=draft, sent_text=message.text if message else "")
+        conversation.save()
+        realtime.conversation_changed(conversation.pk, message_id=message.pk if message else None)
+    return message
+
+
+def agent_reply(*, public_id: uuid.UUID, agent: User, text: object, client_id: object = "") -> Message:
+    """The agent writes to the customer directly. Replying yourself takes the conversation over."""
+    text = check_text(text)
+    client_id = check_client_id(client_id) if client_id else ""
+    with transaction.atomic():
+        conversation = _lock_for_agent(public_id, agent)
+        existing = conversation.messages.filter(client_id=client_id).first() if client_id else None
+        if existing is not None:
+            return existing
+        if conversation.status != Status.TAKEN_OVER:
+            _take_over(conversation, agent)
+        message = _send_agent_text(conversation, agent, text, client_id=client_id)
+        _record(conversation, agent, AgentAction.Kind.REPLY, sent_text=text)
+        conversation.save()
+        realtime.conversation_changed(conversation.pk, message_id=message.pk)
+    return message
+
+
+def _take_over(conversation: Conversation, agent: User) -> None:
+    conversation.status = Status.TAKEN_OVER
+    conversation.assigned_agent = agent
+    _discard_unfinished_drafts(conversation)
+    _record(conversation, agent, AgentAction.Kind.TAKE_OVER)
+
+
+def conversation_take_over(*, public_id: uuid.UUID, agent: User) -> Conversation:
+    """No more drafts; this agent answers. Refused if another agent holds it; a no-op if this one does."""
+    with transaction.atomic():
+        conversation = _lock_for_agent(public_id, agent)
+        if conversation.status != Status.TAKEN_OVER:
+            _take_over(conversation, agent)
+            conversation.save()
+            realtime.conversation_changed(conversation.pk)
+    return conversation
+
+
+def conversation_hand_back(*, public_id: uuid.UUID, agent: User) -> Conversation:
+    """Return the conversation to drafting; an unanswered customer message is drafted at once."""
+    with transaction.atomic():
+        conversation = _lock_for_agent(public_id, agent)
+        if conversation.status == Status.OPEN:
+            raise ServiceError("not_taken_over", "Drafting is already on for this conversation.")
+        conversation.status = Status.OPEN
+        conversation.assigned_agent = None
+        latest = conversation.messages.order_by("-seq").first()
+        if latest is not None and latest.sender == Message.Sender.CUSTOMER:
+            _request_draft(conversation, latest)
+        _record(conversation, agent, AgentAction.Kind.HAND_BACK)
+        conversation.save()
+        realtime.conversation_changed(conversation.pk)
+    return conversation
+
+
+def conversation_close(*, public_id: uuid.UUID, agent: User) -> Conversation:
+    with transaction.atomic():
+        conversation = _lock_for_agent(public_id, agent)
+        conversation.status = Status.CLOSED
+        conversation.awaiting_reply_since = None
+        _discard_unfinished_drafts(conversation)
+        _record(conversation, agent, AgentAction.Kind.CLOSE)
+        conversation.save()
+        realtime.conversation_changed(conversation.pk)
+    return conversation

@@ -1,0 +1,1 @@
+"""Drafting engines: plain Python, no ORM. A DraftContext goes in, a DraftResult comes out."""

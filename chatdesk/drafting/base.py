@@ -1,0 +1,74 @@
+"""The contract between the desk and any drafting engine."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from chatdesk.drafting.index import KnowledgeIndex
+
+
+class EngineError(Exception):
+    """The engine could not draft; the message is shown to agents as the reason."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Literal["customer", "agent"]
+    text: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage the draft was built from, as agents see it."""
+
+    id: str
+    title: str
+    score: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "score": round(self.score, 4)}
+
+
+@dataclass
+class DraftContext:
+    """Everything an engine may use. turns end with the customer message to answer."""
+
+    turns: list[Turn]
+    knowledge: KnowledgeIndex
+    company_name: str = "our shop"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def latest_customer_text(self) -> str:
+        for turn in reversed(self.turns):
+            if turn.role == "customer":
+                return turn.text
+        raise EngineError("the conversation has no customer message to answer")
+
+
+@dataclass
+class DraftResult:
+    """text is what the customer would receive; confidence is in [0, 1] (see docs/architecture.md)."""
+
+    text: str
+    confidence: float
+    sources: list[Source] = field(default_factory=list)
+    topic: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    tokens: int = 0
+    alternatives: list[str] = field(default_factory=list)
+
+
+class DraftEngine(ABC):
+    """Engines are created once per worker process and must be safe to reuse."""
+
+    name: str = ""
+
+    def warm_up(self) -> None:
+        """Load models now, so the first customer does not wait for them."""
+
+    @abstractmethod
+    def draft(self, context: DraftContext) -> DraftResult: ...

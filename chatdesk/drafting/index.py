@@ -1,0 +1,57 @@
+"""An in-memory nearest-neighbour index over knowledge passages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Passage:
+    """An answer the desk may send, with the texts that customers' words are matched against."""
+
+    id: str
+    title: str
+    text: str
+    topic: str | None
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Match:
+    passage: Passage
+    score: float
+    key: str
+
+
+class KnowledgeIndex:
+    """Passages and one unit vector per key text; search returns the best key of each passage."""
+
+    def __init__(self, passages: list[Passage], key_vectors: np.ndarray) -> None:
+        self.passages = passages
+        self._owners = np.array([i for i, p in enumerate(passages) for _ in p.keys], dtype=np.int64)
+        self._keys = [key for p in passages for key in p.keys]
+        if key_vectors.shape[0] != len(self._keys):
+            raise ValueError("one vector per key text is needed")
+        self._vectors = key_vectors
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def search(self, query: np.ndarray, limit: int = 3) -> list[Match]:
+        """The best `limit` passages by cosine similarity of their closest key, best first."""
+        if not self._keys:
+            return []
+        scores = self._vectors @ query
+        best_per_passage: dict[int, int] = {}
+        for key_index in np.argsort(-scores):
+            owner = int(self._owners[key_index])
+            if owner not in best_per_passage:
+                best_per_passage[owner] = int(key_index)
+                if len(best_per_passage) == limit:
+                    break
+        return [
+            Match(passage=self.passages[owner], score=float(scores[k]), key=self._keys[k])
+            for owner, k in best_per_passage.items()
+        ]

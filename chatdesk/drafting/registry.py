@@ -1,0 +1,36 @@
+"""Engine names to classes, imported on first use so workers load only what they run."""
+
+from __future__ import annotations
+
+import threading
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from chatdesk.drafting.base import DraftEngine
+
+ENGINES: dict[str, str] = {
+    "retrieval": "chatdesk.drafting.engines.retrieval.RetrievalEngine",
+}
+
+_lock = threading.Lock()
+_instances: dict[str, DraftEngine] = {}
+
+
+class UnknownEngine(Exception):
+    pass
+
+
+def get_engine(name: str | None = None) -> DraftEngine:
+    """The process-wide instance of the named engine (default: the DRAFT_ENGINE setting)."""
+    name = name or settings.DRAFT_ENGINE
+    with _lock:
+        if name not in _instances:
+            if name not in ENGINES:
+                raise UnknownEngine(f"unknown DRAFT_ENGINE {name!r}; choose one of {', '.join(sorted(ENGINES))}")
+            _instances[name] = import_string(ENGINES[name])()
+        return _instances[name]
+
+
+def warm_up() -> None:
+    get_engine().warm_up()

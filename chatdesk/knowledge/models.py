@@ -1,0 +1,69 @@
+"""What drafts are selected from: published articles and replies agents approved."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Topic(models.Model):
+    """A subject customers ask about; reports and autopilot work per topic."""
+
+    name = models.CharField(max_length=80, unique=True)
+    autopilot = models.BooleanField(
+        default=False,
+        help_text="Send drafts on this topic to the customer without review when confident enough.",
+    )
+    autopilot_min_confidence = models.FloatField(
+        default=0.8, help_text="Lowest draft confidence (0 to 1) that autopilot sends by itself."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Article(models.Model):
+    """A knowledge-base answer. Its title and example questions are what customers' words are matched against."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="articles")
+    title = models.CharField(max_length=200, unique=True)
+    body = models.TextField(help_text="The reply a customer receives.")
+    questions = models.TextField(blank=True, help_text="Example customer questions, one per line.")
+    is_published = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["topic__name", "title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def question_list(self) -> list[str]:
+        return [line.strip() for line in self.questions.splitlines() if line.strip()]
+
+
+class ApprovedReply(models.Model):
+    """A customer message and the reply an agent sent to it: the desk's memory of what works."""
+
+    customer_text = models.TextField()
+    reply_text = models.TextField()
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL)
+    agent = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "approved replies"
+
+    def __str__(self) -> str:
+        return self.customer_text[:60]
+
+
+class Embedding(models.Model):
+    """Content-addressed cache of encoder vectors, shared by all worker processes."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="sha256 of encoder name and text")
+    vector = models.BinaryField()

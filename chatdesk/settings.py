@@ -1,0 +1,219 @@
+"""ChatDesk settings: the one place that reads the environment.
+
+Every variable is documented in docs/configuration.md. With no variable set the
+app runs on the embedded default: SQLite under DATA_DIR and the embedded Redis
+server that `manage.py rundesk` starts on EMBEDDED_REDIS_PORT.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class ImproperlyConfiguredEnv(Exception):
+    """A variable is set to a value the app cannot use."""
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: str) -> bool:
+    value = env(name, default)
+    if value in ("True", "true", "1"):
+        return True
+    if value in ("False", "false", "0"):
+        return False
+    raise ImproperlyConfiguredEnv(f"{name} must be True or False, not {value!r}")
+
+
+def envint(name: str, default: str) -> int:
+    value = env(name, default)
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfiguredEnv(f"{name} must be a whole number, not {value!r}") from None
+
+
+def envfloat(name: str, default: str) -> float:
+    value = env(name, default)
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfiguredEnv(f"{name} must be a number, not {value!r}") from None
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+DEBUG = envbool("DEBUG", "False")
+DATA_DIR = Path(env("DATA_DIR", str(BASE_DIR / "var")))
+SECRET_KEY = env("SECRET_KEY", "")
+if not SECRET_KEY:
+    if env("DATABASE_URL"):
+        raise ImproperlyConfiguredEnv("SECRET_KEY must be set when DATABASE_URL is set (production)")
+    # Embedded default: a key generated once per data folder, never committed.
+    _key_file = DATA_DIR / "secret_key"
+    if not _key_file.exists():
+        from django.core.management.utils import get_random_secret_key
+
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        _key_file.write_text(get_random_secret_key())
+    SECRET_KEY = _key_file.read_text().strip()
+
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+# Sites allowed to embed the customer widget (websocket Origin check); the
+# app's own ALLOWED_HOSTS are always allowed.
+WIDGET_ALLOWED_ORIGINS = envlist("WIDGET_ALLOWED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "chatdesk.knowledge",
+    "chatdesk.conversations",
+    "chatdesk.reports",
+    "agents",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatdesk.urls"
+ASGI_APPLICATION = "chatdesk.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'chatdesk.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", "0"))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while the worker writes; IMMEDIATE makes
+    # writers queue for the lock instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+EMBEDDED_REDIS_PORT = envint("EMBEDDED_REDIS_PORT", "16379")
+REDIS_URL = env("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+EMBEDDED = not env("REDIS_URL")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    # Drop dead pooled connections quickly after a Redis restart.
+                    "health_check_interval": 1,
+                    "retry": Retry(ExponentialBackoff(cap=1, base=0.05), 5),
+                    "retry_on_error": [RedisConnectionError],
+                }
+            ],
+            "prefix": env("CHANNEL_PREFIX", "chatdesk"),
+            "capacity": 500,
+            "expiry": 30,
+        },
+    }
+}
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "False")
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"chatdesk.conversations.tasks.draft_reply": {"queue": "drafts"}}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_TASK_SOFT_TIME_LIMIT = envint("DRAFT_SOFT_TIME_LIMIT", "60")
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 10
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-drafts": {
+        "task": "chatdesk.conversations.tasks.requeue_stale_drafts",
+        "schedule": 15.0,
+    },
+}
+
+# Drafting
+DRAFT_ENGINE = env("DRAFT_ENGINE", "retrieval")
+DRAFT_MODEL = env("DRAFT_MODEL", "")
+# Below this confidence a draft is still shown but the conversation is escalated.
+DRAFT_ESCALATE_BELOW = envfloat("DRAFT_ESCALATE_BELOW", "0.45")
+# Pending drafts older than this are queued again (the broker was down, a worker died).
+DRAFT_REQUEUE_AFTER_S = envint("DRAFT_REQUEUE_AFTER_S", "30")
+# Drafts that never finish within this are marked failed and escalated.
+DRAFT_FAIL_AFTER_S = envint("DRAFT_FAIL_AFTER_S", "120")
+DRAFT_HISTORY_TURNS = envint("DRAFT_HISTORY_TURNS", "12")
+
+# Customer chat limits
+CHAT_MAX_MESSAGE_CHARS = envint("CHAT_MAX_MESSAGE_CHARS", "4000")
+CHAT_RATE_LIMIT_MESSAGES = envint("CHAT_RATE_LIMIT_MESSAGES", "5")
+CHAT_RATE_LIMIT_WINDOW_S = envint("CHAT_RATE_LIMIT_WINDOW_S", "10")
+CHAT_TOKEN_MAX_AGE_DAYS = envint("CHAT_TOKEN_MAX_AGE_DAYS", "30")
+COMPANY_NAME = env("COMPANY_NAME", "Northwind Goods")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "agents:home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Daphne serves /static/ itself unless a proxy in front does it (production).
+SERVE_STATIC = envbool("SERVE_STATIC", "True")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from chatdesk import views
+
+urlpatterns = [
+    path("", views.demo_shop, name="demo-shop"),
+    path("healthz", views.healthz, name="healthz"),
+    path("agents/", include("agents.urls")),
+    path("reports/", include("chatdesk.reports.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

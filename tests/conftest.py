@@ -1,0 +1,109 @@
+"""Personas, data and the live stack shared by the whole suite."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.contrib.auth.models import User
+
+from chatdesk.conversations import services
+from chatdesk.conversations.demo import groups_ensure
+from chatdesk.conversations.models import Conversation, Message
+from chatdesk.knowledge.services import knowledge_seed_demo
+from tests.live import LiveStack, start_live_stack
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_test_redis() -> None:
+    """The tests' Redis database starts empty (no drafting tasks left from an earlier run)."""
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+
+
+def _person(username: str, full_name: str, group: str | None) -> User:
+    first, last = full_name.split(" ", 1)
+    user = User.objects.create_user(username=username, password=PASSWORD, first_name=first, last_name=last)
+    if group:
+        agents, managers = groups_ensure()
+        user.groups.add(agents if group == "agents" else managers)
+    return user
+
+
+@pytest.fixture
+def agent(db: Any) -> User:
+    return _person("alice", "Alice Agent", "agents")
+
+
+@pytest.fixture
+def other_agent(db: Any) -> User:
+    return _person("bob", "Bob Agent", "agents")
+
+
+@pytest.fixture
+def manager(db: Any) -> User:
+    return _person("mona", "Mona Manager", "managers")
+
+
+@pytest.fixture
+def outsider(db: Any) -> User:
+    return _person("olga", "Olga Outsider", None)
+
+
+@pytest.fixture
+def knowledge(db: Any) -> None:
+    """The demo shop's knowledge base."""
+    knowledge_seed_demo()
+
+
+@pytest.fixture
+def conversation(db: Any) -> Conversation:
+    return services.conversation_start()
+
+
+_client_ids = itertools.count(1)
+
+
+def say(conversation: Conversation, text: str, client_id: str | None = None) -> Message:
+    """The customer sends `text` (a fresh client_id unless one is given)."""
+    message, _ = services.customer_message_post(
+        public_id=conversation.public_id, text=text, client_id=client_id or f"c-{next(_client_ids)}"
+    )
+    return message
+
+
+@pytest.fixture(scope="session")
+def live_stack(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveStack]:
+    """Daphne and a real Celery worker, as separate processes, on the test database and Redis."""
+    with django_db_blocker.unblock():
+        stack = start_live_stack()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's Chromium binary, never a downloaded browser; its profile files stay in a temporary folder."""
+    home = Path(tempfile.mkdtemp(prefix="chatdesk-chromium-"))
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/lib/chromium/chromium",
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+        "env": {**os.environ, "HOME": str(home), "TMPDIR": str(home)},
+    }
