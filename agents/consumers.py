@@ -57,7 +57,10 @@ class QueueConsumer(AgentConsumer):
 def _conversation_snapshot(conversation: Any) -> list[frames.Frame]:
     return [
         frames.conversation_frame(conversation),
-        {"type": "history", "messages": [frames.message_frame(m) for m in selectors.conversation_messages(conversation)]},
+        {
+            "type": "history",
+            "messages": [frames.message_frame(m) for m in selectors.conversation_messages(conversation)],
+        },
         frames.draft_frame(selectors.conversation_latest_draft(conversation)),
     ]
 

@@ -1,4 +1,4 @@
-"""Pieces of the embedded default run mode: child processes that die with their parent, and the embedded Redis server."""
+"""Embedded default run mode: child processes that die with their parent, and the embedded Redis server."""
 
 from __future__ import annotations
 

@@ -142,6 +142,9 @@ CHANNEL_LAYERS = {
             "hosts": [
                 {
                     "address": REDIS_URL,
+                    # redis-py 8 reads with a 5 s timeout by default, which races the layer's own
+                    # 5 s blocking pop and kills idle sockets with "Timeout reading".
+                    "socket_timeout": 15,
                     # Drop dead pooled connections quickly after a Redis restart.
                     "health_check_interval": 1,
                     "retry": Retry(ExponentialBackoff(cap=1, base=0.05), 5),
@@ -156,7 +159,6 @@ CHANNEL_LAYERS = {
 }
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
-CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "False")
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {"chatdesk.conversations.tasks.draft_reply": {"queue": "drafts"}}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -173,8 +175,12 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Drafting
+# Models load from local files only: there is no hub to download from at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Torch threads per worker process; one per process is fastest with prefork on few cores.
+TORCH_NUM_THREADS = envint("TORCH_NUM_THREADS", "1")
 DRAFT_ENGINE = env("DRAFT_ENGINE", "retrieval")
-DRAFT_MODEL = env("DRAFT_MODEL", "")
 # Below this confidence a draft is still shown but the conversation is escalated.
 DRAFT_ESCALATE_BELOW = envfloat("DRAFT_ESCALATE_BELOW", "0.45")
 # Pending drafts older than this are queued again (the broker was down, a worker died).

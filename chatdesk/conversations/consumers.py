@@ -15,7 +15,7 @@ from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.tokens import conversation_token, public_id_from_token
 
 
-class FrameConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class FrameConsumer(AsyncJsonWebsocketConsumer):
     """JSON frames in and out, with clear error frames for anything malformed, and group bookkeeping."""
 
     groups_joined: list[str]
@@ -95,10 +95,13 @@ class CustomerChatConsumer(FrameConsumer):
             conversation = await database_sync_to_async(services.conversation_start)()
         else:
             public_id = public_id_from_token(token) if isinstance(token, str) else None
-            conversation = await database_sync_to_async(selectors.conversation_by_public_id)(public_id) if public_id else None
+            conversation = (
+                await database_sync_to_async(selectors.conversation_by_public_id)(public_id) if public_id else None
+            )
             if conversation is None:
                 raise ServiceError(
-                    "invalid_token", "This conversation link is not valid any more. Send hello without a token to start anew."
+                    "invalid_token",
+                    "This conversation link is not valid any more. Send hello without a token to start anew.",
                 )
         await self.leave_all()
         self.public_id = conversation.public_id
@@ -123,5 +126,7 @@ def _welcome_frame(conversation: Any, after_seq: int) -> frames.Frame:
         "status": code,
         "status_text": text,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-        "messages": [frames.message_frame(m) for m in selectors.conversation_messages(conversation, after_seq=after_seq)],
+        "messages": [
+            frames.message_frame(m) for m in selectors.conversation_messages(conversation, after_seq=after_seq)
+        ],
     }

@@ -45,12 +45,12 @@ def conversation_changed(conversation_id: int, *, message_id: int | None = None)
 
 
 def _publish(conversation_id: int, message_id: int | None) -> None:
-    conversation = (
-        selectors.with_queue_details(Conversation.objects.filter(pk=conversation_id)).first()
-    )
+    conversation = selectors.with_queue_details(Conversation.objects.filter(pk=conversation_id)).first()
     if conversation is None:
         return
-    new_message = [frames.message_frame(Message.objects.select_related("author").get(pk=message_id))] if message_id else []
+    new_message = (
+        [frames.message_frame(Message.objects.select_related("author").get(pk=message_id))] if message_id else []
+    )
     in_queue = selectors.conversation_in_queue(conversation)
     try:
         _send(customer_group(conversation.public_id), [*new_message, frames.status_frame(conversation)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from chatdesk.conversations.models import Conversation, Draft, Message
@@ -15,15 +15,15 @@ AGENT_GROUPS = ("agents", "managers")
 
 def user_is_agent(user: AbstractBaseUser | AnonymousUser) -> bool:
     """Agents and managers may work conversations; superusers may do anything."""
-    if not user.is_authenticated or not user.is_active:
+    if not isinstance(user, User) or not user.is_active:
         return False
-    return bool(user.is_superuser or user.groups.filter(name__in=AGENT_GROUPS).exists())
+    return user.is_superuser or user.groups.filter(name__in=AGENT_GROUPS).exists()
 
 
 def user_is_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
-    if not user.is_authenticated or not user.is_active:
+    if not isinstance(user, User) or not user.is_active:
         return False
-    return bool(user.is_superuser or user.groups.filter(name="managers").exists())
+    return user.is_superuser or user.groups.filter(name="managers").exists()
 
 
 def conversation_for_agent(*, user: AbstractBaseUser | AnonymousUser, public_id: uuid.UUID) -> Conversation | None:

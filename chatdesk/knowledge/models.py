@@ -67,3 +67,6 @@ class Embedding(models.Model):
 
     key = models.CharField(max_length=64, unique=True, help_text="sha256 of encoder name and text")
     vector = models.BinaryField()
+
+    def __str__(self) -> str:
+        return self.key

@@ -48,7 +48,7 @@ def _knowledge_version() -> tuple[object, ...]:
 
 
 def knowledge_passages() -> list[Passage]:
-    """Published articles (keyed by title and example questions) and approved replies (keyed by the customer's words)."""
+    """Published articles (keyed by title and example questions) and approved replies (by the customer's words)."""
     passages = [
         Passage(
             id=f"article:{a.pk}",

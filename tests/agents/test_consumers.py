@@ -46,7 +46,9 @@ def waiting(knowledge: None) -> Conversation:
     return conversation
 
 
-@pytest.mark.parametrize("path", ["/ws/agents/queue/", "/ws/agents/conversations/00000000-0000-0000-0000-000000000000/"])
+@pytest.mark.parametrize(
+    "path", ["/ws/agents/queue/", "/ws/agents/conversations/00000000-0000-0000-0000-000000000000/"]
+)
 def test_without_a_session_the_socket_says_why_and_closes(path: str) -> None:
     async def scenario() -> None:
         socket = await connect(path)

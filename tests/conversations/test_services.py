@@ -140,9 +140,7 @@ class TestDrafting:
         first = Draft.objects.get(conversation=conversation)
         Draft.objects.filter(pk=first.pk).update(status=Draft.Status.GENERATING)  # a worker has started on it
         say(conversation, "Actually, how do I return it?")
-        services.draft_complete(
-            draft_id=first.pk, result=DraftResult(text="Your order is on its way.", confidence=0.9)
-        )
+        services.draft_complete(draft_id=first.pk, result=DraftResult(text="Your order is on its way.", confidence=0.9))
         first.refresh_from_db()
         assert first.status == Draft.Status.SUPERSEDED
         second = draft_now(conversation)
@@ -229,9 +227,7 @@ class TestAgentDecisions:
         )  # fmt: skip
         assert refreshed(conversation).awaiting_reply_since is None
 
-    def test_the_second_agent_is_told_who_handled_it(
-        self, ready_draft: Draft, agent: User, other_agent: User
-    ) -> None:
+    def test_the_second_agent_is_told_who_handled_it(self, ready_draft: Draft, agent: User, other_agent: User) -> None:
         public_id = ready_draft.conversation.public_id
         services.draft_approve(public_id=public_id, draft_id=ready_draft.pk, agent=agent)
         with pytest.raises(ServiceError) as refused:
@@ -264,9 +260,7 @@ class TestAgentDecisions:
         ready_draft.refresh_from_db()
         assert ready_draft.status == Draft.Status.REJECTED
 
-    def test_reject_and_redraft_writes_another_draft_from_another_source(
-        self, ready_draft: Draft, agent: User
-    ) -> None:
+    def test_reject_and_redraft_writes_another_draft_from_another_source(self, ready_draft: Draft, agent: User) -> None:
         conversation = ready_draft.conversation
         services.draft_reject(public_id=conversation.public_id, draft_id=ready_draft.pk, agent=agent, redraft=True)
         second = draft_now(conversation)
@@ -295,9 +289,7 @@ class TestAgentDecisions:
         assert refreshed(conversation).status == Conversation.Status.OPEN
         assert draft_now(conversation).status == Draft.Status.READY
 
-    def test_replying_to_an_escalated_conversation_takes_it_over(
-        self, conversation: Conversation, agent: User
-    ) -> None:
+    def test_replying_to_an_escalated_conversation_takes_it_over(self, conversation: Conversation, agent: User) -> None:
         say(conversation, "talk to a human")
         services.agent_reply(public_id=conversation.public_id, agent=agent, text="Hello, I am Alice.")
         conversation = refreshed(conversation)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -69,7 +70,7 @@ class Command(BaseCommand):
 
         call_command("migrate", interactive=False, verbosity=0)
         if not options["no_demo"]:
-            call_command("seed_demo", verbosity=0, stdout=open(os.devnull, "w"))
+            call_command("seed_demo", verbosity=0, stdout=io.StringIO())
 
         self._spawn(
             "celery worker",

@@ -1,0 +1,481 @@
+/*
+ * One conversation for an agent: /ws/agents/conversations/<id>/ (docs/protocol.md).
+ * On connect the server sends conversation, history and draft; after every change a new
+ * message (if any), then conversation and draft again, each the full current state.
+ * So this page simply replaces what it shows with each frame. Actions carry a request_id
+ * and are answered by `ack` or `error`. All text is untrusted: only ever set with textContent.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("conversation");
+  if (!root) return;
+
+  var CONVERSATION_ID = root.getAttribute("data-conversation-id");
+  var ME = root.getAttribute("data-me");
+
+  var STATUS_LABELS = { open: "Drafting", escalated: "Escalated", taken_over: "Taken over", closed: "Closed" };
+  var REASON_LABELS = {
+    customer_request: "Customer asked for a person",
+    low_confidence: "Draft confidence too low",
+    draft_failed: "Drafting failed or timed out"
+  };
+  var DRAFT_LABELS = {
+    pending: "drafting…",
+    generating: "drafting…",
+    ready: "Ready for review",
+    approved: "Sent as drafted",
+    edited: "Sent after edit",
+    rejected: "Rejected",
+    auto_sent: "Sent by autopilot",
+    superseded: "Superseded by a newer customer message",
+    discarded: "Discarded",
+    failed: "Failed"
+  };
+  // Once a draft is decided its text has been used (or refused): the next draft may replace the box.
+  var DECIDED = ["approved", "edited", "rejected", "auto_sent"];
+
+  function find(selector) { return root.querySelector(selector); }
+  function byTestId(id) { return find('[data-testid="' + id + '"]'); }
+
+  var ui = {
+    connState: byTestId("connection-state"),
+    customer: find('[data-field="customer"]'),
+    status: byTestId("conversation-status"),
+    escalation: find('[data-field="escalation"]'),
+    agent: find('[data-field="agent"]'),
+    topic: find('[data-field="topic"]'),
+    waiting: find('[data-field="waiting"]'),
+    notice: byTestId("notice"),
+    messages: byTestId("messages"),
+    historyEmpty: find('[data-field="history-empty"]'),
+    draftStatus: byTestId("draft-status"),
+    draftConfidence: byTestId("draft-confidence"),
+    draftError: find('[data-field="draft-error"]'),
+    draftText: byTestId("draft-text"),
+    draftHint: find('[data-field="draft-hint"]'),
+    draftHintText: find('[data-field="draft-hint-text"]'),
+    loadDraft: find('[data-action="load-draft"]'),
+    sources: byTestId("draft-sources"),
+    approve: byTestId("approve"),
+    sendEdit: byTestId("send-edit"),
+    rejectReply: byTestId("reject-reply"),
+    redraft: byTestId("redraft"),
+    takeOver: byTestId("take-over"),
+    handBack: byTestId("hand-back"),
+    close: byTestId("close"),
+    replyForm: find('[data-form="reply"]'),
+    replyInput: byTestId("reply-input"),
+    replySend: byTestId("reply-send"),
+    replyHint: find('[data-field="reply-hint"]')
+  };
+
+  var view = {
+    live: false,               // snapshot received on the current connection: actions may be sent
+    conversation: null,
+    messages: new Map(),       // seq -> message frame, one per seq
+    draft: null,
+    filled: { id: null, text: "" }, // the draft last put into the draft box
+    filledUsed: false,         // that draft was decided, so the box may be replaced without asking
+    pendingReplies: new Map(), // request_id -> text of a reply on its way
+    nextRequest: 1
+  };
+
+  // ------------------------------------------------------------- formatting
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+
+  function waitingText(since) {
+    if (!since) return "—";
+    var seconds = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 1000));
+    if (isNaN(seconds)) return "—";
+    if (seconds < 60) return seconds + " s";
+    var minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return minutes + " min " + pad(seconds % 60) + " s";
+    return Math.floor(minutes / 60) + " h " + pad(minutes % 60) + " min";
+  }
+
+  function timeText(iso) {
+    var date = iso ? new Date(iso) : null;
+    if (!date || isNaN(date.getTime())) return "";
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function percent(value) {
+    return typeof value === "number" ? Math.round(value * 100) + "%" : "—";
+  }
+
+  function personText(name) {
+    if (!name) return "—";
+    return name === ME ? name + " (you)" : name;
+  }
+
+  // ---------------------------------------------------------------- notice
+
+  function showNotice(text) {
+    ui.notice.textContent = text;
+    ui.notice.hidden = !text;
+  }
+
+  // ---------------------------------------------------------- conversation
+
+  function renderConversation() {
+    var c = view.conversation;
+    if (!c) return;
+    ui.customer.textContent = c.customer;
+    ui.status.textContent = STATUS_LABELS[c.status] || c.status;
+    ui.status.setAttribute("data-status", c.status);
+    ui.status.className = "badge status-" + c.status;
+
+    var reason = c.escalation_reason ? (REASON_LABELS[c.escalation_reason] || c.escalation_reason) : "";
+    // The reason stays after an escalation is handled; only the status says whether it is current.
+    ui.escalation.textContent = !reason ? "—" : c.status === "escalated" ? reason : "Earlier: " + reason;
+    ui.escalation.classList.toggle("is-current", Boolean(reason) && c.status === "escalated");
+    ui.agent.textContent = personText(c.assigned_agent);
+    ui.topic.textContent = c.topic || "—";
+    tick();
+
+    if (c.status === "closed") {
+      ui.replyHint.textContent = "This conversation is closed. It opens again when the customer writes.";
+    } else if (c.status === "taken_over") {
+      ui.replyHint.textContent = "Taken over: replies go straight to the customer; nothing is drafted.";
+    } else {
+      ui.replyHint.textContent = "Replying takes the conversation over: no more drafts until you hand it back.";
+    }
+  }
+
+  function tick() {
+    ui.waiting.textContent = view.conversation ? waitingText(view.conversation.awaiting_reply_since) : "—";
+  }
+
+  // -------------------------------------------------------------- messages
+
+  function senderLabel(message) {
+    if (message.sender === "customer") return "Customer";
+    if (message.sender === "bot") return "Autopilot";
+    return message.author || "Agent";
+  }
+
+  function buildMessage(message) {
+    var item = el("li", "msg from-" + message.sender);
+    item.setAttribute("data-testid", "message");
+    item.setAttribute("data-sender", message.sender);
+    item.setAttribute("data-seq", String(message.seq));
+    var meta = el("div", "msg-meta");
+    meta.appendChild(el("span", "msg-who", senderLabel(message)));
+    var when = el("time", "msg-time", timeText(message.sent_at));
+    if (message.sent_at) when.setAttribute("datetime", message.sent_at);
+    meta.appendChild(when);
+    item.appendChild(meta);
+    item.appendChild(el("p", "msg-text", message.text));
+    return item;
+  }
+
+  function renderMessages() {
+    var ordered = Array.from(view.messages.values()).sort(function (a, b) { return a.seq - b.seq; });
+    var nearBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
+    ui.messages.replaceChildren.apply(ui.messages, ordered.map(buildMessage));
+    ui.historyEmpty.hidden = ordered.length > 0;
+    if (nearBottom || ordered.length <= 1) ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  function highestSeq() {
+    var highest = 0;
+    view.messages.forEach(function (_, seq) { if (seq > highest) highest = seq; });
+    return highest;
+  }
+
+  // ----------------------------------------------------------------- draft
+
+  function renderDraft() {
+    var d = view.draft;
+    var status = d ? d.status : "none";
+    var label = d ? (DRAFT_LABELS[d.status] || d.status) : "No draft yet";
+    if (d && d.decided_by && (status === "approved" || status === "edited" || status === "rejected")) {
+      label += " by " + d.decided_by;
+    }
+    ui.draftStatus.textContent = label;
+    ui.draftStatus.setAttribute("data-status", status);
+    ui.draftConfidence.textContent = d ? percent(d.confidence) : "—";
+
+    ui.draftError.hidden = !(d && d.error);
+    ui.draftError.textContent = d && d.error ? "Drafting failed: " + d.error : "";
+
+    var sources = (d && d.sources) || [];
+    ui.sources.replaceChildren.apply(ui.sources, sources.map(function (source) {
+      var item = el("li");
+      item.appendChild(el("span", "source-title", source.title || source.id));
+      item.appendChild(el("span", "source-score", typeof source.score === "number" ? source.score.toFixed(2) : ""));
+      return item;
+    }));
+    if (!sources.length) ui.sources.appendChild(el("li", "muted", d && d.status === "ready" ? "No sources" : "—"));
+
+    var ready = Boolean(d && d.status === "ready");
+    ui.draftText.readOnly = !ready;
+    ui.draftText.placeholder = d && (status === "pending" || status === "generating")
+      ? "drafting…" : "The draft appears here when it is ready.";
+    if (d && view.filled.id === d.id && DECIDED.indexOf(d.status) !== -1 && !view.filledUsed) {
+      fillDraftBox(d.id, d.text || ""); // decided: show what the draft said, leftover edits are moot
+      view.filledUsed = true;
+    }
+    offerDraftText(d);
+  }
+
+  function draftBoxModified() {
+    return ui.draftText.value !== view.filled.text;
+  }
+
+  // Put a new or changed draft into the box, unless the agent has edits there that are still wanted.
+  function offerDraftText(d) {
+    var id = d ? d.id : null;
+    var text = d ? d.text || "" : "";
+    if (id === view.filled.id && text === view.filled.text) return;
+    if (!draftBoxModified() || view.filledUsed) {
+      fillDraftBox(id, text);
+      return;
+    }
+    ui.draftHintText.textContent = id === view.filled.id
+      ? "The draft changed while you were editing; your edits are kept."
+      : "A newer draft arrived while you were editing; your edits are kept.";
+    ui.draftHint.hidden = false;
+  }
+
+  function fillDraftBox(id, text) {
+    view.filled = { id: id, text: text };
+    view.filledUsed = false;
+    ui.draftText.value = text;
+    ui.draftHint.hidden = true;
+  }
+
+  // --------------------------------------------------------------- buttons
+  // Enabled only where docs/protocol.md allows the action; the server still has the last word.
+
+  function updateButtons() {
+    var c = view.conversation;
+    var d = view.draft;
+    var canAct = view.live && Boolean(c) && c.status !== "closed";
+    var ready = canAct && Boolean(d) && d.status === "ready";
+    var boxText = ui.draftText.value.trim();
+
+    ui.approve.disabled = !ready;
+    ui.sendEdit.disabled = !ready || !boxText || boxText === (d.text || "").trim();
+    ui.rejectReply.disabled = !ready || !boxText;
+    ui.redraft.disabled = !ready;
+    ui.takeOver.disabled = !canAct || c.status === "taken_over";
+    ui.handBack.disabled = !canAct || (c.status !== "taken_over" && c.status !== "escalated");
+    ui.close.disabled = !canAct;
+    ui.replySend.disabled = !canAct;
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  function act(frame) {
+    frame.request_id = "r-" + view.nextRequest++;
+    if (!send(frame)) {
+      showNotice("Not connected. Wait for the connection to come back, then try again.");
+      return null;
+    }
+    return frame.request_id;
+  }
+
+  function approve() {
+    act({ type: "approve", draft_id: view.draft.id });
+  }
+
+  function sendEdited() {
+    act({ type: "edit", draft_id: view.draft.id, text: ui.draftText.value.trim() });
+  }
+
+  function rejectWithReply() {
+    var text = ui.draftText.value.trim();
+    if (!text) {
+      showNotice("Write your reply in the draft box first.");
+      return;
+    }
+    act({ type: "reject", draft_id: view.draft.id, reply_text: text });
+  }
+
+  function askForRedraft() {
+    act({ type: "reject", draft_id: view.draft.id, redraft: true });
+  }
+
+  function sendReply() {
+    var text = ui.replyInput.value.trim();
+    if (!text) {
+      showNotice("Type a reply before sending.");
+      ui.replyInput.focus();
+      return;
+    }
+    var requestId = act({ type: "reply", text: text, client_id: newClientId() });
+    if (requestId) view.pendingReplies.set(requestId, ui.replyInput.value);
+  }
+
+  function newClientId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return "agent-" + window.crypto.randomUUID();
+    return "agent-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
+
+  function wireButtons() {
+    ui.approve.addEventListener("click", approve);
+    ui.sendEdit.addEventListener("click", sendEdited);
+    ui.rejectReply.addEventListener("click", rejectWithReply);
+    ui.redraft.addEventListener("click", askForRedraft);
+    ui.takeOver.addEventListener("click", function () { act({ type: "take_over" }); });
+    ui.handBack.addEventListener("click", function () { act({ type: "hand_back" }); });
+    ui.close.addEventListener("click", function () { act({ type: "close" }); });
+    ui.replyForm.addEventListener("submit", function (event) { event.preventDefault(); sendReply(); });
+    ui.replyInput.addEventListener("keydown", function (event) {
+      // Ctrl/Cmd+Enter sends; plain Enter is a new line in a longer reply.
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); sendReply(); }
+    });
+    ui.draftText.addEventListener("input", updateButtons);
+    ui.loadDraft.addEventListener("click", function () {
+      if (view.draft) fillDraftBox(view.draft.id, view.draft.text || "");
+      updateButtons();
+    });
+  }
+
+  // ----------------------------------------------------------------- frames
+
+  function onFrame(frame) {
+    switch (frame.type) {
+      case "conversation":
+        view.conversation = frame;
+        renderConversation();
+        break;
+      case "history":
+        view.messages.clear();
+        (frame.messages || []).forEach(function (m) { if (typeof m.seq === "number") view.messages.set(m.seq, m); });
+        renderMessages();
+        break;
+      case "message":
+        onMessage(frame);
+        break;
+      case "draft":
+        view.draft = frame.draft;
+        view.live = true; // the snapshot ends with the draft
+        renderDraft();
+        break;
+      case "ack":
+        onAck(frame);
+        break;
+      case "error":
+        onError(frame);
+        break;
+      default:
+        return; // pong, and frame types added later
+    }
+    updateButtons();
+  }
+
+  function onMessage(frame) {
+    if (typeof frame.seq !== "number" || view.messages.has(frame.seq)) return;
+    if (frame.seq > highestSeq() + 1) {
+      restart(); // missed something: a new connection sends the whole history again
+      return;
+    }
+    view.messages.set(frame.seq, frame);
+    renderMessages();
+  }
+
+  function onAck(frame) {
+    showNotice("");
+    var replyText = view.pendingReplies.get(frame.request_id);
+    if (replyText !== undefined) {
+      view.pendingReplies.delete(frame.request_id);
+      // Clear the box only if the agent has not started typing something else meanwhile.
+      if (ui.replyInput.value === replyText) ui.replyInput.value = "";
+    }
+  }
+
+  function onError(frame) {
+    view.pendingReplies.delete(frame.request_id); // the reply text stays in its box
+    showNotice(frame.message || "That did not work (" + frame.code + ").");
+  }
+
+  // -------------------------------------------------------------- connection
+  // Reconnects with backoff (1 s, 2 s, 4 s … 15 s); each new connection gets a full snapshot.
+
+  var socket = null;
+  var attempt = 0;
+  var retryTimer = null;
+
+  function showConnection(stateName, text) {
+    ui.connState.setAttribute("data-state", stateName);
+    ui.connState.textContent = text;
+    root.classList.toggle("is-stale", stateName !== "open");
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    showConnection("connecting", attempt ? "Reconnecting…" : "Connecting…");
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var path = "/ws/agents/conversations/" + encodeURIComponent(CONVERSATION_ID) + "/";
+    var current = new WebSocket(scheme + location.host + path);
+    socket = current;
+    var pingTimer = null; // one per connection, so an old socket's close cannot stop the new one's
+    current.addEventListener("open", function () {
+      pingTimer = setInterval(function () { send({ type: "ping" }); }, 25000);
+    });
+    current.addEventListener("message", function (event) {
+      if (current !== socket) return;
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (!frame || typeof frame.type !== "string") return;
+      if (frame.type === "conversation") {
+        attempt = 0;
+        showConnection("open", "Live");
+      }
+      onFrame(frame);
+    });
+    current.addEventListener("close", function (event) {
+      clearInterval(pingTimer);
+      if (current !== socket) return;
+      socket = null;
+      view.live = false;
+      updateButtons();
+      if (event.code === 4403) {
+        showConnection("denied", "Signed out");
+        showNotice("Your session has ended. Sign in again, then reload this page.");
+        return; // retrying cannot help until the agent signs in again
+      }
+      if (event.code === 4404) {
+        showConnection("gone", "Not found");
+        return; // the error frame before the close already explained it
+      }
+      var delay = Math.min(1000 * Math.pow(2, attempt), 15000);
+      attempt++;
+      showConnection("reconnecting", "Offline — reconnecting in " + Math.round(delay / 1000) + " s");
+      retryTimer = setTimeout(connect, delay);
+    });
+  }
+
+  // Drop the connection and open a new one at once (to get the full history again).
+  function restart() {
+    var old = socket;
+    socket = null;
+    view.live = false;
+    if (old) old.close();
+    connect();
+  }
+
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  wireButtons();
+  updateButtons();
+  connect();
+  setInterval(tick, 1000);
+})();

@@ -1,0 +1,571 @@
+/*
+ * ChatDesk customer widget.
+ *
+ * Embed on any page with one tag:
+ *   <script src="https://<your desk>/static/js/widget.js" defer></script>
+ *
+ * Speaks the customer protocol of docs/protocol.md (/ws/chat/) with the server
+ * this file was loaded from. Everything is drawn inside an open shadow root so
+ * the host page's styles cannot reach it. All text from the server or the
+ * customer is untrusted and only ever set with textContent.
+ *
+ * This file is plain ASCII (other characters as \u escapes): host pages may
+ * declare no charset, and the browser would then misread UTF-8 in it.
+ */
+(function () {
+  "use strict";
+
+  // document.currentScript is only set while this file first runs: capture it now.
+  var ownScript = document.currentScript || findOwnScript();
+  if (!ownScript || window.__chatdeskWidget) {
+    return; // not found, or already embedded once on this page
+  }
+  window.__chatdeskWidget = true;
+
+  var SERVER = new URL(ownScript.src, location.href);
+  var ORIGIN = SERVER.origin;
+  var WS_URL = (SERVER.protocol === "https:" ? "wss://" : "ws://") + SERVER.host + "/ws/chat/";
+  var TOKEN_KEY = "chatdesk.token:" + ORIGIN;
+  var PING_EVERY_MS = 25000;
+  var RECONNECT_MAX_MS = 15000;
+  var DEFAULT_MAX_CHARS = 4000;
+
+  function findOwnScript() {
+    var scripts = document.querySelectorAll("script[src]");
+    for (var i = scripts.length - 1; i >= 0; i--) {
+      if (/\/js\/widget\.js(\?|#|$)/.test(scripts[i].src)) return scripts[i];
+    }
+    return null;
+  }
+
+  // ---------------------------------------------------------------- storage
+  // localStorage can be missing or throw (privacy modes, blocked third-party storage).
+
+  function loadToken() {
+    try { return window.localStorage.getItem(TOKEN_KEY); } catch (e) { return null; }
+  }
+
+  function saveToken(token) {
+    try { window.localStorage.setItem(TOKEN_KEY, token); } catch (e) { /* keep it in memory only */ }
+  }
+
+  function dropToken() {
+    try { window.localStorage.removeItem(TOKEN_KEY); } catch (e) { /* nothing stored */ }
+  }
+
+  function newClientId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    return "m-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
+
+  // ------------------------------------------------------------------ state
+
+  var state = {
+    token: loadToken(),
+    socket: null,
+    ready: false,          // welcome received on the current socket: messages may be sent
+    helloHadToken: false,  // so an invalid_token error is only handled for a hello that carried one
+    attempt: 0,            // reconnect attempts since the last welcome (for the backoff)
+    reconnectTimer: null,
+    pingTimer: null,
+    maxChars: DEFAULT_MAX_CHARS,
+    wantHuman: false,      // "Talk to a person" pressed while not connected
+    started: false,
+    open: false,
+    bySeq: new Map(),      // seq -> entry: one entry per stored message
+    byClientId: new Map(), // client_id -> entry: messages this page sent
+    nextOrder: 0           // keeps unsent messages in the order they were typed
+  };
+
+  // ------------------------------------------------------------------- view
+
+  var ui = null; // built by mount(), once the page has a body
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) { node.setAttribute(name, attrs[name]); });
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function svgIcon(paths) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "26");
+    svg.setAttribute("height", "26");
+    svg.setAttribute("aria-hidden", "true");
+    paths.forEach(function (d) {
+      var path = document.createElementNS(ns, "path");
+      path.setAttribute("d", d);
+      svg.appendChild(path);
+    });
+    return svg;
+  }
+
+  function buildUi() {
+    var host = document.createElement("div");
+    host.setAttribute("data-chatdesk-widget", "");
+    // Inline !important beats anything the host page's stylesheets say about divs.
+    host.setAttribute("style", "all: initial !important; display: block !important; position: fixed !important;" +
+      " right: 0 !important; bottom: 0 !important; width: 0 !important; height: 0 !important;" +
+      " z-index: 2147483000 !important;");
+    var shadow = host.attachShadow({ mode: "open" });
+    shadow.appendChild(el("style", {}, STYLES));
+
+    var launcher = el("button", { type: "button", class: "launcher", "data-chatdesk": "open",
+      "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "chatdesk-panel" });
+    var chatIcon = svgIcon(["M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"]);
+    chatIcon.setAttribute("class", "icon-chat");
+    var closeIcon = svgIcon(["M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12 19 17.6 17.6 19 12 13.4 6.4 19 5 17.6 10.6 12 5 6.4z"]);
+    closeIcon.setAttribute("class", "icon-close");
+    launcher.appendChild(chatIcon);
+    launcher.appendChild(closeIcon);
+    var unread = el("span", { class: "unread", hidden: "" });
+    launcher.appendChild(unread);
+
+    var panel = el("section", { class: "panel", id: "chatdesk-panel", role: "dialog",
+      "aria-label": "Chat with us", hidden: "" });
+    var header = el("header", { class: "head" });
+    var titles = el("div", { class: "titles" });
+    titles.appendChild(el("h2", {}, "Chat with us"));
+    var connection = el("p", { class: "conn", "data-chatdesk": "connection" }, "");
+    titles.appendChild(connection);
+    var closeButton = el("button", { type: "button", class: "close", "aria-label": "Close chat" }, "\u00d7");
+    header.appendChild(titles);
+    header.appendChild(closeButton);
+
+    var list = el("ol", { class: "messages", "aria-live": "polite", "aria-label": "Messages" });
+    var empty = el("p", { class: "empty" }, "Ask us anything about your order, delivery or returns.");
+    var status = el("p", { class: "status", "data-chatdesk": "status", hidden: "" });
+    var error = el("p", { class: "error", "data-chatdesk": "error", role: "alert", hidden: "" });
+
+    var form = el("form", { class: "compose" });
+    var input = el("textarea", { "data-chatdesk": "input", rows: "2", placeholder: "Type your message\u2026",
+      "aria-label": "Your message" });
+    var send = el("button", { type: "submit", class: "send", "data-chatdesk": "send" }, "Send");
+    form.appendChild(input);
+    form.appendChild(send);
+    var human = el("button", { type: "button", class: "human", "data-chatdesk": "human" }, "Talk to a person");
+
+    [header, list, empty, status, error, form, human].forEach(function (node) { panel.appendChild(node); });
+    shadow.appendChild(panel);
+    shadow.appendChild(launcher);
+
+    return { host: host, launcher: launcher, unread: unread, panel: panel, closeButton: closeButton,
+      list: list, empty: empty, status: status, error: error, form: form, input: input, human: human,
+      connection: connection };
+  }
+
+  function mount() {
+    ui = buildUi();
+    document.body.appendChild(ui.host);
+    ui.launcher.addEventListener("click", function () { setOpen(!state.open); });
+    ui.closeButton.addEventListener("click", function () { setOpen(false); ui.launcher.focus(); });
+    ui.panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { setOpen(false); ui.launcher.focus(); }
+    });
+    ui.form.addEventListener("submit", function (event) { event.preventDefault(); submitInput(); });
+    ui.input.addEventListener("keydown", function (event) {
+      // Enter sends, Shift+Enter is a new line; never interrupt an IME composition.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+        event.preventDefault();
+        submitInput();
+      }
+    });
+    ui.human.addEventListener("click", requestHuman);
+    window.addEventListener("online", reconnectSoon);
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible") reconnectSoon();
+    });
+    // A returning visitor resumes at once, so replies that came meanwhile are shown.
+    if (state.token) start();
+  }
+
+  function setOpen(open) {
+    state.open = open;
+    ui.panel.hidden = !open;
+    ui.launcher.setAttribute("aria-expanded", String(open));
+    ui.launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
+    ui.launcher.classList.toggle("is-open", open);
+    if (open) {
+      ui.unread.hidden = true;
+      start(); // a conversation only starts once the visitor opens the chat
+      scrollToEnd();
+      ui.input.focus();
+    }
+  }
+
+  function showError(text) {
+    ui.error.textContent = text;
+    ui.error.hidden = !text;
+  }
+
+  function showStatus(text) {
+    ui.status.textContent = text || "";
+    ui.status.hidden = !text;
+  }
+
+  function showConnection(text) {
+    ui.connection.textContent = text;
+  }
+
+  function scrollToEnd() {
+    ui.list.scrollTop = ui.list.scrollHeight;
+  }
+
+  function formatTime(iso) {
+    var date = iso ? new Date(iso) : null;
+    if (!date || isNaN(date.getTime())) return "";
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  // ---------------------------------------------------------------- messages
+  // An entry is one message: {seq, clientId, sender, author, text, sentAt, state, order, node}.
+  // state: "sent" (stored, has a seq), "sending" (waiting for its ack) or "failed" (refused).
+
+  function createEntry(fields) {
+    var entry = Object.assign({ seq: null, clientId: null, sender: "customer", author: null, text: "",
+      sentAt: null, state: "sent", order: state.nextOrder++ }, fields);
+    entry.node = el("li", { "data-chatdesk": "message" });
+    entry.node.addEventListener("click", function () { if (entry.state === "failed") retry(entry); });
+    drawEntry(entry);
+    return entry;
+  }
+
+  function drawEntry(entry) {
+    var node = entry.node;
+    node.className = "msg from-" + entry.sender + " is-" + entry.state;
+    node.setAttribute("data-sender", entry.sender);
+    node.setAttribute("data-state", entry.state);
+    if (entry.seq != null) node.setAttribute("data-seq", String(entry.seq));
+    else node.removeAttribute("data-seq");
+
+    var parts = [];
+    if (entry.sender === "agent") parts.push(el("span", { class: "who" }, entry.author || "Agent"));
+    if (entry.sender === "bot") parts.push(el("span", { class: "who" }, "Automatic reply"));
+    parts.push(el("p", { class: "text" }, entry.text));
+    if (entry.state === "sending") parts.push(el("span", { class: "meta" }, "Sending\u2026"));
+    else if (entry.state === "failed") {
+      parts.push(el("button", { type: "button", class: "meta retry", title: "Send this message again" },
+        "not sent \u2014 retry"));
+    } else parts.push(el("span", { class: "meta" }, formatTime(entry.sentAt)));
+    node.replaceChildren.apply(node, parts);
+  }
+
+  // Stored messages in seq order, then the ones still on their way in the order typed.
+  function renderList() {
+    var all = Array.from(new Set(Array.from(state.bySeq.values()).concat(Array.from(state.byClientId.values()))));
+    all.sort(function (a, b) {
+      if (a.seq != null && b.seq != null) return a.seq - b.seq;
+      if (a.seq != null) return -1;
+      if (b.seq != null) return 1;
+      return a.order - b.order;
+    });
+    ui.list.replaceChildren.apply(ui.list, all.map(function (entry) { return entry.node; }));
+    ui.empty.hidden = all.length > 0;
+    scrollToEnd();
+  }
+
+  // The highest seq up to which nothing is missing: what to ask after when resuming.
+  function contiguousSeq() {
+    var seq = 0;
+    while (state.bySeq.has(seq + 1)) seq++;
+    return seq;
+  }
+
+  function markStored(entry, seq) {
+    var other = state.bySeq.get(seq);
+    if (other && other !== entry) other.node.remove(); // keep one message per seq
+    entry.seq = seq;
+    entry.state = "sent";
+    state.bySeq.set(seq, entry);
+    drawEntry(entry);
+  }
+
+  // A message frame, from welcome or live. Returns true when it was new.
+  function receiveMessage(frame) {
+    if (typeof frame.seq !== "number") return false;
+    var known = state.bySeq.get(frame.seq);
+    if (known) {
+      if (!known.sentAt && frame.sent_at) { // our own message, acked before its echo arrived
+        known.sentAt = frame.sent_at;
+        drawEntry(known);
+      }
+      return false;
+    }
+    var own = frame.client_id ? state.byClientId.get(frame.client_id) : null;
+    if (own) {
+      own.sentAt = frame.sent_at;
+      own.text = frame.text;
+      markStored(own, frame.seq);
+      return true;
+    }
+    var entry = createEntry({ seq: frame.seq, clientId: frame.client_id || null, sender: frame.sender || "bot",
+      author: frame.author || null, text: frame.text || "", sentAt: frame.sent_at });
+    state.bySeq.set(frame.seq, entry);
+    return true;
+  }
+
+  // Another conversation starts (the old token was refused): forget what was shown, keep what was not sent.
+  function forgetConversation() {
+    state.bySeq.forEach(function (entry) {
+      if (entry.clientId) state.byClientId.delete(entry.clientId);
+    });
+    state.bySeq.clear();
+    renderList();
+  }
+
+  // -------------------------------------------------------------- sending
+
+  function submitInput() {
+    var text = ui.input.value.trim();
+    if (!text) {
+      showError("Please type a message before sending.");
+      return;
+    }
+    var length = Array.from(text).length; // characters as the server counts them, not UTF-16 units
+    if (length > state.maxChars) {
+      showError("Messages can be at most " + state.maxChars.toLocaleString("en-US") +
+        " characters; this one has " + length.toLocaleString("en-US") + ".");
+      return;
+    }
+    showError("");
+    ui.input.value = "";
+    var entry = createEntry({ clientId: newClientId(), sender: "customer", text: text, state: "sending" });
+    state.byClientId.set(entry.clientId, entry);
+    renderList();
+    deliver(entry);
+  }
+
+  // Sent now when connected, else by flushOutbox() after the next welcome.
+  function deliver(entry) {
+    if (state.ready) send({ type: "message", client_id: entry.clientId, text: entry.text });
+    else start();
+  }
+
+  function retry(entry) {
+    entry.state = "sending";
+    drawEntry(entry);
+    showError("");
+    deliver(entry);
+  }
+
+  function flushOutbox() {
+    state.byClientId.forEach(function (entry) {
+      if (entry.state === "sending") send({ type: "message", client_id: entry.clientId, text: entry.text });
+    });
+  }
+
+  function requestHuman() {
+    showError("");
+    if (state.ready) send({ type: "request_human" });
+    else {
+      state.wantHuman = true;
+      start();
+    }
+  }
+
+  // ------------------------------------------------------------ connection
+
+  function send(frame) {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+      state.socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  function start() {
+    if (state.started) return;
+    state.started = true;
+    connect();
+  }
+
+  function connect() {
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    showConnection(state.attempt ? "Reconnecting\u2026" : "Connecting\u2026");
+    var socket;
+    try {
+      socket = new WebSocket(WS_URL);
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    state.socket = socket;
+    socket.addEventListener("open", function () {
+      if (socket !== state.socket) return;
+      sendHello();
+      state.pingTimer = setInterval(function () { send({ type: "ping" }); }, PING_EVERY_MS);
+    });
+    socket.addEventListener("message", function (event) {
+      if (socket !== state.socket) return;
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (frame && typeof frame.type === "string") handleFrame(frame);
+    });
+    socket.addEventListener("close", function () {
+      if (socket !== state.socket) return;
+      clearInterval(state.pingTimer);
+      state.socket = null;
+      state.ready = false;
+      scheduleReconnect();
+    });
+  }
+
+  function scheduleReconnect() {
+    var delay = Math.min(1000 * Math.pow(2, state.attempt), RECONNECT_MAX_MS); // 1 s, 2 s, 4 s ... 15 s
+    state.attempt++;
+    showConnection("Connection lost. Reconnecting in " + Math.round(delay / 1000) + " s\u2026");
+    state.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  // The network is back or the tab is visible again: don't wait out the backoff.
+  function reconnectSoon() {
+    if (state.started && !state.socket && state.reconnectTimer) connect();
+  }
+
+  function sendHello() {
+    state.ready = false;
+    var hello = { type: "hello" };
+    if (state.token) {
+      hello.token = state.token;
+      hello.after_seq = contiguousSeq();
+    }
+    state.helloHadToken = Boolean(state.token);
+    send(hello);
+  }
+
+  // ---------------------------------------------------------------- frames
+
+  function handleFrame(frame) {
+    switch (frame.type) {
+      case "welcome": return onWelcome(frame);
+      case "ack": return onAck(frame);
+      case "message": return onMessage(frame);
+      case "status": return showStatus(frame.text);
+      case "error": return onError(frame);
+      default: return undefined; // pong, and frame types added later
+    }
+  }
+
+  function onWelcome(frame) {
+    state.token = frame.token;
+    saveToken(frame.token);
+    state.ready = true;
+    state.attempt = 0;
+    if (typeof frame.max_message_chars === "number") state.maxChars = frame.max_message_chars;
+    (frame.messages || []).forEach(receiveMessage);
+    renderList();
+    showStatus(frame.status_text);
+    showConnection("");
+    flushOutbox();
+    if (state.wantHuman) {
+      state.wantHuman = false;
+      send({ type: "request_human" });
+    }
+  }
+
+  function onAck(frame) {
+    var entry = state.byClientId.get(frame.client_id);
+    if (!entry || typeof frame.seq !== "number") return;
+    markStored(entry, frame.seq);
+    renderList();
+  }
+
+  function onMessage(frame) {
+    if (typeof frame.seq !== "number") return;
+    // A seq more than one above what we hold means frames were missed: resume after what we have.
+    var missedSome = frame.seq > contiguousSeq() + 1;
+    var isNew = receiveMessage(frame);
+    if (!isNew) return;
+    renderList();
+    if (!state.open && frame.sender !== "customer") ui.unread.hidden = false;
+    if (missedSome && state.ready) sendHello();
+  }
+
+  function onError(frame) {
+    if (frame.code === "invalid_token" && state.helloHadToken) {
+      // The conversation is gone or the token expired: start a new one.
+      dropToken();
+      state.token = null;
+      forgetConversation();
+      sendHello();
+      return;
+    }
+    if (frame.code === "hello_required") {
+      sendHello();
+      return;
+    }
+    var entry = frame.client_id != null ? state.byClientId.get(String(frame.client_id)) : null;
+    if (entry && entry.state !== "sent") {
+      entry.state = "failed"; // its text stays on screen; a click sends it again with the same client_id
+      drawEntry(entry);
+    }
+    showError(frame.message || "Something went wrong. Please try again.");
+  }
+
+  // ----------------------------------------------------------------- styles
+
+  var STYLES = [
+    ":host { all: initial; }",
+    "*, *::before, *::after { box-sizing: border-box; }",
+    "[hidden] { display: none !important; }",
+    ".launcher, .panel { font: 15px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;",
+    "  color: #1d2433; letter-spacing: normal; text-align: left; }",
+    ".launcher { position: fixed; right: 20px; bottom: 20px; width: 58px; height: 58px; border-radius: 50%;",
+    "  border: 0; padding: 0; margin: 0; background: #2453d1; color: #fff; cursor: pointer; display: grid;",
+    "  place-items: center; box-shadow: 0 6px 20px rgba(20, 40, 100, .35); transition: transform .15s; }",
+    ".launcher:hover { transform: scale(1.05); }",
+    ".launcher:focus-visible, button:focus-visible { outline: 3px solid #ffb020; outline-offset: 2px; }",
+    "textarea:focus { outline: none; border-color: #2453d1; box-shadow: 0 0 0 3px rgba(36, 83, 209, .2); }",
+    ".launcher svg { fill: currentColor; }",
+    ".launcher.is-open { background: #1b3fa3; }",
+    ".launcher .icon-close, .launcher.is-open .icon-chat { display: none; }",
+    ".launcher.is-open .icon-close { display: block; }",
+    ".unread { position: absolute; top: 4px; right: 4px; width: 14px; height: 14px; border-radius: 50%;",
+    "  background: #e5484d; border: 2px solid #fff; }",
+    ".panel { position: fixed; right: 20px; bottom: 92px; width: min(370px, calc(100vw - 24px));",
+    "  height: min(560px, calc(100vh - 112px)); display: flex; flex-direction: column; background: #fff;",
+    "  border-radius: 14px; overflow: hidden; box-shadow: 0 12px 40px rgba(15, 25, 60, .28); }",
+    "@media (max-width: 480px) { .panel { right: 12px; width: calc(100vw - 24px); bottom: 86px; } .launcher { right: 12px; bottom: 14px; } }",
+    ".head { display: flex; align-items: flex-start; justify-content: space-between; gap: 8px;",
+    "  padding: 14px 16px; background: #2453d1; color: #fff; }",
+    ".head h2 { margin: 0; font-size: 17px; font-weight: 600; }",
+    ".conn { margin: 2px 0 0; font-size: 12.5px; opacity: .9; min-height: 0; }",
+    ".conn:empty { display: none; }",
+    ".close { border: 0; background: transparent; color: #fff; font-size: 24px; line-height: 1; cursor: pointer;",
+    "  padding: 0 4px; }",
+    ".messages { list-style: none; margin: 0; padding: 14px; flex: 1; overflow-y: auto; display: flex;",
+    "  flex-direction: column; gap: 8px; background: #f5f7fb; }",
+    ".empty { margin: 0; padding: 0 16px 10px; background: #f5f7fb; color: #5b6478; font-size: 14px; }",
+    ".msg { max-width: 85%; padding: 8px 11px; border-radius: 12px; background: #fff; border: 1px solid #e1e5ee;",
+    "  align-self: flex-start; }",
+    ".msg .text { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }",
+    ".msg .who { display: block; font-size: 12px; font-weight: 600; color: #2453d1; margin-bottom: 2px; }",
+    ".msg.from-bot .who { color: #6b5bb8; }",
+    ".msg .meta { display: block; font-size: 11.5px; color: #6b7385; margin-top: 3px; text-align: right; }",
+    ".msg.from-customer { align-self: flex-end; background: #2453d1; border-color: #2453d1; color: #fff; }",
+    ".msg.from-customer .meta { color: #d5defa; }",
+    ".msg.is-sending { opacity: .75; }",
+    ".msg.is-failed { background: #fff1f1; border-color: #e5484d; color: #1d2433; cursor: pointer; }",
+    ".msg.is-failed .retry { border: 0; background: none; padding: 0; margin-left: auto; color: #c62a2f;",
+    "  font: inherit; font-size: 12px; font-weight: 600; cursor: pointer; text-decoration: underline; }",
+    ".status { margin: 0; padding: 7px 14px; font-size: 13px; color: #3b4558; background: #eef2fb;",
+    "  border-top: 1px solid #e1e5ee; }",
+    ".error { margin: 0; padding: 7px 14px; font-size: 13px; color: #9b1c20; background: #fdecec;",
+    "  border-top: 1px solid #f5c2c3; }",
+    ".compose { display: flex; gap: 8px; padding: 10px 12px 6px; border-top: 1px solid #e1e5ee; margin: 0; }",
+    ".compose textarea { flex: 1; resize: none; min-height: 44px; max-height: 120px; padding: 9px 10px;",
+    "  border: 1px solid #c9d0de; border-radius: 10px; font: inherit; color: inherit; background: #fff; }",
+    ".send { border: 0; border-radius: 10px; padding: 0 16px; background: #2453d1; color: #fff; font: inherit;",
+    "  font-weight: 600; cursor: pointer; }",
+    ".send:hover { background: #1b3fa3; }",
+    ".human { margin: 0 12px 12px; align-self: flex-start; border: 0; background: none; padding: 4px 2px;",
+    "  color: #2453d1; font: inherit; font-size: 13.5px; text-decoration: underline; cursor: pointer; }"
+  ].join("\n");
+
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();

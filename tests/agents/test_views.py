@@ -1,0 +1,62 @@
+"""Who can open which page."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from chatdesk.conversations import services
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_dashboard_sends_anonymous_visitors_to_the_login_page() -> None:
+    response = Client().get("/agents/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_signed_in_user_who_is_no_agent_is_refused(outsider: User) -> None:
+    assert signed_in(outsider).get("/agents/").status_code == 403
+
+
+def test_agents_see_the_queue_and_a_conversation(agent: User) -> None:
+    client = signed_in(agent)
+    assert client.get("/agents/").status_code == 200
+    conversation = services.conversation_start()
+    page = client.get(f"/agents/c/{conversation.public_id}/")
+    assert page.status_code == 200
+    assert conversation.customer_label in page.content.decode()
+
+
+def test_an_unknown_conversation_is_not_found(agent: User) -> None:
+    assert signed_in(agent).get("/agents/c/00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+def test_reports_are_for_managers_only(agent: User, manager: User) -> None:
+    conversation = services.conversation_start()
+    services.customer_message_post(public_id=conversation.public_id, text="talk to a human", client_id="m-1")
+    assert signed_in(agent).get("/reports/").status_code == 403
+    page = signed_in(manager).get("/reports/")
+    assert page.status_code == 200
+    assert conversation.customer_label in page.content.decode()
+
+
+def test_the_demo_shop_embeds_the_widget_with_one_script_tag() -> None:
+    page = Client().get("/").content.decode()
+    assert page.count('src="/static/js/widget.js"') == 1
+
+
+def test_managers_can_edit_the_knowledge_base_in_the_admin(manager: User, knowledge: None) -> None:
+    manager.is_staff = True
+    manager.save()
+    client = signed_in(manager)
+    assert client.get("/admin/knowledge/article/").status_code == 200
+    assert client.get("/admin/auth/user/").status_code == 200
