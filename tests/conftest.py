@@ -22,6 +22,21 @@ from tests.live import LiveStack, start_live_stack
 PASSWORD = "correct-horse-battery"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: see _django_beside_playwright."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(autouse=True)
+def _django_beside_playwright(request: pytest.FixtureRequest) -> None:
+    """Playwright's sync API keeps an event loop running in the main thread for the rest of the session,
+    which makes Django refuse the tests' own (synchronous) database calls. Django's documented way out
+    is DJANGO_ALLOW_ASYNC_UNSAFE; it is set only once browser tests start, which run last, so every
+    other test keeps Django's check against blocking calls in async code."""
+    if request.node.get_closest_marker("browser"):
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _empty_test_redis() -> None:
     """The tests' Redis database starts empty (no drafting tasks left from an earlier run)."""

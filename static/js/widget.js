@@ -148,7 +148,7 @@
     form.appendChild(send);
     var human = el("button", { type: "button", class: "human", "data-chatdesk": "human" }, "Talk to a person");
 
-    [header, list, empty, status, error, form, human].forEach(function (node) { panel.appendChild(node); });
+    [header, empty, list, status, error, form, human].forEach(function (node) { panel.appendChild(node); });
     shadow.appendChild(panel);
     shadow.appendChild(launcher);
 
@@ -539,7 +539,7 @@
     "  padding: 0 4px; }",
     ".messages { list-style: none; margin: 0; padding: 14px; flex: 1; overflow-y: auto; display: flex;",
     "  flex-direction: column; gap: 8px; background: #f5f7fb; }",
-    ".empty { margin: 0; padding: 0 16px 10px; background: #f5f7fb; color: #5b6478; font-size: 14px; }",
+    ".empty { margin: 0; padding: 14px 16px 0; background: #f5f7fb; color: #5b6478; font-size: 14px; }",
     ".msg { max-width: 85%; padding: 8px 11px; border-radius: 12px; background: #fff; border: 1px solid #e1e5ee;",
     "  align-self: flex-start; }",
     ".msg .text { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }",

@@ -167,6 +167,24 @@ class TestDrafting:
         assert conversation.status == Conversation.Status.ESCALATED
         assert conversation.escalation_reason == Conversation.EscalationReason.DRAFT_FAILED
 
+    def test_a_draft_stopped_by_the_time_limit_is_marked_timed_out(
+        self, knowledge: None, conversation: Conversation, monkeypatch: Any, settings: Any
+    ) -> None:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        class SlowEngine(DraftEngine):
+            def draft(self, context: DraftContext) -> DraftResult:
+                raise SoftTimeLimitExceeded()  # what Celery raises inside the task at the soft limit
+
+        monkeypatch.setitem(registry._instances, "slow", SlowEngine())
+        monkeypatch.setitem(registry.ENGINES, "slow", "unused")
+        settings.DRAFT_ENGINE = "slow"
+        say(conversation, "Where is my order?")
+        draft = draft_now(conversation)
+        assert draft.status == Draft.Status.FAILED
+        assert "timed out" in draft.error
+        assert refreshed(conversation).escalation_reason == Conversation.EscalationReason.DRAFT_FAILED
+
     def test_a_redelivered_task_never_writes_a_second_draft(self, knowledge: None, conversation: Conversation) -> None:
         say(conversation, "Where is my order?")
         draft = draft_now(conversation)

@@ -1,0 +1,72 @@
+"""The whole journey in real Chromium: a customer asks on the shop page, an agent approves, the customer sees it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import Browser, expect
+
+from tests.conftest import PASSWORD
+from tests.live import LiveStack
+
+pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+WAIT_MS = 30_000
+
+
+def test_customer_question_agent_approval_customer_sees_reply_without_reloading(
+    live_stack: LiveStack, knowledge: None, agent: User, browser: Browser
+) -> None:
+    base = live_stack.base_url
+    customer = browser.new_context().new_page()
+    customer.goto(f"{base}/")
+    customer.locator('[data-chatdesk="open"]').click()
+    customer.locator('[data-chatdesk="input"]').fill("How do I reset my password?")
+    customer.locator('[data-chatdesk="send"]').click()
+    sent = customer.locator('[data-chatdesk="message"][data-sender="customer"]')
+    expect(sent).to_contain_text("How do I reset my password?")
+    expect(sent).to_have_attribute("data-seq", "1", timeout=WAIT_MS)  # stored by the desk
+    expect(customer.locator('[data-chatdesk="status"]')).to_contain_text("reviewing", timeout=WAIT_MS)
+
+    desk = browser.new_context().new_page()
+    desk.goto(f"{base}/agents/")
+    desk.locator('input[name="username"]').fill(agent.username)
+    desk.locator('input[name="password"]').fill(PASSWORD)
+    desk.locator('input[name="password"]').press("Enter")
+    row = desk.locator('[data-testid="queue-item"]')
+    expect(row).to_have_count(1, timeout=WAIT_MS)
+    expect(row).to_contain_text("How do I reset my password?")
+    row.locator("a").first.click()
+
+    expect(desk.locator('[data-testid="draft-text"]')).to_have_value(
+        re.compile("Account > Security"),  # the knowledge base's answer, selected by the worker
+        timeout=WAIT_MS,
+    )
+    expect(desk.locator('[data-testid="draft-sources"]')).to_contain_text("Resetting your password")
+    desk.locator('[data-testid="approve"]').click()
+
+    reply = customer.locator('[data-chatdesk="message"][data-sender="agent"]')
+    expect(reply).to_contain_text("Account > Security", timeout=WAIT_MS)
+    expect(desk.locator('[data-testid="message"][data-sender="agent"]')).to_have_count(1, timeout=WAIT_MS)
+
+    customer.reload()
+    customer.locator('[data-chatdesk="open"]').click()
+    expect(customer.locator('[data-chatdesk="message"]')).to_have_count(2, timeout=WAIT_MS)
+
+
+def test_an_empty_or_oversized_message_gets_a_clear_error_and_nothing_typed_is_lost(
+    live_stack: LiveStack, browser: Browser
+) -> None:
+    page = browser.new_context().new_page()
+    page.goto(f"{live_stack.base_url}/")
+    page.locator('[data-chatdesk="open"]').click()
+    page.locator('[data-chatdesk="send"]').click()
+    expect(page.locator('[data-chatdesk="error"]')).to_contain_text("type a message", timeout=WAIT_MS)
+    too_long = "a" * 4001
+    page.locator('[data-chatdesk="input"]').fill(too_long)
+    page.locator('[data-chatdesk="send"]').click()
+    expect(page.locator('[data-chatdesk="error"]')).to_contain_text("4,000")
+    expect(page.locator('[data-chatdesk="input"]')).to_have_value(too_long)
+    expect(page.locator('[data-chatdesk="message"]')).to_have_count(0)
