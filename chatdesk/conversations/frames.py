@@ -43,6 +43,7 @@ def conversation_frame(conversation: Conversation) -> Frame:
         "status": conversation.status,
         "escalation_reason": conversation.escalation_reason or None,
         "assigned_agent": _person(conversation.assigned_agent),
+        "assigned_agent_username": conversation.assigned_agent.username if conversation.assigned_agent else None,
         "topic": conversation.topic.name if conversation.topic else None,
         "last_seq": conversation.last_seq,
         "awaiting_reply_since": _time(conversation.awaiting_reply_since),
@@ -82,6 +83,7 @@ def queue_item(conversation: Conversation) -> Frame:
         "status": conversation.status,
         "escalation_reason": conversation.escalation_reason or None,
         "assigned_agent": _person(conversation.assigned_agent),
+        "assigned_agent_username": conversation.assigned_agent.username if conversation.assigned_agent else None,
         "topic": conversation.topic.name if conversation.topic else None,
         "awaiting_reply_since": _time(conversation.awaiting_reply_since),
         "latest_customer_text": (conversation.latest_customer_text or "")[:200],  # type: ignore[attr-defined]

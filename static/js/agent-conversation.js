@@ -13,6 +13,7 @@
 
   var CONVERSATION_ID = root.getAttribute("data-conversation-id");
   var ME = root.getAttribute("data-me");
+  var MY_USERNAME = root.getAttribute("data-username");
 
   var STATUS_LABELS = { open: "Drafting", escalated: "Escalated", taken_over: "Taken over", closed: "Closed" };
   var REASON_LABELS = {
@@ -260,7 +261,9 @@
   function updateButtons() {
     var c = view.conversation;
     var d = view.draft;
-    var canAct = view.live && Boolean(c) && c.status !== "closed";
+    // Another agent's taken-over conversation refuses every action (docs/protocol.md).
+    var heldByOther = Boolean(c) && c.status === "taken_over" && c.assigned_agent_username !== MY_USERNAME;
+    var canAct = view.live && Boolean(c) && c.status !== "closed" && !heldByOther;
     var ready = canAct && Boolean(d) && d.status === "ready";
     var boxText = ui.draftText.value.trim();
 
@@ -285,12 +288,17 @@
     return frame.request_id;
   }
 
+  function actOnDraft(frame) {
+    frame.draft_id = view.draft.id;
+    act(frame);
+  }
+
   function approve() {
-    act({ type: "approve", draft_id: view.draft.id });
+    actOnDraft({ type: "approve" });
   }
 
   function sendEdited() {
-    act({ type: "edit", draft_id: view.draft.id, text: ui.draftText.value.trim() });
+    actOnDraft({ type: "edit", text: ui.draftText.value.trim() });
   }
 
   function rejectWithReply() {
@@ -299,11 +307,11 @@
       showNotice("Write your reply in the draft box first.");
       return;
     }
-    act({ type: "reject", draft_id: view.draft.id, reply_text: text });
+    actOnDraft({ type: "reject", reply_text: text });
   }
 
   function askForRedraft() {
-    act({ type: "reject", draft_id: view.draft.id, redraft: true });
+    actOnDraft({ type: "reject", redraft: true });
   }
 
   function sendReply() {
@@ -387,12 +395,19 @@
 
   function onAck(frame) {
     showNotice("");
+    if (frame.action === "approve" || frame.action === "edit" || frame.action === "reject") draftHandled();
     var replyText = view.pendingReplies.get(frame.request_id);
     if (replyText !== undefined) {
       view.pendingReplies.delete(frame.request_id);
       // Clear the box only if the agent has not started typing something else meanwhile.
       if (ui.replyInput.value === replyText) ui.replyInput.value = "";
     }
+  }
+
+  // The box's text has been used: from now on it follows the current draft again.
+  function draftHandled() {
+    var d = view.draft;
+    fillDraftBox(d ? d.id : null, d ? d.text || "" : "");
   }
 
   function onError(frame) {
