@@ -9,6 +9,7 @@ per process (a new loop per send would open a new Redis connection each time).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import threading
@@ -68,6 +69,14 @@ def _publish(conversation_id: int, message_id: int | None) -> None:
         log.exception("broadcast for conversation %s failed", conversation.public_id)
 
 
+def draft_text_streamed(
+    public_id: uuid.UUID, *, draft_id: int, offset: int, text: str
+) -> concurrent.futures.Future[None]:
+    """Start sending the agents a piece of a draft being written (not stored); returns the send's future."""
+    frame = {"type": "draft.delta", "draft_id": draft_id, "offset": offset, "text": text}
+    return _send(agent_conversation_group(public_id), [frame], wait=False)
+
+
 _loops: dict[int, asyncio.AbstractEventLoop] = {}
 _loops_lock = threading.Lock()
 
@@ -82,8 +91,10 @@ def _event_loop() -> asyncio.AbstractEventLoop:
         return _loops[pid]
 
 
-def _send(group: str, frame_list: list[frames.Frame]) -> None:
+def _send(group: str, frame_list: list[frames.Frame], *, wait: bool = True) -> concurrent.futures.Future[None]:
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS is not configured"
     future = asyncio.run_coroutine_threadsafe(layer.group_send(group, deliver_event(frame_list)), _event_loop())
-    future.result(timeout=SEND_TIMEOUT_S)
+    if wait:
+        future.result(timeout=SEND_TIMEOUT_S)
+    return future

@@ -8,8 +8,10 @@ Clients are told after commit (realtime.conversation_changed).
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import re
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -24,7 +26,7 @@ from kombu.exceptions import OperationalError
 from chatdesk.conversations import realtime, selectors
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
-from chatdesk.drafting.base import DraftContext, DraftResult
+from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult
 from chatdesk.drafting.registry import get_engine
 from chatdesk.knowledge.models import Topic
 from chatdesk.knowledge.services import approved_reply_remember, knowledge_index_current
@@ -226,6 +228,7 @@ def draft_generate(*, draft_id: int) -> Draft | None:
         Draft.objects.filter(pk=draft_id).update(status=Draft.Status.DISCARDED)
         return None
     turns = selectors.conversation_turns_until(conversation, seq=draft.reply_to.seq, limit=settings.DRAFT_HISTORY_TURNS)
+    stream = DraftStream(draft_id=draft_id, public_id=conversation.public_id)
     started = time.perf_counter()
     try:
         engine = get_engine(draft.engine or None)
@@ -234,8 +237,12 @@ def draft_generate(*, draft_id: int) -> Draft | None:
             knowledge=knowledge_index_current(),
             company_name=settings.COMPANY_NAME,
             options=draft.options,
+            on_text=stream.add,
+            cancelled=stream.cancelled,
         )
         result = engine.draft(context)
+    except DraftCancelled:
+        return None  # superseded or discarded while the engine worked; its status says which
     except Exception as exc:
         from celery.exceptions import SoftTimeLimitExceeded
 
@@ -246,8 +253,65 @@ def draft_generate(*, draft_id: int) -> Draft | None:
             reason = f"Drafting failed: {exc}"
         draft_fail(draft_id=draft_id, reason=reason)
         return None
+    finally:
+        stream.flush(final=True)
     result.timings["total_s"] = time.perf_counter() - started
     return draft_complete(draft_id=draft_id, result=result)
+
+
+class DraftStream:
+    """Carries a draft being written to the agents watching its conversation, and tells the engine when to stop.
+
+    Pieces are coalesced and sent at most every FLUSH_EVERY_S (each frame says at which character offset
+    its text starts), one send at a time so they arrive in order; the engine waits for a send only when
+    the previous one has not finished by the next flush. Engines may call both methods from any thread.
+    """
+
+    FLUSH_EVERY_S = 0.1
+    CHECK_EVERY_S = 0.2
+
+    def __init__(self, *, draft_id: int, public_id: uuid.UUID) -> None:
+        self.draft_id, self.public_id = draft_id, public_id
+        self._lock = threading.Lock()
+        self._sent_chars = 0
+        self._buffer: list[str] = []
+        self._flushed_at = self._checked_at = time.monotonic()
+        self._wanted = True
+        self._in_flight: concurrent.futures.Future[None] | None = None
+
+    def add(self, piece: str) -> None:
+        with self._lock:
+            self._buffer.append(piece)
+            due = time.monotonic() - self._flushed_at >= self.FLUSH_EVERY_S
+        if due:
+            self.flush()
+
+    def flush(self, *, final: bool = False) -> None:
+        with self._lock:
+            text, self._buffer = "".join(self._buffer), []
+            offset, self._sent_chars = self._sent_chars, self._sent_chars + len(text)
+            self._flushed_at = time.monotonic()
+            try:
+                if self._in_flight is not None:
+                    self._in_flight.result(timeout=realtime.SEND_TIMEOUT_S)
+                if text:
+                    self._in_flight = realtime.draft_text_streamed(
+                        self.public_id, draft_id=self.draft_id, offset=offset, text=text
+                    )
+                if final and self._in_flight is not None:
+                    self._in_flight.result(timeout=realtime.SEND_TIMEOUT_S)
+            except Exception:
+                # Streaming is a preview: the final draft is stored and sent whatever happens here.
+                log.exception("streaming draft %s failed", self.draft_id)
+                self._in_flight = None
+
+    def cancelled(self) -> bool:
+        """True once the draft is no longer generating (superseded, discarded); checked at most every 0.2 s."""
+        now = time.monotonic()
+        if self._wanted and now - self._checked_at >= self.CHECK_EVERY_S:
+            self._checked_at = now
+            self._wanted = Draft.objects.filter(pk=self.draft_id, status=Draft.Status.GENERATING).exists()
+        return not self._wanted
 
 
 def draft_complete(*, draft_id: int, result: DraftResult) -> Draft | None:

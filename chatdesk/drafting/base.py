@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -12,6 +13,14 @@ if TYPE_CHECKING:
 
 class EngineError(Exception):
     """The engine could not draft; the message is shown to agents as the reason."""
+
+
+class DraftCancelled(Exception):
+    """The draft is no longer wanted (an agent took over, a newer customer message came); nothing is stored."""
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -34,12 +43,19 @@ class Source:
 
 @dataclass
 class DraftContext:
-    """Everything an engine may use. turns end with the customer message to answer."""
+    """Everything an engine may use. turns end with the customer message to answer.
+
+    Engines that write text piece by piece call `on_text(piece)` for each new
+    piece (the agents' dashboard shows the draft forming), and poll
+    `cancelled()` between steps, raising DraftCancelled when it returns True.
+    """
 
     turns: list[Turn]
     knowledge: KnowledgeIndex
     company_name: str = "our shop"
     options: dict[str, Any] = field(default_factory=dict)
+    on_text: Callable[[str], None] | None = None
+    cancelled: Callable[[], bool] = _never
 
     @property
     def latest_customer_text(self) -> str:

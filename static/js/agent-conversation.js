@@ -54,6 +54,7 @@
     draftConfidence: byTestId("draft-confidence"),
     draftError: find('[data-field="draft-error"]'),
     draftText: byTestId("draft-text"),
+    draftStream: byTestId("draft-stream"),
     draftHint: find('[data-field="draft-hint"]'),
     draftHintText: find('[data-field="draft-hint-text"]'),
     loadDraft: find('[data-action="load-draft"]'),
@@ -76,6 +77,7 @@
     conversation: null,
     messages: new Map(),       // seq -> message frame, one per seq
     draft: null,
+    stream: { draftId: null, text: "" }, // the draft being written, as streamed so far
     filled: { id: null, text: "" }, // the draft last put into the draft box
     filledUsed: false,         // that draft was decided, so the box may be replaced without asking
     pendingReplies: new Map(), // request_id -> text of a reply on its way
@@ -218,6 +220,12 @@
     }));
     if (!sources.length) ui.sources.appendChild(el("li", "muted", d && d.status === "ready" ? "No sources" : "—"));
 
+    var writing = Boolean(d && (status === "pending" || status === "generating"));
+    if (!writing || (view.stream.draftId !== null && view.stream.draftId !== d.id)) {
+      view.stream = { draftId: null, text: "" };
+    }
+    renderStream();
+
     var ready = Boolean(d && d.status === "ready");
     ui.draftText.readOnly = !ready;
     ui.draftText.placeholder = d && (status === "pending" || status === "generating")
@@ -227,6 +235,19 @@
       view.filledUsed = true;
     }
     offerDraftText(d);
+  }
+
+  // A draft being written streams in as draft.delta frames; each says at which character its text starts.
+  function onDraftDelta(frame) {
+    if (view.stream.draftId !== frame.draft_id) view.stream = { draftId: frame.draft_id, text: "" };
+    if (frame.offset > view.stream.text.length) return; // a gap: the final draft frame will carry the whole text
+    view.stream.text = view.stream.text.slice(0, frame.offset) + frame.text;
+    renderStream();
+  }
+
+  function renderStream() {
+    ui.draftStream.hidden = !view.stream.text;
+    ui.draftStream.textContent = view.stream.text;
   }
 
   function draftBoxModified() {
@@ -371,6 +392,9 @@
         view.live = true; // the snapshot ends with the draft
         renderDraft();
         break;
+      case "draft.delta":
+        onDraftDelta(frame);
+        return;
       case "ack":
         onAck(frame);
         break;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -152,6 +153,48 @@ def test_take_over_tells_the_customer_an_agent_joined(waiting: Conversation, age
         assert (await receive_until(customer, "message", seq=2))["text"] == "Hi, Alice here."
         await socket.disconnect()
         await customer.disconnect()
+
+    run(scenario)
+
+
+def test_agents_watch_a_draft_being_written_piece_by_piece(
+    knowledge: None, agent: User, monkeypatch: Any, settings: Any
+) -> None:
+    from chatdesk.drafting import registry
+    from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
+
+    pieces = ["Your ", "parcel ", "left ", "our ", "warehouse ", "today."]
+
+    class StreamingEngine(DraftEngine):
+        def draft(self, context: DraftContext) -> DraftResult:
+            for piece in pieces:
+                assert context.on_text is not None
+                context.on_text(piece)
+                time.sleep(0.06)  # slower than the stream's flush interval, so several frames go out
+            return DraftResult(text="".join(pieces), confidence=0.9)
+
+    monkeypatch.setitem(registry._instances, "streaming", StreamingEngine())
+    monkeypatch.setitem(registry.ENGINES, "streaming", "unused")
+    settings.DRAFT_ENGINE = "streaming"
+    conversation = services.conversation_start()
+    say(conversation, "Where is my order?")
+    draft = Draft.objects.get(conversation=conversation)
+    cookie = session_cookie(agent)
+
+    async def scenario() -> None:
+        socket = await connect(f"/ws/agents/conversations/{conversation.public_id}/", cookie)
+        await receive_until(socket, "draft")
+        await _in_thread(lambda: services.draft_generate(draft_id=draft.pk))
+        streamed = ""
+        while True:
+            frame = await socket.receive_json_from(timeout=5)
+            if frame["type"] == "draft.delta":
+                assert (frame["draft_id"], frame["offset"]) == (draft.pk, len(streamed))
+                streamed += frame["text"]
+            elif frame["type"] == "draft" and frame["draft"]["status"] == "ready":
+                break
+        assert streamed == frame["draft"]["text"] == "".join(pieces)
+        await socket.disconnect()
 
     run(scenario)
 

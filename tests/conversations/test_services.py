@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from chatdesk.conversations import services
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
 from chatdesk.drafting import registry
-from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
+from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult
 from chatdesk.knowledge.models import ApprovedReply, Topic
 from tests.conftest import say
 
@@ -184,6 +185,33 @@ class TestDrafting:
         assert draft.status == Draft.Status.FAILED
         assert "timed out" in draft.error
         assert refreshed(conversation).escalation_reason == Conversation.EscalationReason.DRAFT_FAILED
+
+    def test_taking_over_stops_a_draft_being_written_and_nothing_is_kept(
+        self, knowledge: None, conversation: Conversation, agent: User, monkeypatch: Any, settings: Any
+    ) -> None:
+        polls: list[bool] = []
+
+        class InterruptedEngine(DraftEngine):
+            def draft(self, context: DraftContext) -> DraftResult:
+                context.on_text is not None and context.on_text("Your parcel")
+                services.conversation_take_over(public_id=conversation.public_id, agent=agent)
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    polls.append(context.cancelled())
+                    if polls[-1]:
+                        raise DraftCancelled()
+                    time.sleep(0.02)
+                return DraftResult(text="Your parcel is on its way.", confidence=0.9)
+
+        monkeypatch.setitem(registry._instances, "interrupted", InterruptedEngine())
+        monkeypatch.setitem(registry.ENGINES, "interrupted", "unused")
+        settings.DRAFT_ENGINE = "interrupted"
+        say(conversation, "Where is my order?")
+        draft = draft_now(conversation)
+        assert polls[-1] is True
+        assert draft.status == Draft.Status.DISCARDED
+        assert draft.text == ""
+        assert not conversation.messages.exclude(sender="customer").exists()
 
     def test_a_redelivered_task_never_writes_a_second_draft(self, knowledge: None, conversation: Conversation) -> None:
         say(conversation, "Where is my order?")
