@@ -228,7 +228,9 @@ def draft_generate(*, draft_id: int) -> Draft | None:
         Draft.objects.filter(pk=draft_id).update(status=Draft.Status.DISCARDED)
         return None
     turns = selectors.conversation_turns_until(conversation, seq=draft.reply_to.seq, limit=settings.DRAFT_HISTORY_TURNS)
-    stream = DraftStream(draft_id=draft_id, public_id=conversation.public_id)
+    stream = DraftStream(
+        draft_id=draft_id, public_id=conversation.public_id, time_limit_s=settings.CELERY_TASK_SOFT_TIME_LIMIT
+    )
     started = time.perf_counter()
     try:
         engine = get_engine(draft.engine or None)
@@ -242,7 +244,9 @@ def draft_generate(*, draft_id: int) -> Draft | None:
         )
         result = engine.draft(context)
     except DraftCancelled:
-        return None  # superseded or discarded while the engine worked; its status says which
+        if stream.timed_out:
+            draft_fail(draft_id=draft_id, reason=f"Drafting timed out after {settings.CELERY_TASK_SOFT_TIME_LIMIT} s.")
+        return None  # otherwise superseded or discarded while the engine worked; its status says which
     except Exception as exc:
         from celery.exceptions import SoftTimeLimitExceeded
 
@@ -270,8 +274,11 @@ class DraftStream:
     FLUSH_EVERY_S = 0.1
     CHECK_EVERY_S = 0.2
 
-    def __init__(self, *, draft_id: int, public_id: uuid.UUID) -> None:
+    def __init__(self, *, draft_id: int, public_id: uuid.UUID, time_limit_s: float) -> None:
         self.draft_id, self.public_id = draft_id, public_id
+        # Celery's time limits need the prefork pool; thread-pool GPU workers rely on this deadline.
+        self.deadline = time.monotonic() + time_limit_s
+        self.timed_out = False
         self._lock = threading.Lock()
         self._sent_chars = 0
         self._buffer: list[str] = []
@@ -306,8 +313,12 @@ class DraftStream:
                 self._in_flight = None
 
     def cancelled(self) -> bool:
-        """True once the draft is no longer generating (superseded, discarded); checked at most every 0.2 s."""
+        """True once the draft is no longer generating (superseded, discarded; checked at most every 0.2 s)
+        or its time limit has passed (then `timed_out` is set)."""
         now = time.monotonic()
+        if now > self.deadline:
+            self.timed_out = True
+            return True
         if self._wanted and now - self._checked_at >= self.CHECK_EVERY_S:
             self._checked_at = now
             self._wanted = Draft.objects.filter(pk=self.draft_id, status=Draft.Status.GENERATING).exists()

@@ -213,6 +213,26 @@ class TestDrafting:
         assert draft.text == ""
         assert not conversation.messages.exclude(sender="customer").exists()
 
+    def test_an_engine_that_outruns_the_time_limit_is_stopped_without_celery(
+        self, knowledge: None, conversation: Conversation, monkeypatch: Any, settings: Any
+    ) -> None:
+        """Thread-pool workers (GPU batching) get no Celery time limit: cancelled() enforces it."""
+
+        class EndlessEngine(DraftEngine):
+            def draft(self, context: DraftContext) -> DraftResult:
+                while not context.cancelled():
+                    time.sleep(0.02)
+                raise DraftCancelled()
+
+        monkeypatch.setitem(registry._instances, "endless", EndlessEngine())
+        monkeypatch.setitem(registry.ENGINES, "endless", "unused")
+        settings.DRAFT_ENGINE = "endless"
+        settings.CELERY_TASK_SOFT_TIME_LIMIT = 0.3
+        say(conversation, "Where is my order?")
+        draft = draft_now(conversation)
+        assert draft.status == Draft.Status.FAILED
+        assert "timed out" in draft.error
+
     def test_a_redelivered_task_never_writes_a_second_draft(self, knowledge: None, conversation: Conversation) -> None:
         say(conversation, "Where is my order?")
         draft = draft_now(conversation)
