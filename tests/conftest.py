@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ from django.contrib.auth.models import User
 from chatdesk.conversations import services
 from chatdesk.conversations.demo import groups_ensure
 from chatdesk.conversations.models import Conversation, Message
+from chatdesk.drafting import registry
+from chatdesk.drafting.base import DraftEngine
 from chatdesk.knowledge.services import knowledge_seed_demo
 from tests.live import LiveStack, start_live_stack
 
@@ -76,6 +78,22 @@ def outsider(db: Any) -> User:
 def knowledge(db: Any) -> None:
     """The demo shop's knowledge base."""
     knowledge_seed_demo()
+
+
+UseEngine = Callable[[DraftEngine], None]
+
+
+@pytest.fixture
+def use_engine(monkeypatch: pytest.MonkeyPatch, settings: Any) -> UseEngine:
+    """Make drafts use the given engine instance for this test."""
+
+    def install(engine: DraftEngine) -> None:
+        name = f"test-{type(engine).__name__.lower()}"
+        monkeypatch.setitem(registry._instances, name, engine)
+        monkeypatch.setitem(registry.ENGINES, name, f"{type(engine).__module__}.{type(engine).__qualname__}")
+        settings.DRAFT_ENGINE = name
+
+    return install
 
 
 @pytest.fixture

@@ -35,18 +35,26 @@ def status_frame(conversation: Conversation) -> Frame:
     return {"type": "status", "status": code, "text": text}
 
 
-def conversation_frame(conversation: Conversation) -> Frame:
+def _conversation_fields(conversation: Conversation) -> Frame:
+    """What both the conversation frame and a queue row say about a conversation."""
+    agent = conversation.assigned_agent
     return {
-        "type": "conversation",
         "id": str(conversation.public_id),
         "customer": conversation.customer_label,
         "status": conversation.status,
         "escalation_reason": conversation.escalation_reason or None,
-        "assigned_agent": _person(conversation.assigned_agent),
-        "assigned_agent_username": conversation.assigned_agent.username if conversation.assigned_agent else None,
+        "assigned_agent": _person(agent),
+        "assigned_agent_username": agent.username if agent else None,
         "topic": conversation.topic.name if conversation.topic else None,
-        "last_seq": conversation.last_seq,
         "awaiting_reply_since": _time(conversation.awaiting_reply_since),
+    }
+
+
+def conversation_frame(conversation: Conversation) -> Frame:
+    return {
+        "type": "conversation",
+        **_conversation_fields(conversation),
+        "last_seq": conversation.last_seq,
         "created_at": _time(conversation.created_at),
     }
 
@@ -78,14 +86,7 @@ def draft_frame(draft: Draft | None) -> Frame:
 def queue_item(conversation: Conversation) -> Frame:
     """A queue row; `conversation` must come from selectors.with_queue_details."""
     return {
-        "id": str(conversation.public_id),
-        "customer": conversation.customer_label,
-        "status": conversation.status,
-        "escalation_reason": conversation.escalation_reason or None,
-        "assigned_agent": _person(conversation.assigned_agent),
-        "assigned_agent_username": conversation.assigned_agent.username if conversation.assigned_agent else None,
-        "topic": conversation.topic.name if conversation.topic else None,
-        "awaiting_reply_since": _time(conversation.awaiting_reply_since),
+        **_conversation_fields(conversation),
         "latest_customer_text": (conversation.latest_customer_text or "")[:200],  # type: ignore[attr-defined]
         "draft_status": conversation.draft_status,  # type: ignore[attr-defined]
         "draft_confidence": conversation.draft_confidence,  # type: ignore[attr-defined]

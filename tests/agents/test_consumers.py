@@ -15,7 +15,8 @@ from chatdesk.asgi import application
 from chatdesk.conversations import services
 from chatdesk.conversations.models import Conversation, Draft
 from chatdesk.conversations.tokens import conversation_token
-from tests.conftest import say
+from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
+from tests.conftest import UseEngine, say
 from tests.conversations.test_consumers import receive_until, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -157,12 +158,7 @@ def test_take_over_tells_the_customer_an_agent_joined(waiting: Conversation, age
     run(scenario)
 
 
-def test_agents_watch_a_draft_being_written_piece_by_piece(
-    knowledge: None, agent: User, monkeypatch: Any, settings: Any
-) -> None:
-    from chatdesk.drafting import registry
-    from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
-
+def test_agents_watch_a_draft_being_written_piece_by_piece(knowledge: None, agent: User, use_engine: UseEngine) -> None:
     pieces = ["Your ", "parcel ", "left ", "our ", "warehouse ", "today."]
 
     class StreamingEngine(DraftEngine):
@@ -173,9 +169,7 @@ def test_agents_watch_a_draft_being_written_piece_by_piece(
                 time.sleep(0.06)  # slower than the stream's flush interval, so several frames go out
             return DraftResult(text="".join(pieces), confidence=0.9)
 
-    monkeypatch.setitem(registry._instances, "streaming", StreamingEngine())
-    monkeypatch.setitem(registry.ENGINES, "streaming", "unused")
-    settings.DRAFT_ENGINE = "streaming"
+    use_engine(StreamingEngine())
     conversation = services.conversation_start()
     say(conversation, "Where is my order?")
     draft = Draft.objects.get(conversation=conversation)

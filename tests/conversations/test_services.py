@@ -12,10 +12,9 @@ from kombu.exceptions import OperationalError
 from chatdesk.conversations import services
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
-from chatdesk.drafting import registry
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult
 from chatdesk.knowledge.models import ApprovedReply, Topic
-from tests.conftest import say
+from tests.conftest import UseEngine, say
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +148,7 @@ class TestDrafting:
         assert second.reply_to.text == "Actually, how do I return it?"
 
     def test_a_failing_engine_escalates_with_its_reason(
-        self, knowledge: None, conversation: Conversation, monkeypatch: Any, settings: Any
+        self, knowledge: None, conversation: Conversation, use_engine: UseEngine
     ) -> None:
         class BrokenEngine(DraftEngine):
             name = "broken"
@@ -157,9 +156,7 @@ class TestDrafting:
             def draft(self, context: DraftContext) -> DraftResult:
                 raise RuntimeError("model server unreachable")
 
-        monkeypatch.setitem(registry._instances, "broken", BrokenEngine())
-        monkeypatch.setitem(registry.ENGINES, "broken", "unused")
-        settings.DRAFT_ENGINE = "broken"
+        use_engine(BrokenEngine())
         say(conversation, "Where is my order?")
         draft = draft_now(conversation)
         assert draft.status == Draft.Status.FAILED
@@ -169,7 +166,7 @@ class TestDrafting:
         assert conversation.escalation_reason == Conversation.EscalationReason.DRAFT_FAILED
 
     def test_a_draft_stopped_by_the_time_limit_is_marked_timed_out(
-        self, knowledge: None, conversation: Conversation, monkeypatch: Any, settings: Any
+        self, knowledge: None, conversation: Conversation, use_engine: UseEngine
     ) -> None:
         from celery.exceptions import SoftTimeLimitExceeded
 
@@ -177,9 +174,7 @@ class TestDrafting:
             def draft(self, context: DraftContext) -> DraftResult:
                 raise SoftTimeLimitExceeded()  # what Celery raises inside the task at the soft limit
 
-        monkeypatch.setitem(registry._instances, "slow", SlowEngine())
-        monkeypatch.setitem(registry.ENGINES, "slow", "unused")
-        settings.DRAFT_ENGINE = "slow"
+        use_engine(SlowEngine())
         say(conversation, "Where is my order?")
         draft = draft_now(conversation)
         assert draft.status == Draft.Status.FAILED
@@ -187,7 +182,7 @@ class TestDrafting:
         assert refreshed(conversation).escalation_reason == Conversation.EscalationReason.DRAFT_FAILED
 
     def test_taking_over_stops_a_draft_being_written_and_nothing_is_kept(
-        self, knowledge: None, conversation: Conversation, agent: User, monkeypatch: Any, settings: Any
+        self, knowledge: None, conversation: Conversation, agent: User, use_engine: UseEngine
     ) -> None:
         polls: list[bool] = []
 
@@ -203,9 +198,7 @@ class TestDrafting:
                     time.sleep(0.02)
                 return DraftResult(text="Your parcel is on its way.", confidence=0.9)
 
-        monkeypatch.setitem(registry._instances, "interrupted", InterruptedEngine())
-        monkeypatch.setitem(registry.ENGINES, "interrupted", "unused")
-        settings.DRAFT_ENGINE = "interrupted"
+        use_engine(InterruptedEngine())
         say(conversation, "Where is my order?")
         draft = draft_now(conversation)
         assert polls[-1] is True
@@ -214,7 +207,7 @@ class TestDrafting:
         assert not conversation.messages.exclude(sender="customer").exists()
 
     def test_an_engine_that_outruns_the_time_limit_is_stopped_without_celery(
-        self, knowledge: None, conversation: Conversation, monkeypatch: Any, settings: Any
+        self, knowledge: None, conversation: Conversation, use_engine: UseEngine, settings: Any
     ) -> None:
         """Thread-pool workers (GPU batching) get no Celery time limit: cancelled() enforces it."""
 
@@ -224,9 +217,7 @@ class TestDrafting:
                     time.sleep(0.02)
                 raise DraftCancelled()
 
-        monkeypatch.setitem(registry._instances, "endless", EndlessEngine())
-        monkeypatch.setitem(registry.ENGINES, "endless", "unused")
-        settings.DRAFT_ENGINE = "endless"
+        use_engine(EndlessEngine())
         settings.CELERY_TASK_SOFT_TIME_LIMIT = 0.3
         say(conversation, "Where is my order?")
         draft = draft_now(conversation)
