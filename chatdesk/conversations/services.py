@@ -29,7 +29,7 @@ from chatdesk.conversations.models import AgentAction, Conversation, Draft, Mess
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult
 from chatdesk.drafting.registry import get_engine
 from chatdesk.knowledge.models import Topic
-from chatdesk.knowledge.services import approved_reply_remember, knowledge_index_current
+from chatdesk.knowledge.services import approved_reply_remember, knowledge_index_current, knowledge_source_penalize
 
 log = logging.getLogger(__name__)
 
@@ -486,6 +486,8 @@ def draft_reject(
     with transaction.atomic():
         conversation = _lock_for_agent(public_id, agent)
         draft = _claim_ready_draft(conversation, draft_id, agent, status=Draft.Status.REJECTED)
+        if draft.sources:
+            knowledge_source_penalize(draft.sources[0]["id"])
         message = None
         if isinstance(reply_text, str):
             message = _send_agent_text(conversation, agent, reply_text)

@@ -16,6 +16,7 @@ class Passage:
     text: str
     topic: str | None
     keys: tuple[str, ...]
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,17 @@ class KnowledgeIndex:
         if key_vectors.shape[0] != len(self._keys):
             raise ValueError("one vector per key text is needed")
         self._vectors = key_vectors
+        self._weights = np.array([p.weight for p in passages for _ in p.keys], dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.passages)
 
     def search(self, query: np.ndarray, limit: int = 3) -> list[Match]:
-        """The best `limit` passages by cosine similarity of their closest key, best first."""
+        """The best `limit` passages by the cosine similarity of their closest key times the passage's
+        weight (agents' rejections lower it), best first."""
         if not self._keys:
             return []
-        scores = self._vectors @ query
+        scores = (self._vectors @ query) * self._weights
         best_per_passage: dict[int, int] = {}
         for key_index in np.argsort(-scores):
             owner = int(self._owners[key_index])

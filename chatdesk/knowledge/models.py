@@ -32,6 +32,9 @@ class Article(models.Model):
     body = models.TextField(help_text="The reply a customer receives.")
     questions = models.TextField(blank=True, help_text="Example customer questions, one per line.")
     is_published = models.BooleanField(default=True)
+    weight = models.FloatField(
+        default=1.0, help_text="Scales how strongly this article is preferred; lowered each time agents reject it."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -52,7 +55,11 @@ class ApprovedReply(models.Model):
     reply_text = models.TextField()
     topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL)
     agent = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    weight = models.FloatField(
+        default=1.0, help_text="Scales how strongly this reply is preferred; lowered each time agents reject it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max, QuerySet, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from chatdesk.drafting import encoder
 from chatdesk.drafting.index import KnowledgeIndex, Passage
@@ -43,8 +45,8 @@ def embeddings_for(texts: list[str]) -> np.ndarray:
 
 def _knowledge_version() -> tuple[object, ...]:
     articles = Article.objects.filter(is_published=True).aggregate(n=Count("id"), t=Max("updated_at"))
-    replies = ApprovedReply.objects.aggregate(n=Count("id"), last=Max("id"))
-    return (articles["n"], articles["t"], replies["n"], replies["last"])
+    replies = ApprovedReply.objects.aggregate(n=Count("id"), t=Max("updated_at"))
+    return (articles["n"], articles["t"], replies["n"], replies["t"])
 
 
 def knowledge_passages() -> list[Passage]:
@@ -56,6 +58,7 @@ def knowledge_passages() -> list[Passage]:
             text=a.body,
             topic=a.topic.name,
             keys=(a.title, *a.question_list),
+            weight=a.weight,
         )
         for a in Article.objects.filter(is_published=True).select_related("topic").order_by("pk")
     ]
@@ -66,6 +69,7 @@ def knowledge_passages() -> list[Passage]:
             text=r.reply_text,
             topic=r.topic.name if r.topic else None,
             keys=(r.customer_text,),
+            weight=r.weight,
         )
         for r in ApprovedReply.objects.select_related("topic").order_by("pk")
     ]
@@ -88,6 +92,25 @@ def knowledge_index_current() -> KnowledgeIndex:
 def approved_reply_remember(*, customer_text: str, reply_text: str, topic: Topic | None, agent: User) -> ApprovedReply:
     """Add an agent-sent reply to the memory drafts are selected from; the next similar question can reuse it."""
     return ApprovedReply.objects.create(customer_text=customer_text, reply_text=reply_text, topic=topic, agent=agent)
+
+
+REJECTION_FACTOR = 0.8
+MIN_WEIGHT = 0.2
+
+
+def knowledge_source_penalize(source_id: str) -> None:
+    """An agent rejected a draft taken from this source ("article:<id>" or "reply:<id>"): prefer it less."""
+    kind, _, pk = source_id.partition(":")
+    sources: QuerySet[Article] | QuerySet[ApprovedReply]
+    if kind == "article":
+        sources = Article.objects.all()
+    elif kind == "reply":
+        sources = ApprovedReply.objects.all()
+    else:
+        return
+    sources.filter(pk=int(pk)).update(
+        weight=Greatest(F("weight") * REJECTION_FACTOR, Value(MIN_WEIGHT)), updated_at=timezone.now()
+    )
 
 
 @transaction.atomic

@@ -8,6 +8,7 @@
 (function () {
   "use strict";
 
+  var common = window.ChatDeskAgents; // agent-common.js, loaded first
   var root = document.getElementById("conversation");
   if (!root) return;
 
@@ -15,12 +16,9 @@
   var ME = root.getAttribute("data-me");
   var MY_USERNAME = root.getAttribute("data-username");
 
-  var STATUS_LABELS = { open: "Drafting", escalated: "Escalated", taken_over: "Taken over", closed: "Closed" };
-  var REASON_LABELS = {
-    customer_request: "Customer asked for a person",
-    low_confidence: "Draft confidence too low",
-    draft_failed: "Drafting failed or timed out"
-  };
+  var STATUS_LABELS = common.STATUS_LABELS;
+  var REASON_LABELS = common.REASON_LABELS;
+  var waitingText = common.waitingText;
   var DRAFT_LABELS = {
     pending: "drafting…",
     generating: "drafting…",
@@ -40,7 +38,6 @@
   function byTestId(id) { return find('[data-testid="' + id + '"]'); }
 
   var ui = {
-    connState: byTestId("connection-state"),
     customer: find('[data-field="customer"]'),
     status: byTestId("conversation-status"),
     escalation: find('[data-field="escalation"]'),
@@ -91,18 +88,6 @@
     if (className) node.className = className;
     if (text != null) node.textContent = text;
     return node;
-  }
-
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
-
-  function waitingText(since) {
-    if (!since) return "—";
-    var seconds = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 1000));
-    if (isNaN(seconds)) return "—";
-    if (seconds < 60) return seconds + " s";
-    var minutes = Math.floor(seconds / 60);
-    if (minutes < 60) return minutes + " min " + pad(seconds % 60) + " s";
-    return Math.floor(minutes / 60) + " h " + pad(minutes % 60) + " min";
   }
 
   function timeText(iso) {
@@ -440,81 +425,41 @@
   }
 
   // -------------------------------------------------------------- connection
-  // Reconnects with backoff (1 s, 2 s, 4 s … 15 s); each new connection gets a full snapshot.
+  // agent-common.js reconnects with backoff; each new connection gets a full snapshot,
+  // starting with `conversation` and ending with `draft` (which sets view.live).
 
-  var socket = null;
-  var attempt = 0;
-  var retryTimer = null;
-
-  function showConnection(stateName, text) {
-    ui.connState.setAttribute("data-state", stateName);
-    ui.connState.textContent = text;
-    root.classList.toggle("is-stale", stateName !== "open");
-  }
-
-  function connect() {
-    clearTimeout(retryTimer);
-    showConnection("connecting", attempt ? "Reconnecting…" : "Connecting…");
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var path = "/ws/agents/conversations/" + encodeURIComponent(CONVERSATION_ID) + "/";
-    var current = new WebSocket(scheme + location.host + path);
-    socket = current;
-    var pingTimer = null; // one per connection, so an old socket's close cannot stop the new one's
-    current.addEventListener("open", function () {
-      pingTimer = setInterval(function () { send({ type: "ping" }); }, 25000);
-    });
-    current.addEventListener("message", function (event) {
-      if (current !== socket) return;
-      var frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
-      if (!frame || typeof frame.type !== "string") return;
-      if (frame.type === "conversation") {
-        attempt = 0;
-        showConnection("open", "Live");
-      }
-      onFrame(frame);
-    });
-    current.addEventListener("close", function (event) {
-      clearInterval(pingTimer);
-      if (current !== socket) return;
-      socket = null;
-      view.live = false;
-      updateButtons();
-      if (event.code === 4403) {
-        showConnection("denied", "Signed out");
-        showNotice("Your session has ended. Sign in again, then reload this page.");
-        return; // retrying cannot help until the agent signs in again
-      }
-      if (event.code === 4404) {
-        showConnection("gone", "Not found");
-        return; // the error frame before the close already explained it
-      }
-      var delay = Math.min(1000 * Math.pow(2, attempt), 15000);
-      attempt++;
-      showConnection("reconnecting", "Offline — reconnecting in " + Math.round(delay / 1000) + " s");
-      retryTimer = setTimeout(connect, delay);
-    });
-  }
-
-  // Drop the connection and open a new one at once (to get the full history again).
-  function restart() {
-    var old = socket;
-    socket = null;
+  function onClose(code) {
     view.live = false;
-    if (old) old.close();
-    connect();
-  }
-
-  function send(frame) {
-    if (socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify(frame));
-      return true;
+    updateButtons();
+    if (code === 4404) {
+      common.showConnection(root, "gone", "Not found");
+      return true; // no retry: the error frame before the close already explained it
     }
     return false;
   }
 
+  function onSignedOut() {
+    showNotice("Your session has ended. Sign in again, then reload this page.");
+  }
+
+  var connection = null; // opened last, once the buttons are wired
+
+  function send(frame) { return connection !== null && connection.send(frame); }
+
+  // Drop the connection and open a new one at once (to get the full history again).
+  function restart() {
+    view.live = false;
+    connection.restart();
+  }
+
   wireButtons();
   updateButtons();
-  connect();
+  connection = common.connect("/ws/agents/conversations/" + encodeURIComponent(CONVERSATION_ID) + "/", {
+    root: root,
+    liveOn: "conversation",
+    onFrame: onFrame,
+    onClose: onClose,
+    onSignedOut: onSignedOut
+  });
   setInterval(tick, 1000);
 })();

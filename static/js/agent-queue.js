@@ -6,38 +6,21 @@
 (function () {
   "use strict";
 
+  var common = window.ChatDeskAgents; // agent-common.js, loaded first
   var root = document.getElementById("queue");
   if (!root) return;
 
   var list = root.querySelector(".queue-list");
   var emptyNote = root.querySelector('[data-testid="queue-empty"]');
   var loadingNote = root.querySelector('[data-testid="queue-loading"]');
-  var connState = document.querySelector('[data-testid="connection-state"]');
 
-  var STATUS_LABELS = { open: "Drafting", escalated: "Escalated", taken_over: "Taken over", closed: "Closed" };
-  var REASON_LABELS = {
-    customer_request: "Customer asked for a person",
-    low_confidence: "Draft confidence too low",
-    draft_failed: "Drafting failed or timed out"
-  };
+  var STATUS_LABELS = common.STATUS_LABELS;
+  var REASON_LABELS = common.REASON_LABELS;
+  var waitingText = common.waitingText;
 
   var items = new Map(); // conversation id -> queue item, as the server last sent it
 
   // ------------------------------------------------------------- formatting
-
-  function waitingText(since) {
-    if (!since) return "—";
-    var seconds = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 1000));
-    if (isNaN(seconds)) return "—";
-    if (seconds < 60) return seconds + " s";
-    var minutes = Math.floor(seconds / 60);
-    if (minutes < 60) return minutes + " min " + pad(seconds % 60) + " s";
-    return Math.floor(minutes / 60) + " h " + pad(minutes % 60) + " min";
-  }
-
-  function pad(n) {
-    return n < 10 ? "0" + n : String(n);
-  }
 
   function draftText(item) {
     switch (item.draft_status) {
@@ -127,12 +110,6 @@
     });
   }
 
-  function showConnection(stateName, text) {
-    connState.setAttribute("data-state", stateName);
-    connState.textContent = text;
-    root.classList.toggle("is-stale", stateName !== "open");
-  }
-
   // ---------------------------------------------------------------- frames
 
   function onFrame(frame) {
@@ -145,56 +122,15 @@
       else items.delete(frame.id);
       render();
     } else if (frame.type === "error" && frame.code === "not_agent") {
-      showConnection("denied", frame.message || "Sign in as an agent to see the queue.");
+      common.showConnection(root, "denied", frame.message || "Sign in as an agent to see the queue.");
     }
   }
 
   // ---------------------------------------------------------- connection
-  // Reconnects with backoff (1 s, 2 s, 4 s … 15 s); a new connection gets a fresh snapshot.
+  // agent-common.js reconnects with backoff; a new connection gets a fresh snapshot, starting with `queue`.
 
-  var socket = null;
-  var attempt = 0;
-
-  function connect() {
-    showConnection("connecting", attempt ? "Reconnecting…" : "Connecting…");
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var current = new WebSocket(scheme + location.host + root.getAttribute("data-ws-path"));
-    socket = current;
-    var pingTimer = null; // one per connection, so an old socket's close cannot stop the new one's
-    current.addEventListener("open", function () {
-      pingTimer = setInterval(function () { send({ type: "ping" }); }, 25000);
-    });
-    current.addEventListener("message", function (event) {
-      var frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
-      if (!frame || typeof frame.type !== "string") return;
-      if (frame.type === "queue") {
-        attempt = 0;
-        showConnection("open", "Live");
-      }
-      onFrame(frame);
-    });
-    current.addEventListener("close", function (event) {
-      if (current !== socket) return;
-      clearInterval(pingTimer);
-      socket = null;
-      if (event.code === 4403) {
-        showSignedOut();
-        return; // retrying cannot help until the agent signs in again
-      }
-      var delay = Math.min(1000 * Math.pow(2, attempt), 15000);
-      attempt++;
-      showConnection("reconnecting", "Offline — reconnecting in " + Math.round(delay / 1000) + " s");
-      setTimeout(connect, delay);
-    });
-  }
-
-  function send(frame) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
-  }
-
+  // Close code 4403: the indicator already says "Signed out"; offer the way back in.
   function showSignedOut() {
-    showConnection("denied", "Signed out");
     var note = el("p", "notice");
     note.appendChild(document.createTextNode("Your session has ended. "));
     var link = el("a", null, "Sign in again");
@@ -203,6 +139,11 @@
     root.insertBefore(note, root.firstChild);
   }
 
-  connect();
+  common.connect(root.getAttribute("data-ws-path"), {
+    root: root,
+    liveOn: "queue",
+    onFrame: onFrame,
+    onSignedOut: showSignedOut
+  });
   setInterval(tick, 1000);
 })();

@@ -317,6 +317,20 @@ class TestAgentDecisions:
         ready_draft.refresh_from_db()
         assert ready_draft.status == Draft.Status.REJECTED
 
+    def test_a_rejected_source_is_preferred_less_from_then_on(self, ready_draft: Draft, agent: User) -> None:
+        from chatdesk.knowledge.models import Article
+
+        source = Article.objects.get(pk=int(ready_draft.sources[0]["id"].split(":")[1]))
+        conversation = ready_draft.conversation
+        services.draft_reject(public_id=conversation.public_id, draft_id=ready_draft.pk, agent=agent)
+        source.refresh_from_db()
+        assert source.weight == pytest.approx(0.8)
+
+        other = services.conversation_start()
+        say(other, ready_draft.reply_to.text)
+        again = draft_now(other)
+        assert again.confidence < ready_draft.confidence  # the desk is less sure of what agents refused
+
     def test_reject_and_redraft_writes_another_draft_from_another_source(self, ready_draft: Draft, agent: User) -> None:
         conversation = ready_draft.conversation
         services.draft_reject(public_id=conversation.public_id, draft_id=ready_draft.pk, agent=agent, redraft=True)
