@@ -2,8 +2,12 @@
 
 import os
 
+from typing import Any
+
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.concurrency import get_implementation
+from celery.concurrency.prefork import TaskPool as PreforkPool
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatdesk.settings")
 
@@ -14,7 +18,7 @@ app.autodiscover_tasks()
 
 @worker_process_init.connect
 def _warm_up_drafting_engine(**_kwargs: object) -> None:
-    """Load the drafting engine in each pool child, after the fork.
+    """Load the drafting engine in each prefork child, after the fork.
 
     Loading torch in the parent before prefork makes the children hang, and a
     lazily loaded model would make the first customer wait for it.
@@ -22,3 +26,13 @@ def _warm_up_drafting_engine(**_kwargs: object) -> None:
     from chatdesk.drafting.registry import warm_up
 
     warm_up()
+
+
+@worker_init.connect
+def _warm_up_unforked_worker(sender: Any = None, **_kwargs: object) -> None:
+    """Thread-pool (GPU batching) and solo workers never fork: load the engine once in the worker itself."""
+    pool = get_implementation(getattr(sender, "pool_cls", "prefork"))  # still a name ("threads") at this point
+    if not issubclass(pool, PreforkPool):
+        from chatdesk.drafting.registry import warm_up
+
+        warm_up()

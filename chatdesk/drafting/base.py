@@ -83,6 +83,11 @@ class DraftEngine(ABC):
 
     name: str = ""
 
+    @classmethod
+    def from_settings(cls) -> DraftEngine:
+        """The engine as the desk's settings configure it (engines with options override this)."""
+        return cls()
+
     def warm_up(self) -> None:  # noqa: B027  (optional hook; most engines have nothing to load)
         """Load models now, so the first customer does not wait for them."""
 

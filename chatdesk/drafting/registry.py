@@ -28,7 +28,7 @@ def get_engine(name: str | None = None) -> DraftEngine:
         if name not in _instances:
             if name not in ENGINES:
                 raise UnknownEngine(f"unknown DRAFT_ENGINE {name!r}; choose one of {', '.join(sorted(ENGINES))}")
-            _instances[name] = import_string(ENGINES[name])()
+            _instances[name] = import_string(ENGINES[name]).from_settings()
         return _instances[name]
 
 
