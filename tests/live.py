@@ -71,16 +71,18 @@ def _test_database_url() -> str:
     return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def start_live_stack() -> LiveStack:
-    """Daphne + one prefork Celery worker on the test database (call after the test database exists)."""
-    env = {**os.environ, "DATABASE_URL": _test_database_url()}
+PREFORK = ["--pool", "prefork", "--concurrency", "1"]
+
+
+def start_live_stack(env_overrides: dict[str, str] | None = None, pool: list[str] = PREFORK) -> LiveStack:
+    """Daphne + one Celery worker process on the test database (call after the test database exists)."""
+    env = {**os.environ, "DATABASE_URL": _test_database_url(), **(env_overrides or {})}
     log_dir = Path(tempfile.mkdtemp(prefix="chatdesk-live-"))
     port = free_port()
     worker = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery",
-            "--pool", "prefork", "--concurrency", "1", "--without-gossip", "--without-mingle",
-            "--without-heartbeat", "--loglevel", "INFO",
+            sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery", *pool,
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
         ],
         cwd=ROOT, env=env, stdout=open(log_dir / "worker.log", "wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip

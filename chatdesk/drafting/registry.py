@@ -11,6 +11,8 @@ from chatdesk.drafting.base import DraftEngine
 
 ENGINES: dict[str, str] = {
     "retrieval": "chatdesk.drafting.engines.retrieval.RetrievalEngine",
+    "transformers": "chatdesk.drafting.engines.generative.TransformersEngine",
+    "openai": "chatdesk.drafting.engines.openai_engine.OpenAIEngine",
 }
 
 _lock = threading.Lock()

@@ -1,0 +1,793 @@
+"""One decoding loop per process that serves every concurrent draft (continuous batching).
+
+Several Celery task threads of one worker process call `DynamicBatcher.generate` at once. Their
+requests are queued; one background thread owns the model: when idle it waits `window_s` for a
+burst to gather, then loops step by step — each new request is prefilled and joins the running
+batch at the next step, every step runs all rows through the model at once with a KV cache and
+picks one token per row, and rows leave as they finish (stop token, max_new_tokens, the model's
+context), are cancelled, or fail. The batch stays full while requests keep coming.
+
+Exactness. With `exact` (the default) a request's greedy output is the same, bit for bit, whether
+it ran alone or batched with any other requests:
+  * each prompt is prefilled on its own — prefilled together with others it would run through
+    other matrix shapes;
+  * the KV cache is "ragged": row b holds its own tokens in columns [0, length_b), nothing is
+    padded, and attention runs per row over exactly its own columns. The usual left padding with a
+    mask changes how attention's reductions are blocked, which in bfloat16 flipped near-tied tokens
+    within a few dozen steps (measured); per-row attention costs one small call per row and layer;
+  * every decode step runs the linear layers at one fixed batch size, `max_batch_size` rows, idle
+    slots riding along as inert dummy rows. GEMM kernels are picked by shape, and a row's result
+    changes with the number of rows (measured on this CPU: bfloat16 896x4864, the MLP of a 0.5B
+    Qwen2, and float32 below 15 rows), but at a fixed number of rows it depends on that row alone,
+    at any position, beside any neighbours (measured). The dummies cost a lone request 10–20% on
+    CPU.
+`exact=False` steps only the live rows and attends all rows in one masked call (about a quarter
+faster per step for a tiny model on CPU); greedy output may then differ at near-ties.
+Output equal to `model.generate` (which runs one row) holds with `exact=False` alone in the batch.
+Models whose attention does not take the ragged path (sliding windows, or a self-check at start
+that fails) are served one request at a time with the model's own cache instead.
+
+Threads. The loop thread never runs callers' code: tokens go back through a per-request queue,
+and the calling thread turns them into text, calls `on_text` and polls `cancelled()` (at most
+every `cancel_poll_s`: it may hit a database). A cancelled request leaves the batch at the next
+step and its caller gets DraftCancelled at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from chatdesk.drafting.base import DraftCancelled, EngineError
+from chatdesk.drafting.generation import LoadedModel, libraries
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+RAGGED_ATTENTION = "chatdesk_ragged"
+FinishReason = Literal["stop", "length"]
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to generate. temperature 0 means greedy; stop_ids end the reply (and are not part of it)."""
+
+    prompt_ids: tuple[int, ...]
+    max_new_tokens: int
+    stop_ids: frozenset[int]
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+
+
+@dataclass
+class GenerationOutput:
+    """token_ids exclude the stop token; text is exactly the concatenation of the pieces streamed;
+    logprobs are the model's own (before temperature, top-p and penalties), one per token."""
+
+    token_ids: list[int]
+    text: str
+    logprobs: list[float]
+    finish_reason: FinishReason
+    first_token_s: float | None
+
+    @property
+    def mean_logprob(self) -> float | None:
+        return sum(self.logprobs) / len(self.logprobs) if self.logprobs else None
+
+
+class _Job:
+    """A request as both threads see it: the loop thread writes events, the caller reads them.
+
+    `signal` wakes the caller on the first token, the end or an error (on every token only when
+    it streams without an interval): 32 callers woken for every token would spend much of the
+    loop thread's time slices just taking the GIL.
+    """
+
+    def __init__(self, request: GenerationRequest, max_new_tokens: int, *, wake_every_token: bool) -> None:
+        self.request = request
+        self.max_new_tokens = max_new_tokens
+        self.events: queue.SimpleQueue[tuple[int, float] | str | BaseException] = queue.SimpleQueue()
+        self.signal = threading.Event()
+        self.cancel = threading.Event()
+        self._wake_every_token = wake_every_token
+        self._woken = False
+
+    def push(self, token: int, logprob: float) -> None:
+        self.events.put((token, logprob))
+        if self._wake_every_token or not self._woken:
+            self._woken = True
+            self.signal.set()
+
+    def end(self, outcome: str | BaseException) -> None:
+        self.events.put(outcome)
+        self.signal.set()
+
+
+@dataclass
+class _Row:
+    job: _Job
+    last_token: int = 0
+    generated: int = 0
+    seen: torch.Tensor | None = None  # vocabulary mask of tokens so far, for the repetition penalty
+    generator: torch.Generator | None = None
+
+
+@dataclass
+class BatcherStats:
+    """Counters for benchmarks and logs: steps run, rows stepped (their mean is the batch size),
+    prefills, and the seconds spent in each."""
+
+    steps: int = 0
+    row_steps: int = 0
+    prefills: int = 0
+    failures: int = 0
+    peak_batch: int = 0
+    step_s: float = 0.0
+    prefill_s: float = 0.0
+
+
+class DynamicBatcher:
+    """Serves `generate` calls from any number of threads through one decoding loop per process.
+
+    Safe to share between threads; the loop thread starts on first use (and again in a forked
+    child, which does not inherit it).
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        max_batch_size: int = 16,
+        window_s: float = 0.01,
+        cancel_poll_s: float = 0.1,
+        stream_interval_s: float = 0.0,
+        exact: bool = True,
+    ) -> None:
+        self.loaded = loaded
+        self.exact = exact
+        self.window_s = max(window_s, 0.0)
+        self.cancel_poll_s = max(cancel_poll_s, 0.0)
+        self.stream_interval_s = max(stream_interval_s, 0.0)
+        self.ragged = max_batch_size > 1 and _enable_ragged(loaded)
+        self.capacity = max(max_batch_size, 1) if self.ragged else 1
+        self.stats = BatcherStats()
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._pending: deque[_Job] = deque()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._closed = False
+
+    # -- the callers' side ---------------------------------------------------------------------
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        cancelled: Callable[[], bool] = _never,
+    ) -> GenerationOutput:
+        """Blocks until the request is done, calling on_text(piece) in this thread as text forms.
+
+        Raises DraftCancelled as soon as cancelled() returns True (the row is dropped and its
+        partial text discarded), EngineError when generation fails.
+        """
+        room = self.loaded.context_tokens - len(request.prompt_ids)
+        if not request.prompt_ids:
+            raise EngineError("the prompt is empty")
+        if room < 1:
+            raise EngineError(f"the prompt ({len(request.prompt_ids)} tokens) fills the model's whole context")
+        job = _Job(
+            request,
+            max_new_tokens=max(1, min(request.max_new_tokens, room)),
+            wake_every_token=self.stream_interval_s == 0,
+        )
+        submitted = time.monotonic()
+        self._submit(job)
+        tokens: list[int] = []
+        logprobs: list[float] = []
+        stream = IncrementalText(self.loaded.decode)
+        finish: FinishReason | None = None
+        first_token_s: float | None = None
+        last_check, last_flush = submitted, float("-inf")  # the first piece goes out at once
+        flushed = 0
+        try:
+            while finish is None:
+                now = time.monotonic()
+                wait = self.cancel_poll_s - (now - last_check)
+                if len(tokens) > flushed:
+                    wait = min(wait, self.stream_interval_s - (now - last_flush))
+                signalled = job.signal.wait(timeout=max(wait, 0.001))
+                job.signal.clear()  # before draining: a token put after the drain sets it again
+                event = _next_event(job)
+                if event is None and not signalled:
+                    self._check_alive()
+                while event is not None:
+                    if isinstance(event, tuple):
+                        tokens.append(event[0])
+                        logprobs.append(event[1])
+                        if first_token_s is None:
+                            first_token_s = time.monotonic() - submitted
+                    elif isinstance(event, BaseException):
+                        raise event
+                    else:
+                        finish = "stop" if event == "stop" else "length"
+                    event = _next_event(job)
+                now = time.monotonic()
+                if now - last_check >= self.cancel_poll_s:
+                    last_check = now
+                    if cancelled():
+                        raise DraftCancelled
+                due = finish is not None or now - last_flush >= self.stream_interval_s
+                if len(tokens) > flushed and due:
+                    piece = stream.update(tokens, final=finish is not None)
+                    flushed, last_flush = len(tokens), now
+                    if piece and on_text is not None:
+                        on_text(piece)
+        except BaseException:
+            job.cancel.set()  # whatever happened here, the loop stops spending steps on it
+            raise
+        return GenerationOutput(
+            token_ids=tokens,
+            text=stream.finish(tokens),
+            logprobs=logprobs,
+            finish_reason=finish,
+            first_token_s=first_token_s,
+        )
+
+    def close(self) -> None:
+        """Stops the loop thread; requests still waiting or running fail with EngineError."""
+        with self._wakeup:
+            self._closed = True
+            self._wakeup.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+    def _submit(self, job: _Job) -> None:
+        with self._wakeup:
+            if self._closed:
+                raise EngineError("the generation loop is closed")
+            if self._pid != os.getpid():
+                # A forked child inherits neither the thread nor the parent's queue contents.
+                self._pid, self._thread, self._pending = os.getpid(), None, deque()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="draft-batcher", daemon=True)
+                self._thread.start()
+            self._pending.append(job)
+            self._wakeup.notify()
+
+    def _check_alive(self) -> None:
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            raise EngineError("the generation loop stopped")
+
+    # -- the loop thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        torch, _ = libraries()
+        kv: _KV | None = None
+        rows: list[_Row] = []
+        with torch.inference_mode():
+            while True:
+                with self._wakeup:
+                    while not self._pending and not rows and not self._closed:
+                        self._wakeup.wait()
+                    if not rows and not self._closed and self.window_s:
+                        deadline = time.monotonic() + self.window_s
+                        while len(self._pending) < self.capacity and not self._closed:
+                            left = deadline - time.monotonic()
+                            if left <= 0:
+                                break
+                            self._wakeup.wait(left)
+                    if self._closed:
+                        for job in [*self._pending, *(row.job for row in rows)]:
+                            job.end(EngineError("the generation loop was closed"))
+                        self._pending.clear()
+                        return
+                    admitted = [
+                        self._pending.popleft() for _ in range(min(len(self._pending), self.capacity - len(rows)))
+                    ]
+                try:
+                    while admitted:
+                        job = admitted.pop(0)
+                        if job.cancel.is_set():
+                            continue
+                        if kv is None:
+                            kv = (
+                                _RaggedKV(self.loaded, self.capacity, exact=self.exact)
+                                if self.ragged
+                                else _SingleKV(self.loaded)
+                            )
+                        try:
+                            row = self._prefill(kv, job, len(rows))
+                        except Exception as exc:  # this request's own problem: the batch goes on
+                            logger.exception("draft prefill failed")
+                            self.stats.failures += 1
+                            kv.release(len(rows))
+                            job.end(EngineError(f"generation failed: {type(exc).__name__}: {exc}"))
+                            continue
+                        if row is not None:
+                            rows.append(row)
+                    if rows and kv is not None:
+                        self._step(kv, rows)
+                    if not rows:
+                        kv = None  # give the cache's memory back while idle
+                except Exception as exc:
+                    logger.exception("draft generation failed")
+                    self.stats.failures += 1
+                    error = EngineError(f"generation failed: {type(exc).__name__}: {exc}")
+                    for job in [*admitted, *(row.job for row in rows)]:
+                        job.end(error)
+                    rows, kv = [], None
+
+    def _prefill(self, kv: _KV, job: _Job, slot: int) -> _Row | None:
+        torch, _ = libraries()
+        request = job.request
+        started = time.perf_counter()
+        logits = kv.prefill(slot, request.prompt_ids, job.max_new_tokens)
+        self.stats.prefills += 1
+        self.stats.prefill_s += time.perf_counter() - started
+        row = _Row(job=job)
+        if request.repetition_penalty != 1.0:
+            row.seen = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+            row.seen[torch.tensor(request.prompt_ids, device=logits.device)] = True
+        if request.temperature > 0:
+            row.generator = torch.Generator(device=logits.device)
+            if request.seed is not None:
+                row.generator.manual_seed(request.seed)
+            else:
+                row.generator.seed()
+        token, logprob = self._choose([row], logits[None])[0]
+        if not self._emit(row, token, logprob):
+            kv.release(slot)
+            return None
+        kv.admit(slot)
+        return row
+
+    def _step(self, kv: _KV, rows: list[_Row]) -> None:
+        for index in reversed(range(len(rows))):
+            if rows[index].job.cancel.is_set():
+                self._remove(kv, rows, index)
+        if not rows:
+            return
+        started = time.perf_counter()
+        logits = kv.step([row.last_token for row in rows])
+        self.stats.step_s += time.perf_counter() - started
+        self.stats.steps += 1
+        self.stats.row_steps += len(rows)
+        self.stats.peak_batch = max(self.stats.peak_batch, len(rows))
+        finished = [i for i, (row, (token, logprob)) in enumerate(zip(rows, self._choose(rows, logits), strict=True))
+                    if not self._emit(row, token, logprob)]  # fmt: skip
+        for index in reversed(finished):
+            self._remove(kv, rows, index)
+
+    def _remove(self, kv: _KV, rows: list[_Row], index: int) -> None:
+        last = len(rows) - 1
+        kv.remove(index)  # the last row moves into the freed slot
+        rows[index] = rows[last]
+        rows.pop()
+
+    def _emit(self, row: _Row, token: int, logprob: float) -> bool:
+        """Sends the token to the caller; False when the row is finished."""
+        job = row.job
+        if token in job.request.stop_ids:
+            job.end("stop")
+            return False
+        job.push(token, logprob)
+        row.last_token = token
+        row.generated += 1
+        if row.seen is not None:
+            row.seen[token] = True
+        if row.generated >= job.max_new_tokens:
+            job.end("length")
+            return False
+        return True
+
+    def _choose(self, rows: Sequence[_Row], logits: torch.Tensor) -> list[tuple[int, float]]:
+        """The next token of each row and its log-probability under the model."""
+        torch, _ = libraries()
+        scores = logits.float()
+        chosen = scores.argmax(dim=-1)
+        special = [i for i, row in enumerate(rows) if row.seen is not None or row.generator is not None]
+        if special:
+            chosen = chosen.clone()
+            for index in special:
+                chosen[index] = _pick(rows[index], scores[index])
+        picked = scores.gather(1, chosen[:, None])[:, 0] - torch.logsumexp(scores, dim=-1)
+        return list(zip(chosen.tolist(), picked.tolist(), strict=True))
+
+
+def _next_event(job: _Job) -> tuple[int, float] | str | BaseException | None:
+    try:
+        return job.events.get_nowait()
+    except queue.Empty:
+        return None
+
+
+def _pick(row: _Row, scores: torch.Tensor) -> int:
+    """Repetition penalty (as transformers applies it), then greedy or temperature + top-p sampling."""
+    torch, _ = libraries()
+    request = row.job.request
+    if row.seen is not None:
+        penalty = request.repetition_penalty
+        penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
+        scores = torch.where(row.seen, penalised, scores)
+    if row.generator is None:
+        return int(scores.argmax())
+    probs = torch.softmax(scores / request.temperature, dim=-1)
+    if request.top_p < 1.0:
+        ordered, order = probs.sort(descending=True)
+        # Keep the smallest set of tokens whose probability reaches top_p (at least one).
+        outside = ordered.cumsum(-1) - ordered > request.top_p
+        ordered[outside] = 0.0
+        probs = torch.zeros_like(probs).scatter_(0, order, ordered)
+    return int(torch.multinomial(probs, 1, generator=row.generator))
+
+
+class IncrementalText:
+    """Token ids to text piece by piece, never emitting half a character.
+
+    Decodes a short window of recent tokens and emits what it adds to the window's earlier
+    text (so SentencePiece word starts and multi-byte characters split across tokens come out
+    right); an incomplete UTF-8 sequence (U+FFFD at the end) waits for its next token.
+    """
+
+    def __init__(self, decode: Callable[[Sequence[int]], str]) -> None:
+        self._decode = decode
+        self._prefix = 0  # window start
+        self._read = 0  # tokens already turned into text
+        self.text = ""
+
+    def update(self, ids: Sequence[int], *, final: bool = False) -> str:
+        before = self._decode(ids[self._prefix : self._read])
+        after = self._decode(ids[self._prefix :])
+        if len(after) <= len(before) or (after.endswith("\ufffd") and not final):
+            return ""
+        piece = after[len(before) :]
+        self._prefix, self._read = self._read, len(ids)
+        self.text += piece
+        return piece
+
+    def finish(self, ids: Sequence[int]) -> str:
+        """All the text: what was emitted and whatever was still held back."""
+        self.update(ids, final=True)
+        return self.text
+
+
+# ---------------------------------------------------------------------------------------------
+# KV caches
+
+
+class _KV:
+    """A batch's KV cache: prefill a row into a slot, admit it, step all rows, remove one."""
+
+    def prefill(self, slot: int, prompt: Sequence[int], max_new_tokens: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def admit(self, slot: int) -> None:
+        raise NotImplementedError
+
+    def release(self, slot: int) -> None:
+        """Forget a prefilled slot that was never admitted."""
+
+    def step(self, tokens: list[int]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def remove(self, index: int) -> None:
+        raise NotImplementedError
+
+
+class _SingleKV(_KV):
+    """One row at a time with the model's own cache: for models the ragged path does not fit."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.cache: Any = None
+
+    def prefill(self, slot: int, prompt: Sequence[int], max_new_tokens: int) -> torch.Tensor:
+        torch, transformers = libraries()
+        self.cache = transformers.DynamicCache(config=self.loaded.model.config)
+        ids = torch.tensor([list(prompt)], device=self.loaded.device)
+        out = self.loaded.model(input_ids=ids, cache=self.cache, use_cache=True, logits_to_keep=1)
+        return out.logits[0, -1]
+
+    def admit(self, slot: int) -> None:
+        pass
+
+    def release(self, slot: int) -> None:
+        self.cache = None
+
+    def step(self, tokens: list[int]) -> torch.Tensor:
+        torch, _ = libraries()
+        ids = torch.tensor([tokens], device=self.loaded.device).T
+        out = self.loaded.model(input_ids=ids, cache=self.cache, use_cache=True)
+        return out.logits[:, -1]
+
+    def remove(self, index: int) -> None:
+        self.cache = None
+
+
+class _RaggedState:
+    """Shared by the cache layers: which slot is being prefilled, the rows' lengths, the width."""
+
+    def __init__(self, capacity: int, device: torch.device) -> None:
+        torch, _ = libraries()
+        self.capacity = capacity
+        self.columns = 0  # columns the slabs must hold
+        self.batch = 0  # admitted rows, in slots [0, batch)
+        self.stepped = 0  # rows a decode step runs: batch, or capacity with dummies
+        self.prefill_slot: int | None = None
+        self.lengths: list[int] = [0] * capacity
+        self.lengths_tensor = torch.zeros(capacity, dtype=torch.long, device=device)
+        self.slots = torch.arange(capacity, device=device)
+
+    @property
+    def width(self) -> int:
+        return max(self.lengths[: self.batch], default=0)
+
+
+class _RaggedKV(_KV):
+    """Rows in slots [0, batch) of slabs sized for `capacity` rows. With `exact`, every step runs
+    all `capacity` rows (idle slots as inert dummies) so the linear layers always see the same
+    batch size, whose kernels then give each row the same bits whatever else is in the batch."""
+
+    def __init__(self, loaded: LoadedModel, capacity: int, *, exact: bool = True) -> None:
+        self.loaded = loaded
+        self.exact = exact
+        self.state = _RaggedState(capacity, loaded.device)
+        self.cache = _ragged_cache(self.state, _layer_count(loaded.model))
+
+    def prefill(self, slot: int, prompt: Sequence[int], max_new_tokens: int) -> torch.Tensor:
+        torch, _ = libraries()
+        state = self.state
+        state.columns = max(state.columns, len(prompt) + max_new_tokens + 1)
+        state.prefill_slot = slot
+        try:
+            ids = torch.tensor([list(prompt)], device=self.loaded.device)
+            out = self.loaded.model(input_ids=ids, cache=self.cache, use_cache=True, logits_to_keep=1)
+        finally:
+            state.prefill_slot = None
+        state.lengths[slot] = len(prompt)
+        state.lengths_tensor[slot] = len(prompt)
+        return out.logits[0, -1]
+
+    def admit(self, slot: int) -> None:
+        assert slot == self.state.batch, "rows are admitted in slot order"
+        self.state.batch += 1
+
+    def release(self, slot: int) -> None:
+        self.state.lengths[slot] = 0
+        self.state.lengths_tensor[slot] = 0
+
+    def step(self, tokens: list[int]) -> torch.Tensor:
+        torch, _ = libraries()
+        state = self.state
+        rows = state.batch
+        stepped = state.capacity if self.exact else rows
+        state.stepped = stepped
+        # Dummy rows (idle slots) feed the pad token at position 0; they attend to nothing and
+        # their key/value land in column 0 of their own slot, which a prefill overwrites.
+        ids = torch.tensor(tokens + [self.loaded.pad_id] * (stepped - rows), device=self.loaded.device)[:, None]
+        positions = state.lengths_tensor[:stepped, None].clone()
+        out = self.loaded.model(
+            input_ids=ids,
+            position_ids=positions,
+            cache=self.cache,
+            use_cache=True,
+            ragged_lengths=[n + 1 for n in state.lengths[:rows]] + [0] * (stepped - rows),
+            ragged_exact=self.exact,
+        )
+        for slot in range(rows):
+            state.lengths[slot] += 1
+        state.lengths_tensor[:rows] += 1
+        return out.logits[:rows, -1]
+
+    def remove(self, index: int) -> None:
+        state = self.state
+        last = state.batch - 1
+        if index != last:
+            for layer in self.cache.layers:
+                layer.move_row(last, index)
+            state.lengths[index] = state.lengths[last]
+            state.lengths_tensor[index] = state.lengths_tensor[last]
+        state.lengths[last] = 0
+        state.lengths_tensor[last] = 0
+        state.batch -= 1
+
+
+def _layer_count(model: Any) -> int:
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return int(config.num_hidden_layers)
+
+
+_ragged_classes: tuple[type, type] | None = None
+
+
+def _ragged_cache(state: _RaggedState, layers: int) -> Any:
+    global _ragged_classes
+    if _ragged_classes is None:
+        _ragged_classes = _define_ragged_classes()
+    cache_class, layer_class = _ragged_classes
+    return cache_class(layers=[layer_class(state) for _ in range(layers)])
+
+
+def _define_ragged_classes() -> tuple[type, type]:
+    """The cache classes subclass transformers' own, so they are defined after its import."""
+    libraries()
+    from transformers.cache_utils import Cache, DynamicLayer
+
+    class RaggedLayer(DynamicLayer):  # type: ignore[no-untyped-call]
+        """Slabs [capacity, kv_heads, columns, head_dim]; row b's tokens sit in columns [0, length_b)."""
+
+        def __init__(self, state: _RaggedState) -> None:
+            super().__init__()  # type: ignore[no-untyped-call]
+            self.state = state
+            self.key_slab: torch.Tensor | None = None
+            self.value_slab: torch.Tensor | None = None
+
+        def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+            self.device = key_states.device
+            self.is_initialized = True
+
+        def _reserve(self, like: torch.Tensor) -> None:
+            state = self.state
+            have = 0 if self.key_slab is None else self.key_slab.shape[2]
+            if have >= state.columns:
+                return
+            columns = max(state.columns, 2 * have)
+            shape = (state.capacity, like.shape[1], columns, like.shape[3])
+            keys, values = like.new_zeros(shape), like.new_zeros(shape)
+            if self.key_slab is not None and self.value_slab is not None:
+                keys[:, :, :have] = self.key_slab
+                values[:, :, :have] = self.value_slab
+            self.key_slab, self.value_slab = keys, values
+
+        def update(
+            self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            self._reserve(key_states)
+            assert self.key_slab is not None and self.value_slab is not None
+            state = self.state
+            if state.prefill_slot is not None:  # one row, columns [0, n): attend to exactly those
+                length = key_states.shape[2]
+                self.key_slab[state.prefill_slot, :, :length] = key_states[0]
+                self.value_slab[state.prefill_slot, :, :length] = value_states[0]
+                return key_states, value_states
+            rows = state.stepped
+            columns = state.lengths_tensor[:rows]
+            self.key_slab[state.slots[:rows], :, columns] = key_states[:, :, 0]
+            self.value_slab[state.slots[:rows], :, columns] = value_states[:, :, 0]
+            width = state.width + 1
+            return self.key_slab[:rows, :, :width], self.value_slab[:rows, :, :width]
+
+        def move_row(self, source: int, target: int) -> None:
+            if self.key_slab is not None and self.value_slab is not None:
+                self.key_slab[target] = self.key_slab[source]
+                self.value_slab[target] = self.value_slab[source]
+
+        def get_seq_length(self) -> int:
+            return 0 if self.state.prefill_slot is not None else self.state.width
+
+        def get_max_length(self) -> int:
+            return -1
+
+    class RaggedCache(Cache):
+        pass
+
+    return RaggedCache, RaggedLayer
+
+
+def _ragged_attention(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    ragged_lengths: list[int] | None = None,
+    ragged_exact: bool = True,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """transformers' SDPA attention; with lengths (decode steps of the batcher), each row attends
+    to exactly its first n keys (rows of length 0 are dummies and get zeros): one call per row
+    when exact, else one masked call for all rows (faster; bits depend on the longest row)."""
+    torch, _ = libraries()
+    if ragged_lengths is None:
+        return _sdpa_attention()(module, query, key, value, attention_mask, **kwargs)
+    attend = torch.nn.functional.scaled_dot_product_attention
+    gqa = getattr(module, "num_key_value_groups", 1) > 1
+    scale = kwargs.get("scaling")
+    if not ragged_exact:
+        lengths = torch.tensor(ragged_lengths, device=key.device)
+        mask = torch.arange(key.shape[2], device=key.device)[None, :] < lengths[:, None]
+        masked = attend(query, key, value, attn_mask=mask[:, None, None, :], scale=scale, enable_gqa=gqa)
+        return masked.transpose(1, 2).contiguous(), None
+    output = query.new_zeros((query.shape[0], query.shape[1], query.shape[2], value.shape[-1]))
+    for b, n in enumerate(ragged_lengths):
+        if n:
+            output[b] = attend(
+                query[b : b + 1], key[b : b + 1, :, :n], value[b : b + 1, :, :n], scale=scale, enable_gqa=gqa
+            )[0]
+    return output.transpose(1, 2).contiguous(), None
+
+
+_sdpa_forward: Callable[..., Any] | None = None
+
+
+def _sdpa_attention() -> Callable[..., Any]:
+    global _sdpa_forward
+    if _sdpa_forward is None:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        _sdpa_forward = sdpa_attention_forward
+    return _sdpa_forward
+
+
+_enable_lock = threading.Lock()
+
+
+def _enable_ragged(loaded: LoadedModel) -> bool:
+    """Switches the model to ragged attention if it fits and passes a self-check; False otherwise."""
+    torch, transformers = libraries()
+    model = loaded.model
+    with _enable_lock:
+        if getattr(model, "_chatdesk_ragged", None) is not None:
+            return bool(model._chatdesk_ragged)
+        config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
+        sliding = getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True)
+        ok = config._attn_implementation == "sdpa" and layer_types == {"full_attention"} and not sliding
+        if ok:
+            from transformers.masking_utils import sdpa_mask
+
+            _sdpa_attention()
+            transformers.AttentionInterface.register(RAGGED_ATTENTION, _ragged_attention)
+            transformers.AttentionMaskInterface.register(RAGGED_ATTENTION, sdpa_mask)
+            try:
+                model.set_attn_implementation(RAGGED_ATTENTION)
+                with torch.inference_mode():
+                    ok = _ragged_self_check(loaded)
+            except Exception:
+                logger.exception("ragged batching self-check failed")
+                ok = False
+            if not ok:
+                model.set_attn_implementation("sdpa")
+        if not ok:
+            logger.warning("%s cannot be batched exactly; drafts will run one at a time", loaded.spec.model)
+        model._chatdesk_ragged = ok
+        return ok
+
+
+def _ragged_self_check(loaded: LoadedModel) -> bool:
+    """Two prompts of different lengths stepped together must give what a plain forward gives."""
+    torch, _ = libraries()
+    vocabulary = int(loaded.model.get_output_embeddings().weight.shape[0])
+    prompts = [[(7 * i + 3) % vocabulary for i in range(n)] for n in (3, 8)]
+    kv = _RaggedKV(loaded, 3)  # one idle slot: a dummy row rides along
+    for slot, prompt in enumerate(prompts):
+        kv.prefill(slot, prompt, 2)
+        kv.admit(slot)
+    stepped = kv.step([prompt[0] for prompt in prompts]).float()
+    for row, prompt in enumerate(prompts):
+        ids = torch.tensor([[*prompt, prompt[0]]], device=loaded.device)
+        plain = loaded.model(input_ids=ids, use_cache=False).logits[0, -1].float()
+        tolerance = 1e-2 * float(plain.abs().max()) + 1e-3
+        if not torch.allclose(stepped[row], plain, rtol=0, atol=tolerance):
+            return False
+    return True
