@@ -118,10 +118,14 @@ class Draft(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     engine = models.CharField(max_length=32, blank=True)
     text = models.TextField(blank=True)
+    alternatives = models.JSONField(
+        default=list, blank=True, help_text="Other wordings the engine proposed (beam search), best first."
+    )
     sources = models.JSONField(default=list, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     topic = models.ForeignKey("knowledge.Topic", null=True, blank=True, on_delete=models.SET_NULL)
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds spent per drafting step.")
+    tokens = models.PositiveIntegerField(default=0, help_text="Tokens the engine generated (0 for selection).")
     error = models.TextField(blank=True)
     options = models.JSONField(
         default=dict, blank=True, help_text="Engine options, e.g. sources to avoid after a rejection."

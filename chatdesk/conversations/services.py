@@ -334,6 +334,8 @@ def draft_complete(*, draft_id: int, result: DraftResult) -> Draft | None:
             return None  # superseded or discarded while the engine worked
         topic = Topic.objects.filter(name=result.topic).first() if result.topic else None
         draft.text = result.text
+        draft.alternatives = result.alternatives[:3]
+        draft.tokens = result.tokens
         draft.confidence = result.confidence
         draft.sources = [s.as_dict() for s in result.sources]
         draft.topic = topic

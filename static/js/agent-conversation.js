@@ -56,6 +56,8 @@
     draftHintText: find('[data-field="draft-hint-text"]'),
     loadDraft: find('[data-action="load-draft"]'),
     sources: byTestId("draft-sources"),
+    alternativesPanel: byTestId("draft-alternatives-panel"),
+    alternatives: byTestId("draft-alternatives"),
     approve: byTestId("approve"),
     sendEdit: byTestId("send-edit"),
     rejectReply: byTestId("reject-reply"),
@@ -211,6 +213,8 @@
     }
     renderStream();
 
+    renderAlternatives(d);
+
     var ready = Boolean(d && d.status === "ready");
     ui.draftText.readOnly = !ready;
     ui.draftText.placeholder = d && (status === "pending" || status === "generating")
@@ -220,6 +224,24 @@
       view.filledUsed = true;
     }
     offerDraftText(d);
+  }
+
+  // Beam search proposes other wordings: "Use" puts one in the box, to send with "Send edited".
+  function renderAlternatives(d) {
+    var options = (d && d.status === "ready" && d.alternatives) || [];
+    ui.alternativesPanel.hidden = !options.length;
+    ui.alternatives.replaceChildren.apply(ui.alternatives, options.map(function (text) {
+      var item = el("li");
+      item.appendChild(el("span", "alternative-text", text));
+      var use = el("button", "button small", "Use");
+      use.type = "button";
+      use.addEventListener("click", function () {
+        ui.draftText.value = text;
+        updateButtons();
+      });
+      item.appendChild(use);
+      return item;
+    }));
   }
 
   // A draft being written streams in as draft.delta frames; each says at which character its text starts.

@@ -224,6 +224,27 @@ class TestDrafting:
         assert draft.status == Draft.Status.FAILED
         assert "timed out" in draft.error
 
+    def test_alternative_wordings_are_kept_for_the_agent(
+        self, knowledge: None, conversation: Conversation, use_engine: UseEngine
+    ) -> None:
+        class BeamEngine(DraftEngine):
+            def draft(self, context: DraftContext) -> DraftResult:
+                return DraftResult(
+                    text="It arrives Monday.",
+                    confidence=0.9,
+                    alternatives=["Expect it on Monday.", "Monday, at the latest.", "On Monday.", "Soon."],
+                    tokens=17,
+                )
+
+        use_engine(BeamEngine())
+        say(conversation, "Where is my order?")
+        draft = draft_now(conversation)
+        assert draft.alternatives == ["Expect it on Monday.", "Monday, at the latest.", "On Monday."]
+        assert draft.tokens == 17
+        from chatdesk.conversations.frames import draft_frame
+
+        assert draft_frame(draft)["draft"]["alternatives"] == draft.alternatives
+
     def test_a_redelivered_task_never_writes_a_second_draft(self, knowledge: None, conversation: Conversation) -> None:
         say(conversation, "Where is my order?")
         draft = draft_now(conversation)
