@@ -1,7 +1,6 @@
 """The Celery app. Workers run drafting; see docs/operations.md for how to start them."""
 
 import os
-
 from typing import Any
 
 from celery import Celery

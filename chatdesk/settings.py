@@ -172,12 +172,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_TASK_TIME_LIMIT + 60,
 }
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-drafts": {
-        "task": "chatdesk.conversations.tasks.requeue_stale_drafts",
-        "schedule": 15.0,
-    },
+# How often the topic selector is retrained on the approved history (0: never, only by command).
+SELECTOR_TRAIN_EVERY_S = envint("SELECTOR_TRAIN_EVERY_S", "86400")
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "requeue-stale-drafts": {"task": "chatdesk.conversations.tasks.requeue_stale_drafts", "schedule": 15.0},
 }
+if SELECTOR_TRAIN_EVERY_S > 0:
+    CELERY_BEAT_SCHEDULE["train-selector"] = {
+        "task": "chatdesk.knowledge.tasks.train_selector",
+        "schedule": float(SELECTOR_TRAIN_EVERY_S),
+    }
 
 # Drafting
 # Models load from local files only: there is no hub to download from at run time.

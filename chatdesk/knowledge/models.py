@@ -77,3 +77,35 @@ class Embedding(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class SelectorVersion(models.Model):
+    """A topic selector trained on the approved history (train_selector). Drafting uses the active one.
+
+    A new version becomes active only if its score on the held-back examples is not worse than the
+    active version's on the same examples.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=False, db_index=True)
+    examples = models.PositiveIntegerField(help_text="Labelled customer messages it was trained on.")
+    topics = models.PositiveIntegerField()
+    held_back_accuracy = models.FloatField(help_text="Share of held-back examples whose topic it chose right.")
+    previous_accuracy = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The active version's (or plain nearest-neighbour's) score on the same examples.",
+    )
+    arrays = models.BinaryField(help_text="The selector's numpy arrays (.npz).")
+    meta = models.JSONField(help_text="The selector's parameters, topics and fitting details.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_selector"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Selector v{self.pk} ({self.held_back_accuracy:.1%}{', active' if self.is_active else ''})"

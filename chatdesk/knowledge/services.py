@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from chatdesk.drafting import encoder
 from chatdesk.drafting.index import KnowledgeIndex, Passage
-from chatdesk.knowledge.models import ApprovedReply, Article, Embedding, Topic
+from chatdesk.drafting.selector import ProgressCallback
+from chatdesk.knowledge.models import ApprovedReply, Article, Embedding, SelectorVersion, Topic
+from chatdesk.knowledge.selection import active_selector, labelled_examples, selector_train
 
 DEMO_ARTICLES = Path(__file__).with_name("demo_articles.json")
 
@@ -46,7 +48,8 @@ def embeddings_for(texts: list[str]) -> np.ndarray:
 def _knowledge_version() -> tuple[object, ...]:
     articles = Article.objects.filter(is_published=True).aggregate(n=Count("id"), t=Max("updated_at"))
     replies = ApprovedReply.objects.aggregate(n=Count("id"), t=Max("updated_at"))
-    return (articles["n"], articles["t"], replies["n"], replies["t"])
+    selector = SelectorVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
+    return (articles["n"], articles["t"], replies["n"], replies["t"], selector)
 
 
 def knowledge_passages() -> list[Passage]:
@@ -83,7 +86,8 @@ def knowledge_index_current() -> KnowledgeIndex:
         if _index_cache["version"] != version:
             passages = knowledge_passages()
             vectors = embeddings_for([key for p in passages for key in p.keys])
-            _index_cache.update(version=version, index=KnowledgeIndex(passages, vectors))
+            _selector_id, selector = active_selector()
+            _index_cache.update(version=version, index=KnowledgeIndex(passages, vectors, selector))
         index = _index_cache["index"]
     assert isinstance(index, KnowledgeIndex)
     return index
@@ -125,3 +129,9 @@ def knowledge_seed_demo() -> int:
         )
         created += was_created
     return created
+
+
+def selector_train_on_history(*, callback: ProgressCallback | None = None) -> SelectorVersion:
+    """train_selector: fit a new selector version on the approved history (see selection.selector_train)."""
+    texts, topics = labelled_examples()
+    return selector_train(vectors=embeddings_for(texts), topics=topics, callback=callback)

@@ -1,21 +1,60 @@
-"""The default engine: answers with the knowledge passage closest to the customer's words."""
+"""The default engine: answers with the knowledge passage that fits the customer's words best."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import numpy as np
 
 from chatdesk.drafting import encoder
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult, EngineError, Source
+from chatdesk.drafting.index import KnowledgeIndex, Match
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What selection decided for one message: the topic, the passage to send, and how sure it is."""
+
+    topic: str | None
+    confidence: float
+    matches: list[Match]  # the chosen passage first
+
+
+def select(index: KnowledgeIndex, query: np.ndarray, *, avoid: Collection[str] = (), limit: int = 3) -> Choice:
+    """Choose for one message vector. The desk's one selection rule, used by drafting and evaluate_drafts.
+
+    Without a trained selector: the passage whose closest key is most similar (times its weight); the
+    confidence is that similarity. With one: the selector's topic and calibrated confidence (times the
+    chosen passage's weight), and the best passage of that topic (or overall, if the topic has none).
+    `avoid` lists passage ids an agent rejected for this message.
+    """
+    matches = [m for m in index.search(query, limit=limit + len(avoid)) if m.passage.id not in avoid][:limit]
+    if not matches:
+        raise EngineError("the knowledge base is empty")
+    if index.selector is None or not index.selector.fitted:
+        best = matches[0]
+        return Choice(topic=best.passage.topic, confidence=_unit_interval(best.score), matches=matches)
+    selection = index.selector.predict(query[np.newaxis, :], top_k=1)[0]
+    in_topic = [
+        m for m in index.search(query, limit=1 + len(avoid), topic=selection.topic) if m.passage.id not in avoid
+    ][:1]
+    chosen = in_topic[0] if in_topic else matches[0]
+    others = [m for m in matches if m.passage.id != chosen.passage.id]
+    return Choice(
+        topic=selection.topic,
+        confidence=_unit_interval(selection.confidence * chosen.passage.weight),
+        matches=[chosen, *others][:limit],
+    )
+
+
+def _unit_interval(value: float) -> float:
+    return min(max(float(value), 0.0), 1.0)
 
 
 class RetrievalEngine(DraftEngine):
-    """Selects, never writes: the draft is a passage's text, verbatim.
-
-    Confidence is the cosine similarity between the latest customer message
-    and the closest example question (or approved customer message) of the
-    chosen passage, clipped to [0, 1]. options["avoid_sources"] lists passage
-    ids an agent rejected for this message.
-    """
+    """Selects, never writes: the draft is a passage's text, verbatim (see `select` for confidence)."""
 
     name = "retrieval"
 
@@ -26,16 +65,12 @@ class RetrievalEngine(DraftEngine):
         started = time.perf_counter()
         query = encoder.encode([context.latest_customer_text])[0]
         encoded = time.perf_counter()
-        avoid = set(context.options.get("avoid_sources", []))
-        matches = [m for m in context.knowledge.search(query, limit=3 + len(avoid)) if m.passage.id not in avoid][:3]
-        searched = time.perf_counter()
-        if not matches:
-            raise EngineError("the knowledge base is empty")
-        best = matches[0]
+        choice = select(context.knowledge, query, avoid=set(context.options.get("avoid_sources", [])))
+        selected = time.perf_counter()
         return DraftResult(
-            text=best.passage.text,
-            confidence=min(max(best.score, 0.0), 1.0),
-            sources=[Source(id=m.passage.id, title=m.passage.title, score=m.score) for m in matches],
-            topic=best.passage.topic,
-            timings={"encode_s": encoded - started, "search_s": searched - encoded},
+            text=choice.matches[0].passage.text,
+            confidence=choice.confidence,
+            sources=[Source(id=m.passage.id, title=m.passage.title, score=m.score) for m in choice.matches],
+            topic=choice.topic,
+            timings={"encode_s": encoded - started, "select_s": selected - encoded},
         )

@@ -1,0 +1,118 @@
+"""Measure topic selection and escalation on a labelled intent data set, with the desk's own code."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from chatdesk.drafting import encoder
+from chatdesk.drafting.engines.retrieval import select
+from chatdesk.drafting.index import KnowledgeIndex, Passage
+from chatdesk.knowledge.evaluation import (
+    LOADERS,
+    OUT_OF_SCOPE,
+    DataError,
+    Example,
+    Outcome,
+    Scores,
+    score,
+    threshold_larson,
+    threshold_product,
+)
+from chatdesk.knowledge.selection import selector_fit
+
+ENCODE_BATCH = 256
+
+
+class Command(BaseCommand):
+    help = (
+        "Build a throw-away knowledge base from a train file (each intent a topic, each example a past approved "
+        "customer message), run the desk's selection, confidence and learning code on every test text, and score "
+        "the chosen topics. With --val, escalation thresholds are chosen on it by Larson et al.'s rule and by the "
+        "product rule (answered precision ≥ 97%)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--format", required=True, choices=sorted(LOADERS))
+        parser.add_argument("--train", required=True, type=Path)
+        parser.add_argument("--test", required=True, type=Path)
+        parser.add_argument("--val", type=Path)
+        parser.add_argument("--json", action="store_true", help="Print one JSON object on the last line.")
+
+    def progress(self, message: str) -> None:
+        sys.stderr.write(f"[{time.perf_counter() - self.started:6.1f} s] {message}\n")
+        sys.stderr.flush()
+
+    def encode(self, label: str, texts: list[str]) -> np.ndarray:
+        chunks = []
+        for start in range(0, len(texts), ENCODE_BATCH):
+            chunks.append(encoder.encode(texts[start : start + ENCODE_BATCH]))
+            done = min(start + ENCODE_BATCH, len(texts))
+            if done == len(texts) or (start // ENCODE_BATCH) % 8 == 7:
+                self.progress(f"encoding {label}: {done:,}/{len(texts):,}")
+        return np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype=np.float32)
+
+    def outcomes(self, label: str, index: KnowledgeIndex, examples: list[Example]) -> list[Outcome]:
+        vectors = self.encode(label, [e.text for e in examples])
+        results = []
+        for example, vector in zip(examples, vectors, strict=True):
+            choice = select(index, vector, limit=1)
+            results.append(Outcome(expected=example.topic, chosen=choice.topic or "", confidence=choice.confidence))
+        self.progress(f"selected topics for {len(examples):,} {label} texts")
+        return results
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.started = time.perf_counter()
+        load = LOADERS[options["format"]]
+        try:
+            train = [e for e in load(options["train"]) if e.topic is not OUT_OF_SCOPE]
+            test = load(options["test"])
+            validation = load(options["val"]) if options["val"] else None
+        except (OSError, DataError) as error:
+            raise CommandError(str(error)) from None
+        if len({e.topic for e in train}) < 2:
+            raise CommandError(f"{options['train']}: at least two intents are needed to train on")
+        self.progress(f"{len(train):,} train, {len(test):,} test, {len(validation or []):,} validation texts")
+
+        vectors = self.encode("train", [e.text for e in train])
+        topics = [str(e.topic) for e in train]
+        passages = [
+            Passage(id=f"reply:{i}", title=t, text=t, topic=t, keys=(e.text,))
+            for i, (e, t) in enumerate(zip(train, topics, strict=True))
+        ]
+        selector = selector_fit(
+            vectors,
+            topics,
+            callback=lambda step, total, message: self.progress(f"learning ({step}/{total}): {message}"),
+        )
+        index = KnowledgeIndex(passages, vectors, selector)
+
+        test_outcomes = self.outcomes("test", index, test)
+        results: dict[str, Any]
+        if validation is None:
+            plain = score(test_outcomes, 0.0)
+            results = {**plain.as_dict()}
+            self.table([("top-1 (nothing escalated)", plain)])
+        else:
+            validation_outcomes = self.outcomes("validation", index, validation)
+            larson = score(test_outcomes, threshold_larson(validation_outcomes))
+            product = score(test_outcomes, threshold_product(validation_outcomes))
+            results = {"larson": larson.as_dict(), "product": product.as_dict()}
+            self.table([("Larson et al. 2019 rule", larson), ("product rule (precision ≥ 97% on val)", product)])
+        results.update(format=options["format"], n=len(test), seconds=round(time.perf_counter() - self.started, 1))
+        if options["json"]:
+            self.stdout.write(json.dumps(results))
+
+    def table(self, rows: list[tuple[str, Scores]]) -> None:
+        header = ("rule", "threshold", "accuracy", "coverage", "precision", "oos_recall", "n")
+        self.stdout.write("{:40s} {:>9s} {:>9s} {:>9s} {:>9s} {:>10s} {:>6s}".format(*header))
+        for name, s in rows:
+            oos = "—" if s.oos_recall is None else f"{s.oos_recall:.2%}"
+            figures = f"{s.threshold:9.4f} {s.accuracy:9.2%} {s.coverage:9.2%} {s.answered_precision:9.2%}"
+            self.stdout.write(f"{name:40s} {figures} {oos:>10s} {s.n:6d}")
