@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,8 +45,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object on the last line.")
 
     def progress(self, message: str) -> None:
-        sys.stderr.write(f"[{time.perf_counter() - self.started:6.1f} s] {message}\n")
-        sys.stderr.flush()
+        self.stderr.write(f"[{time.perf_counter() - self.started:6.1f} s] {message}")
+        self.stderr.flush()
 
     def encode(self, label: str, texts: list[str]) -> np.ndarray:
         chunks = []

@@ -1,4 +1,3 @@
-import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -16,7 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         def progress(step: int, total: int, message: str) -> None:
-            sys.stderr.write(f"  ({step}/{total}) {message}\n")
+            self.stderr.write(f"  ({step}/{total}) {message}")
 
         try:
             version = selector_train_on_history(callback=progress)
