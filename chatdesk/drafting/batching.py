@@ -11,10 +11,15 @@ Exactness. With `exact` (the default) a request's greedy output is the same, bit
 it ran alone or batched with any other requests:
   * each prompt is prefilled on its own — prefilled together with others it would run through
     other matrix shapes;
-  * the KV cache is "ragged": row b holds its own tokens in columns [0, length_b), nothing is
-    padded, and attention runs per row over exactly its own columns. The usual left padding with a
-    mask changes how attention's reductions are blocked, which in bfloat16 flipped near-tied tokens
-    within a few dozen steps (measured); per-row attention costs one small call per row and layer;
+  * the KV cache is "ragged": row b holds its own tokens in columns [0, length_b), and each row
+    attends to its own n keys exactly as it would alone. The usual left padding with a mask changes
+    how attention's reductions are blocked, which in bfloat16 flipped near-tied tokens within a few
+    dozen steps (measured). Rows whose lengths fall in the same bucket of 16 columns (the CPU
+    kernel's vector width) still share one masked call, padded at the right: the kernel then takes
+    the very same vector and scalar paths for each row's real keys (see `_attention_plan`; the
+    bucket is measured bit for bit at start, falling back to one call per row). Rows are kept in
+    slots sorted by length so that a bucket's rows are neighbours — about 8 calls per layer for 32
+    rows instead of 32;
   * every decode step runs the linear layers at one fixed batch size, `max_batch_size` rows, idle
     slots riding along as inert dummy rows. GEMM kernels are picked by shape, and a row's result
     changes with the number of rows (measured on this CPU: bfloat16 896x4864, the MLP of a 0.5B
@@ -24,6 +29,7 @@ it ran alone or batched with any other requests:
 `exact=False` steps only the live rows and attends all rows in one masked call (about a quarter
 faster per step for a tiny model on CPU); greedy output may then differ at near-ties.
 Output equal to `model.generate` (which runs one row) holds with `exact=False` alone in the batch.
+An idle loop keeps its KV cache for `_KEEP_CACHE_S` so that the next burst need not allocate it.
 Models whose attention does not take the ragged path (sliding windows, or a self-check at start
 that fails) are served one request at a time with the model's own cache instead.
 
@@ -54,6 +60,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RAGGED_ATTENTION = "chatdesk_ragged"
+_KEEP_CACHE_S = 60.0  # an idle loop keeps its KV cache this long: the next burst need not reallocate it
 FinishReason = Literal["stop", "length"]
 
 
@@ -286,7 +293,10 @@ class DynamicBatcher:
             while True:
                 with self._wakeup:
                     while not self._pending and not rows and not self._closed:
-                        self._wakeup.wait()
+                        if kv is None:
+                            self._wakeup.wait()
+                        elif not self._wakeup.wait(_KEEP_CACHE_S):
+                            kv = None  # give the cache's memory back once idle for a while
                     if not rows and not self._closed and self.window_s:
                         deadline = time.monotonic() + self.window_s
                         while len(self._pending) < self.capacity and not self._closed:
@@ -325,8 +335,6 @@ class DynamicBatcher:
                             rows.append(row)
                     if rows and kv is not None:
                         self._step(kv, rows)
-                    if not rows:
-                        kv = None  # give the cache's memory back while idle
                 except Exception as exc:
                     logger.exception("draft generation failed")
                     self.stats.failures += 1
@@ -366,12 +374,13 @@ class DynamicBatcher:
         if not rows:
             return
         started = time.perf_counter()
-        logits = kv.step([row.last_token for row in rows])
+        logits, slots = kv.step([row.last_token for row in rows])
         self.stats.step_s += time.perf_counter() - started
         self.stats.steps += 1
         self.stats.row_steps += len(rows)
         self.stats.peak_batch = max(self.stats.peak_batch, len(rows))
-        finished = [i for i, (row, (token, logprob)) in enumerate(zip(rows, self._choose(rows, logits), strict=True))
+        chosen = self._choose(rows, logits, slots)
+        finished = [i for i, (row, (token, logprob)) in enumerate(zip(rows, chosen, strict=True))
                     if not self._emit(row, token, logprob)]  # fmt: skip
         for index in reversed(finished):
             self._remove(kv, rows, index)
@@ -398,18 +407,35 @@ class DynamicBatcher:
             return False
         return True
 
-    def _choose(self, rows: Sequence[_Row], logits: torch.Tensor) -> list[tuple[int, float]]:
-        """The next token of each row and its log-probability under the model."""
+    def _choose(
+        self, rows: Sequence[_Row], logits: torch.Tensor, slots: list[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """The next token of each row and its log-probability under the model; row i's logits are
+        logits[slots[i]] (logits[i] without slots)."""
         torch, _ = libraries()
-        scores = logits.float()
-        chosen = scores.argmax(dim=-1)
-        special = [i for i, row in enumerate(rows) if row.seen is not None or row.generator is not None]
-        if special:
-            chosen = chosen.clone()
-            for index in special:
-                chosen[index] = _pick(rows[index], scores[index])
-        picked = scores.gather(1, chosen[:, None])[:, 0] - torch.logsumexp(scores, dim=-1)
-        return list(zip(chosen.tolist(), picked.tolist(), strict=True))
+        if slots is not None and 2 * len(slots) <= logits.shape[0]:  # mostly dummies: drop them
+            logits, slots = logits[torch.tensor(slots, device=logits.device)], None
+        where = slots if slots is not None else range(len(rows))
+        scores = logits.to(torch.float32, copy=True)
+        top, chosen = scores.max(dim=-1)  # the first maximum, as argmax (and generate) picks
+        picks: list[tuple[int, int, float]] = []  # (row, token, score) of rows that do not take the top
+        for index, row in enumerate(rows):
+            if row.seen is not None or row.generator is not None:
+                token = _pick(row, scores[where[index]])
+                picks.append((index, token, float(scores[where[index], token])))
+        # log softmax at the chosen token: (score - top) - log(sum(exp(scores - top)))
+        log_total = scores.sub_(top[:, None]).exp_().sum(dim=-1).log_()
+        if slots is not None:
+            index_tensor = torch.tensor(slots, device=logits.device)
+            chosen, top, log_total = chosen[index_tensor], top[index_tensor], log_total[index_tensor]
+        tokens: list[int] = chosen.tolist()
+        logprobs: list[float] = log_total.neg_().tolist()
+        if picks:
+            tops = top.tolist()
+            for index, token, score in picks:
+                tokens[index] = token
+                logprobs[index] += score - tops[index]
+        return list(zip(tokens, logprobs, strict=True))
 
 
 def _next_event(job: _Job) -> tuple[int, float] | str | BaseException | None:
@@ -485,7 +511,8 @@ class _KV:
     def release(self, slot: int) -> None:
         """Forget a prefilled slot that was never admitted."""
 
-    def step(self, tokens: list[int]) -> torch.Tensor:
+    def step(self, tokens: list[int]) -> tuple[torch.Tensor, list[int] | None]:
+        """Logits [n, vocabulary] and, when row i's are not logits[i], the index of each row's."""
         raise NotImplementedError
 
     def remove(self, index: int) -> None:
@@ -512,102 +539,233 @@ class _SingleKV(_KV):
     def release(self, slot: int) -> None:
         self.cache = None
 
-    def step(self, tokens: list[int]) -> torch.Tensor:
+    def step(self, tokens: list[int]) -> tuple[torch.Tensor, list[int] | None]:
         torch, _ = libraries()
         ids = torch.tensor([tokens], device=self.loaded.device).T
         out = self.loaded.model(input_ids=ids, cache=self.cache, use_cache=True)
-        return out.logits[:, -1]
+        return out.logits[:, -1], None
 
     def remove(self, index: int) -> None:
         self.cache = None
 
 
 class _RaggedState:
-    """Shared by the cache layers: which slot is being prefilled, the rows' lengths, the width."""
+    """Shared by the cache layers: which slot is being prefilled, the slots' lengths (0: free), and
+    what the step under way writes and reads."""
 
     def __init__(self, capacity: int, device: torch.device) -> None:
         torch, _ = libraries()
         self.capacity = capacity
+        self.device = device
         self.columns = 0  # columns the slabs must hold
-        self.batch = 0  # admitted rows, in slots [0, batch)
-        self.stepped = 0  # rows a decode step runs: batch, or capacity with dummies
+        self.stepped = 0  # rows a decode step runs: the live rows, or every slot with dummies
+        self.read_width = 0  # columns a decode step hands to attention
         self.prefill_slot: int | None = None
         self.lengths: list[int] = [0] * capacity
         self.lengths_tensor = torch.zeros(capacity, dtype=torch.long, device=device)
-        self.slots = torch.arange(capacity, device=device)
+        self._write_index: dict[tuple[int, int], Any] = {}  # tensors, by (heads, columns)
 
-    @property
-    def width(self) -> int:
-        return max(self.lengths[: self.batch], default=0)
+    def set_lengths(self) -> None:
+        torch, _ = libraries()
+        self.lengths_tensor = torch.tensor(self.lengths, dtype=torch.long, device=self.device)
+        self._write_index.clear()
+
+    def write_index(self, heads: int, columns: int) -> torch.Tensor:
+        """Where each stepped row's new key lands in a slab [capacity, heads, columns, dim] seen as
+        [capacity * heads * columns, dim]: row b, head h at column length_b. Shared by the layers."""
+        index = self._write_index.get((heads, columns))
+        if index is None:
+            torch, _ = libraries()
+            rows = self.stepped
+            base = torch.arange(rows * heads, device=self.device).view(rows, heads) * columns
+            index = (base + self.lengths_tensor[:rows, None]).view(-1)
+            self._write_index[(heads, columns)] = index
+        return index
+
+
+# Rows whose attended lengths fall in the same bucket of this many columns share one attention call
+# (checked bit for bit at start, see _grouping_block); 0: one call per row.
+_BUCKETS = (16, 8, 4, 2, 1)
+if TYPE_CHECKING:
+    # A decode step's attention calls, (first slot, end slot, width, masked), and their masks.
+    _Plan = tuple[list[tuple[int, int, int, bool]], torch.Tensor | None]
 
 
 class _RaggedKV(_KV):
-    """Rows in slots [0, batch) of slabs sized for `capacity` rows. With `exact`, every step runs
-    all `capacity` rows (idle slots as inert dummies) so the linear layers always see the same
-    batch size, whose kernels then give each row the same bits whatever else is in the batch."""
+    """Rows in slots of slabs sized for `capacity` rows, row b's tokens in columns [0, length_b).
+
+    With `exact`, every step runs all `capacity` slots (free ones as inert dummies) so the linear
+    layers always see the same batch size, whose kernels then give each row the same bits whatever
+    else is in the batch; the rows are kept in slots sorted by length, longest first, with free
+    slots between them, so rows whose lengths share a bucket are neighbours and attend in one call
+    (see `_attention_plan`). Without it, rows sit in slots [0, batch) and attend in one masked call.
+    """
 
     def __init__(self, loaded: LoadedModel, capacity: int, *, exact: bool = True) -> None:
         self.loaded = loaded
         self.exact = exact
+        self.bucket = int(getattr(loaded.model, "_chatdesk_bucket", 0) or 0)
         self.state = _RaggedState(capacity, loaded.device)
         self.cache = _ragged_cache(self.state, _layer_count(loaded.model))
+        self.order: list[int] = []  # the slot of each admitted row, in the batcher's row order
+        self.pending: int | None = None  # the slot prefilled and not yet admitted
 
     def prefill(self, slot: int, prompt: Sequence[int], max_new_tokens: int) -> torch.Tensor:
         torch, _ = libraries()
         state = self.state
+        assert slot == len(self.order) and self.pending is None, "rows are admitted one at a time, in order"
+        target = self._place(len(prompt)) if self.exact else slot
         state.columns = max(state.columns, len(prompt) + max_new_tokens + 1)
-        state.prefill_slot = slot
+        state.prefill_slot = target
         try:
             ids = torch.tensor([list(prompt)], device=self.loaded.device)
             out = self.loaded.model(input_ids=ids, cache=self.cache, use_cache=True, logits_to_keep=1)
         finally:
             state.prefill_slot = None
-        state.lengths[slot] = len(prompt)
-        state.lengths_tensor[slot] = len(prompt)
+        state.lengths[target] = len(prompt)
+        state.set_lengths()
+        self.pending = target
         return out.logits[0, -1]
 
     def admit(self, slot: int) -> None:
-        assert slot == self.state.batch, "rows are admitted in slot order"
-        self.state.batch += 1
+        assert slot == len(self.order) and self.pending is not None, "rows are admitted in order"
+        self.order.append(self.pending)
+        self.pending = None
 
     def release(self, slot: int) -> None:
-        self.state.lengths[slot] = 0
-        self.state.lengths_tensor[slot] = 0
+        if self.pending is not None:
+            self.state.lengths[self.pending] = 0
+            self.state.set_lengths()
+            self.pending = None
 
-    def step(self, tokens: list[int]) -> torch.Tensor:
+    def step(self, tokens: list[int]) -> tuple[torch.Tensor, list[int] | None]:
         torch, _ = libraries()
         state = self.state
-        rows = state.batch
-        stepped = state.capacity if self.exact else rows
+        rows = len(tokens)
+        lengths = state.lengths
+        plan: _Plan | None = None
+        if self.exact:
+            # Dummy rows (free slots) feed the pad token at position 0; their key/value land in
+            # column 0 of their own slot, which a prefill overwrites, and nothing reads their output.
+            stepped = state.capacity
+            ids_list = [self.loaded.pad_id] * stepped
+            for token, slot in zip(tokens, self.order, strict=True):
+                ids_list[slot] = token
+            plan = _attention_plan([n + 1 if n else 0 for n in lengths], self.bucket, self.loaded.dtype, state.device)
+            state.read_width = max(lengths) + 1
+        else:
+            stepped = rows
+            ids_list = tokens
+            state.read_width = max(lengths[:rows]) + 1
         state.stepped = stepped
-        # Dummy rows (idle slots) feed the pad token at position 0; they attend to nothing and
-        # their key/value land in column 0 of their own slot, which a prefill overwrites.
-        ids = torch.tensor(tokens + [self.loaded.pad_id] * (stepped - rows), device=self.loaded.device)[:, None]
-        positions = state.lengths_tensor[:stepped, None].clone()
+        state._write_index.clear()
+        ids = torch.tensor(ids_list, device=self.loaded.device)[:, None]
         out = self.loaded.model(
             input_ids=ids,
-            position_ids=positions,
+            position_ids=state.lengths_tensor[:stepped, None].clone(),
             cache=self.cache,
             use_cache=True,
-            ragged_lengths=[n + 1 for n in state.lengths[:rows]] + [0] * (stepped - rows),
-            ragged_exact=self.exact,
+            ragged_lengths=None if plan is not None else [n + 1 for n in lengths[:rows]],
+            ragged_plan=plan,
         )
-        for slot in range(rows):
-            state.lengths[slot] += 1
-        state.lengths_tensor[:rows] += 1
-        return out.logits[:rows, -1]
+        for slot in self.order:
+            lengths[slot] += 1
+        state.set_lengths()
+        return out.logits[:, -1], list(self.order) if self.exact else None
 
     def remove(self, index: int) -> None:
         state = self.state
-        last = state.batch - 1
-        if index != last:
-            for layer in self.cache.layers:
-                layer.move_row(last, index)
-            state.lengths[index] = state.lengths[last]
-            state.lengths_tensor[index] = state.lengths_tensor[last]
-        state.lengths[last] = 0
-        state.lengths_tensor[last] = 0
-        state.batch -= 1
+        last = len(self.order) - 1
+        if self.exact:  # the slot just becomes free; the last row takes the index
+            state.lengths[self.order[index]] = 0
+            self.order[index] = self.order[last]
+        else:  # the last row moves into the freed slot
+            if index != last:
+                self._move(last, index)
+            state.lengths[last] = 0
+        self.order.pop()
+        state.set_lengths()
+
+    # -- slots sorted by length
+
+    def _place(self, length: int) -> int:
+        """A free slot for a row of `length` tokens that keeps the rows sorted by length (longest
+        first), moving the fewest rows to the nearest free slot when the gap has none."""
+        lengths = self.state.lengths
+        capacity = len(lengths)
+        after = max((s for s in range(capacity) if lengths[s] > length), default=-1)
+        before = min((s for s in range(after + 1, capacity) if 0 < lengths[s] < length), default=capacity)
+        free = [s for s in range(after + 1, before) if not lengths[s]]
+        if free:  # the last one (fewest moves later, in a simulation of staggered arrivals)
+            return free[-1]
+        left = max((s for s in range(after + 1) if not lengths[s]), default=None)
+        right = min((s for s in range(before, capacity) if not lengths[s]), default=None)
+        assert left is not None or right is not None, "no free slot"
+        if right is None or (left is not None and after - left <= right - before):
+            assert left is not None
+            for s in range(left + 1, after + 1):
+                self._move(s, s - 1)
+            return after
+        for s in range(right - 1, before - 1, -1):
+            self._move(s, s + 1)
+        return before
+
+    def _move(self, source: int, target: int) -> None:
+        state = self.state
+        length = state.lengths[source]
+        for layer in self.cache.layers:
+            layer.move_row(source, target, length)
+        state.lengths[target], state.lengths[source] = length, 0
+        if source in self.order:
+            self.order[self.order.index(source)] = target
+        state.set_lengths()
+
+
+def _attention_plan(attended: list[int], bucket: int, dtype: torch.dtype, device: torch.device) -> _Plan:
+    """The attention calls of an exact decode step, from each slot's attended length (0: free).
+
+    Bit-exactness: a row attending alone to its n keys goes through the CPU attention kernel's
+    vectorised loops for its first floor(n / v) * v keys and a scalar tail for the rest (v floats
+    per vector); padded to a width w in the same bucket of v columns, with the extra keys masked
+    out (they add exact zeros), it takes the same paths and gives the same bits. So each run of
+    neighbouring slots whose rows' lengths share a bucket is one call of width max(n) with an
+    additive mask; free slots inside a run attend to their column 0 only. `bucket` is the widest
+    bucket measured to be exact (_grouping_block); with 0 every row has its own unmasked call.
+    Returns ([(first slot, end slot, width, masked)], the masks [slots, width] or None).
+    """
+    torch, _ = libraries()
+    calls: list[tuple[int, int, int, bool]] = []
+    slots = len(attended)
+    s = 0
+    while s < slots:
+        n = attended[s]
+        if not n:
+            s += 1
+            continue
+        if not bucket:
+            calls.append((s, s + 1, n, False))
+            s += 1
+            continue
+        key, end, width, masked = n // bucket, s + 1, n, False
+        t = s + 1
+        while t < slots:
+            m = attended[t]
+            if m:
+                if m // bucket != key:
+                    break
+                masked = masked or m != n or end != t  # another length, or free slots between
+                width, end = max(width, m), t + 1
+            t += 1
+        calls.append((s, end, width, masked))
+        s = t
+    widths = [width for _, _, width, masked in calls if masked]
+    if not widths:
+        return calls, None
+    columns = max(widths)
+    limits = torch.tensor([n or 1 for n in attended], device=device)
+    keep = torch.arange(columns, device=device)[None, :] < limits[:, None]
+    masks = torch.zeros((slots, columns), dtype=dtype, device=device).masked_fill_(~keep, float("-inf"))
+    return calls, masks
 
 
 def _layer_count(model: Any) -> int:
@@ -632,7 +790,11 @@ def _define_ragged_classes() -> tuple[type, type]:
     from transformers.cache_utils import Cache, DynamicLayer
 
     class RaggedLayer(DynamicLayer):  # type: ignore[no-untyped-call]
-        """Slabs [capacity, kv_heads, columns, head_dim]; row b's tokens sit in columns [0, length_b)."""
+        """Slabs [capacity, kv_heads, columns, head_dim]; row b's tokens sit in columns [0, length_b).
+
+        Slabs start zeroed and only ever receive keys and values the model computed, so columns a
+        row does not own hold finite numbers: masked out, they add exact zeros.
+        """
 
         def __init__(self, state: _RaggedState) -> None:
             super().__init__()  # type: ignore[no-untyped-call]
@@ -649,7 +811,7 @@ def _define_ragged_classes() -> tuple[type, type]:
             have = 0 if self.key_slab is None else self.key_slab.shape[2]
             if have >= state.columns:
                 return
-            columns = max(state.columns, 2 * have)
+            columns = -(-max(state.columns, 2 * have) // 128) * 128  # whole 128s: fewer regrowths
             shape = (state.capacity, like.shape[1], columns, like.shape[3])
             keys, values = like.new_zeros(shape), like.new_zeros(shape)
             if self.key_slab is not None and self.value_slab is not None:
@@ -671,19 +833,23 @@ def _define_ragged_classes() -> tuple[type, type]:
                 self.value_slab[state.prefill_slot, :, :length] = value_states[0]
                 return key_states, value_states
             rows = state.stepped
-            columns = state.lengths_tensor[:rows]
-            self.key_slab[state.slots[:rows], :, columns] = key_states[:, :, 0]
-            self.value_slab[state.slots[:rows], :, columns] = value_states[:, :, 0]
-            width = state.width + 1
+            _, heads, columns, dim = self.key_slab.shape
+            index = state.write_index(heads, columns)
+            self.key_slab.view(-1, dim).index_copy_(0, index, key_states.reshape(rows * heads, dim))
+            self.value_slab.view(-1, dim).index_copy_(0, index, value_states.reshape(rows * heads, dim))
+            width = state.read_width
             return self.key_slab[:rows, :, :width], self.value_slab[:rows, :, :width]
 
-        def move_row(self, source: int, target: int) -> None:
+        def move_row(self, source: int, target: int, length: int | None = None) -> None:
             if self.key_slab is not None and self.value_slab is not None:
-                self.key_slab[target] = self.key_slab[source]
-                self.value_slab[target] = self.value_slab[source]
+                end = self.key_slab.shape[2] if length is None else length
+                self.key_slab[target, :, :end] = self.key_slab[source, :, :end]
+                self.value_slab[target, :, :end] = self.value_slab[source, :, :end]
 
         def get_seq_length(self) -> int:
-            return 0 if self.state.prefill_slot is not None else self.state.width
+            if self.state.prefill_slot is not None:
+                return 0
+            return max(self.state.lengths, default=0)
 
         def get_max_length(self) -> int:
             return -1
@@ -701,30 +867,46 @@ def _ragged_attention(
     value: torch.Tensor,
     attention_mask: torch.Tensor | None,
     ragged_lengths: list[int] | None = None,
-    ragged_exact: bool = True,
+    ragged_plan: _Plan | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
-    """transformers' SDPA attention; with lengths (decode steps of the batcher), each row attends
-    to exactly its first n keys (rows of length 0 are dummies and get zeros): one call per row
-    when exact, else one masked call for all rows (faster; bits depend on the longest row)."""
+    """transformers' SDPA attention; in the batcher's decode steps either the exact plan's calls
+    (`_attention_plan`) or, with lengths, one masked call for all rows, each row attending to its
+    first n keys (faster; the bits then depend on the longest row)."""
     torch, _ = libraries()
+    gqa = getattr(module, "num_key_value_groups", 1) > 1
+    scale = kwargs.get("scaling")
+    if ragged_plan is not None:
+        output = _attend_plan(query, key, value, ragged_plan, scale, gqa)
+        return output.transpose(1, 2).contiguous(), None
     if ragged_lengths is None:
         return _sdpa_attention()(module, query, key, value, attention_mask, **kwargs)
     attend = torch.nn.functional.scaled_dot_product_attention
-    gqa = getattr(module, "num_key_value_groups", 1) > 1
-    scale = kwargs.get("scaling")
-    if not ragged_exact:
-        lengths = torch.tensor(ragged_lengths, device=key.device)
-        mask = torch.arange(key.shape[2], device=key.device)[None, :] < lengths[:, None]
-        masked = attend(query, key, value, attn_mask=mask[:, None, None, :], scale=scale, enable_gqa=gqa)
-        return masked.transpose(1, 2).contiguous(), None
+    lengths = torch.tensor(ragged_lengths, device=key.device)
+    mask = torch.arange(key.shape[2], device=key.device)[None, :] < lengths[:, None]
+    masked = attend(query, key, value, attn_mask=mask[:, None, None, :], scale=scale, enable_gqa=gqa)
+    return masked.transpose(1, 2).contiguous(), None
+
+
+def _attend_plan(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, plan: _Plan, scale: float | None, gqa: bool
+) -> torch.Tensor:
+    """Runs the calls of `_attention_plan`; rows no call covers (free slots) get zeros."""
+    torch, _ = libraries()
+    attend = torch.nn.functional.scaled_dot_product_attention
+    calls, masks = plan
     output = query.new_zeros((query.shape[0], query.shape[1], query.shape[2], value.shape[-1]))
-    for b, n in enumerate(ragged_lengths):
-        if n:
-            output[b] = attend(
-                query[b : b + 1], key[b : b + 1, :, :n], value[b : b + 1, :, :n], scale=scale, enable_gqa=gqa
-            )[0]
-    return output.transpose(1, 2).contiguous(), None
+    for start, end, width, masked in calls:
+        mask = masks[start:end, None, None, :width] if masked and masks is not None else None
+        output[start:end] = attend(
+            query[start:end],
+            key[start:end, :, :width],
+            value[start:end, :, :width],
+            attn_mask=mask,
+            scale=scale,
+            enable_gqa=gqa,
+        )
+    return output
 
 
 _sdpa_forward: Callable[..., Any] | None = None
@@ -760,6 +942,8 @@ def _enable_ragged(loaded: LoadedModel) -> bool:
             transformers.AttentionInterface.register(RAGGED_ATTENTION, _ragged_attention)
             transformers.AttentionMaskInterface.register(RAGGED_ATTENTION, sdpa_mask)
             try:
+                with torch.inference_mode():
+                    model._chatdesk_bucket = _grouping_block(loaded)
                 model.set_attn_implementation(RAGGED_ATTENTION)
                 with torch.inference_mode():
                     ok = _ragged_self_check(loaded)
@@ -774,6 +958,36 @@ def _enable_ragged(loaded: LoadedModel) -> bool:
         return ok
 
 
+def _grouping_block(loaded: LoadedModel) -> int:
+    """The widest bucket (of _BUCKETS) whose grouped attention calls give every row the very bits
+    of its own unmasked call, measured on random queries and keys of the model's shape for lengths
+    of every remainder; 0 when none does (one call per row)."""
+    torch, _ = libraries()
+    model = loaded.model
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    heads = int(config.num_attention_heads)
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    gqa = kv_heads != heads
+    scale = head_dim**-0.5
+    # Longest first as the batcher keeps them, with free slots (0) between, across kernel blocks.
+    attended = sorted([*range(1, 49), 63, 64, 65, 127, 129, 255, 256, 300, 511, 512, 513, 530], reverse=True)
+    for slot in (3, 10, 30, 31, 45):
+        attended.insert(slot, 0)
+    generator = torch.Generator().manual_seed(0)
+    columns = max(attended) + 16
+    device, dtype = loaded.device, loaded.dtype
+    query = torch.randn((len(attended), heads, 1, head_dim), generator=generator).to(device, dtype)
+    key = torch.randn((len(attended), kv_heads, columns, head_dim), generator=generator).to(device, dtype)
+    value = torch.randn((len(attended), kv_heads, columns, head_dim), generator=generator).to(device, dtype)
+    alone = _attend_plan(query, key, value, _attention_plan(attended, 0, dtype, device), scale, gqa)
+    for bucket in _BUCKETS:
+        grouped = _attend_plan(query, key, value, _attention_plan(attended, bucket, dtype, device), scale, gqa)
+        if torch.equal(grouped[[bool(n) for n in attended]], alone[[bool(n) for n in attended]]):
+            return bucket
+    return 0
+
+
 def _ragged_self_check(loaded: LoadedModel) -> bool:
     """Two prompts of different lengths stepped together must give what a plain forward gives."""
     torch, _ = libraries()
@@ -783,7 +997,8 @@ def _ragged_self_check(loaded: LoadedModel) -> bool:
     for slot, prompt in enumerate(prompts):
         kv.prefill(slot, prompt, 2)
         kv.admit(slot)
-    stepped = kv.step([prompt[0] for prompt in prompts]).float()
+    logits, slots = kv.step([prompt[0] for prompt in prompts])
+    stepped = logits.float()[slots if slots is not None else slice(None)]
     for row, prompt in enumerate(prompts):
         ids = torch.tensor([[*prompt, prompt[0]]], device=loaded.device)
         plain = loaded.model(input_ids=ids, use_cache=False).logits[0, -1].float()

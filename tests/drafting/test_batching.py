@@ -264,3 +264,27 @@ def test_sliding_window_models_run_one_at_a_time(qwen_dir: Path, tmp_path: Path)
         assert output.token_ids == expected[0, len(ids) :].tolist()[: len(output.token_ids)]
     finally:
         batcher.close()
+
+
+def test_rows_of_many_lengths_share_attention_calls_and_keep_identical_output(any_loaded: LoadedModel) -> None:
+    """Prompts spread over several 16-column buckets, joining at staggered times, some finishing early
+    (free slots between rows): grouped attention must still give each row its lone-run bits."""
+    from chatdesk.drafting import batching
+
+    loaded = any_loaded
+    batcher = DynamicBatcher(loaded, max_batch_size=12, window_s=0.002)
+    try:
+        assert batcher.ragged and loaded.model._chatdesk_bucket > 0  # rows really are grouped
+        questions = [" ".join(QUESTIONS[: 1 + i % len(QUESTIONS)]) * (1 + i // 4) for i in range(12)]
+        requests = [request(loaded, q, max_new_tokens=12 + 5 * (i % 5)) for i, q in enumerate(questions)]
+        lengths = sorted({len(r.prompt_ids) // 16 for r in requests})
+        assert len(lengths) >= 4
+        alone = [batcher.generate(r).token_ids for r in requests]
+        assert [o.token_ids for o in run_concurrently(batcher, requests, 0.004)] == alone
+        assert batcher.stats.peak_batch > 4
+    finally:
+        batcher.close()
+    # The plan groups neighbouring rows of one bucket, free slots inside, into one masked call.
+    calls, masks = batching._attention_plan([40, 0, 31, 30, 20, 0, 0, 5], 16, loaded.dtype, loaded.device)
+    assert calls == [(0, 1, 40, False), (2, 5, 31, True), (7, 8, 5, False)]
+    assert masks is not None and masks.shape == (8, 31)
