@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from django.contrib.auth.models import User
 
 from chatdesk.knowledge.models import Article
@@ -76,8 +78,11 @@ def generative_stack(
             "DRAFT_OPENAI_BASE_URL": request.getfixturevalue("model_server"),
             "DRAFT_OPENAI_MODEL": "shop-model",
         }
+    # A Redis database of its own: the suite's other live worker must not take these drafts.
+    redis_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/12"
+    redis.Redis.from_url(redis_url).flushdb()
     with django_db_blocker.unblock():
-        stack = start_live_stack({**env, "TORCH_NUM_THREADS": "1"}, pool=THREADS)
+        stack = start_live_stack({**env, "TORCH_NUM_THREADS": "1", "REDIS_URL": redis_url}, pool=THREADS)
     yield engine, stack
     stack.stop()
 
