@@ -49,6 +49,7 @@ META_FILE = "selector.json"
 ENCODER_DIR = "encoder"
 
 KNN_WEIGHTS = (0.0, 0.15, 0.3, 0.5, 0.7)
+STATS_ROWS = 4000
 
 ProgressCallback = Callable[[int, int, str], None]
 EncodeFn = Callable[[list[str]], np.ndarray]
@@ -103,8 +104,16 @@ class TopicSelector:
     * fit(vectors, topics): vectors are one row per training message (any float array; rows are
       normalised to unit length), topics one label per row, at least two distinct topics.
     * predict(vectors, top_k): one `Selection` per row, in order. Predictions for a row do not
-      depend on the other rows of the batch.
+      depend on the other rows of the batch (up to float rounding, ~1e-7).
     * Same inputs, same order and same seed give the same artefact and the same predictions.
+    * Query vectors must come from the same encoder as the training vectors; when the encoder was
+      fine-tuned (`tune_encoder`), set `encoder_path` before save() so the artefact carries it.
+
+    Parameters: l2, iterations, learning_rate configure the logistic-regression head; knn_k and
+    knn_tau the neighbour votes (weight exp((sim - best_sim) / knn_tau)); knn_weight the share of the
+    votes in the blend, None to choose it on the held-out slice (right for the app's frozen encoder;
+    with an encoder fine-tuned on these same messages that slice is not unseen by the encoder, so
+    pass 0.5); holdout_fraction the share of each topic held out for calibration; seed the split.
     """
 
     def __init__(
@@ -176,7 +185,7 @@ class TopicSelector:
             arrays = {"x": x[~held], "y": y[~held], "mu": mu, "sd": sd, "w": w, "b": b}
             logits = self._logits(arrays, x[held])
             temperature = _fit_temperature(logits, y[held])
-            arrays["score_stats"] = self._score_stats(arrays, temperature)
+            arrays["score_stats"] = self._score_stats(arrays)
             report(1, f"calibrating confidence on {int(held.sum())} held-out messages")
             _, raw, probs, votes, _ = self._scores(arrays, x[held], temperature, 0.0)
             if p["knn_weight"] is None:
@@ -190,7 +199,7 @@ class TopicSelector:
         report(2, f"fitting the head on all {len(x)} messages")
         mu, sd, w, b = self._fit_head(x, y, len(names))
         self._arrays = {"x": x, "y": y, "mu": mu, "sd": sd, "w": w, "b": b}
-        self._arrays["score_stats"] = self._score_stats(self._arrays, temperature)
+        self._arrays["score_stats"] = self._score_stats(self._arrays)
         self._arrays["temperature"] = np.array([temperature], dtype=np.float64)
         self._arrays["curve"] = np.array(curve, dtype=np.float64)
         self._arrays["calibrated"] = np.array([calibrated])
@@ -254,18 +263,21 @@ class TopicSelector:
     def _logits(arrays: dict[str, np.ndarray], q: np.ndarray) -> np.ndarray:
         return (((q - arrays["mu"]) / arrays["sd"]) @ arrays["w"] + arrays["b"]).astype(np.float64)
 
-    def _score_stats(self, arrays: dict[str, np.ndarray], temperature: float) -> np.ndarray:
+    def _score_stats(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """Mean and spread of the largest logit and of the nearest-neighbour similarity on training rows.
 
-        The nearest-neighbour similarity of a training row excludes the row itself.
+        Measured on at most STATS_ROWS rows (an evenly spaced, deterministic subset) so the cost stays
+        linear in the number of messages; a row's nearest neighbour excludes the row itself.
         """
         x = arrays["x"]
-        top = self._logits(arrays, x).max(axis=1)
-        nearest = np.empty(len(x), dtype=np.float64)
-        for start in range(0, len(x), 2048):
-            s = x[start : start + 2048] @ x.T
-            s[np.arange(len(s)), np.arange(start, start + len(s))] = -np.inf
-            nearest[start : start + len(s)] = s.max(axis=1)
+        rows = np.unique(np.linspace(0, len(x) - 1, num=min(len(x), STATS_ROWS)).astype(np.int64))
+        top = self._logits(arrays, x[rows]).max(axis=1)
+        nearest = np.empty(len(rows), dtype=np.float64)
+        for start in range(0, len(rows), 1024):
+            chunk = rows[start : start + 1024]
+            s = (x[chunk] @ x.T).astype(np.float64)
+            s[np.arange(len(chunk)), chunk] = -np.inf
+            nearest[start : start + len(chunk)] = s.max(axis=1)
         return np.array([top.mean(), top.std() + 1e-9, nearest.mean(), nearest.std() + 1e-9], dtype=np.float64)
 
     def _scores(
