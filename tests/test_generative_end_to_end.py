@@ -78,8 +78,10 @@ def generative_stack(
             "DRAFT_OPENAI_BASE_URL": request.getfixturevalue("model_server"),
             "DRAFT_OPENAI_MODEL": "shop-model",
         }
-    # A Redis database of its own: the suite's other live worker must not take these drafts.
-    redis_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/12"
+    # A Redis database of its own (three below the suite's): the suite's other live worker must not
+    # take these drafts.
+    base, _, number = os.environ["REDIS_URL"].rpartition("/")
+    redis_url = f"{base}/{(int(number or 0) - 3) % 16}"
     redis.Redis.from_url(redis_url).flushdb()
     with django_db_blocker.unblock():
         stack = start_live_stack({**env, "TORCH_NUM_THREADS": "1", "REDIS_URL": redis_url}, pool=THREADS)

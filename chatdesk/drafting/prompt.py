@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
@@ -248,3 +249,39 @@ def draft_sources(used: Sequence[Match], cited: Collection[str]) -> list[Source]
     """The passages the draft cites, best first; all passages of the prompt when it cites none of them."""
     chosen = [m for m in used if m.passage.id in cited] or list(used)
     return [Source(id=m.passage.id, title=m.passage.title, score=m.score) for m in chosen]
+
+
+class DraftWriter:
+    """Collects a draft as an engine writes it: citation markers filtered out (DraftTextFilter), each
+    piece passed on to `on_text` (the agents' live view), and when the first piece came."""
+
+    def __init__(self, *, started: float, on_text: Callable[[str], None] | None) -> None:
+        self.started = started
+        self.on_text = on_text
+        self.pieces: list[str] = []
+        self.first_piece_s: float | None = None
+        self.filter = DraftTextFilter()
+
+    def feed(self, raw: str) -> None:
+        self._emit(self.filter.feed(raw))
+
+    def finish(self) -> None:
+        self._emit(self.filter.finish())
+
+    def _emit(self, piece: str) -> None:
+        if not piece:
+            return
+        if self.first_piece_s is None:
+            self.first_piece_s = time.perf_counter() - self.started
+        self.pieces.append(piece)
+        if self.on_text is not None:
+            self.on_text(piece)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def sources(self, passages: Sequence[Match]) -> list[Source]:
+        """The prompt's passages the draft cites (all of them when it cites none)."""
+        known = {m.passage.id for m in passages}
+        return draft_sources(passages, [c for c in self.filter.cited if c in known])

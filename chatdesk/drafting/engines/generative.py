@@ -21,7 +21,7 @@ from chatdesk.drafting.generation import (
     resolve_decoding,
 )
 from chatdesk.drafting.index import Match
-from chatdesk.drafting.prompt import DraftTextFilter, build_prompt, draft_sources, filter_draft_text, log_prompt_fitting
+from chatdesk.drafting.prompt import DraftWriter, build_prompt, filter_draft_text, log_prompt_fitting
 
 if TYPE_CHECKING:
     import numpy as np
@@ -211,30 +211,19 @@ class TransformersEngine(DraftEngine):
         prompt_ids = loaded.chat_ids(prompt.messages)
         prompted = time.perf_counter()
 
-        pieces: list[str] = []
-        first_piece: list[float] = []
-
-        def emit(piece: str) -> None:
-            if piece:
-                if not first_piece:
-                    first_piece.append(time.perf_counter() - started)
-                pieces.append(piece)
-                if context.on_text is not None:
-                    context.on_text(piece)
-
-        text_filter = DraftTextFilter()
+        writer = DraftWriter(started=started, on_text=context.on_text)
         alternatives: list[str] = []
         if decoding.strategy == "beam":
             candidates = beam_search(
                 loaded, prompt_ids, decoding, cancelled=context.cancelled, poll_s=self.cancel_poll_s
             )
             best = candidates[0]
-            emit(text_filter.feed(loaded.decode(best.token_ids)))
-            emit(text_filter.finish())
+            writer.feed(loaded.decode(best.token_ids))
+            writer.finish()
             generated = list(best.token_ids)
             fluency = mean_logprob(loaded, prompt_ids, generated)
             first_token_s = time.perf_counter() - started
-            alternatives = self._alternatives(loaded, candidates, "".join(pieces), decoding.num_alternatives)
+            alternatives = self._alternatives(loaded, candidates, writer.text, decoding.num_alternatives)
         else:
             from chatdesk.drafting.batching import GenerationRequest
 
@@ -247,20 +236,17 @@ class TransformersEngine(DraftEngine):
                 repetition_penalty=decoding.repetition_penalty,
                 seed=decoding.seed,
             )
-            output = batcher.generate(
-                request, on_text=lambda piece: emit(text_filter.feed(piece)), cancelled=context.cancelled
-            )
-            emit(text_filter.finish())
+            output = batcher.generate(request, on_text=writer.feed, cancelled=context.cancelled)
+            writer.finish()
             generated = output.token_ids
             fluency = output.mean_logprob
             first_token_s = (prompted - started) + (output.first_token_s or 0.0)
         finished = time.perf_counter()
 
-        text = "".join(pieces)
+        text = writer.text
         if not text:
             raise EngineError("the model wrote an empty draft")
-        known = {m.passage.id for m in prompt.passages}
-        sources = draft_sources(prompt.passages, [c for c in text_filter.cited if c in known])
+        sources = writer.sources(prompt.passages)
         return DraftResult(
             text=text,
             confidence=draft_confidence(fluency, max((s.score for s in sources), default=None)),
@@ -270,7 +256,7 @@ class TransformersEngine(DraftEngine):
                 "retrieve_s": retrieved - started,
                 "prompt_s": prompted - retrieved,
                 "generate_s": finished - prompted,
-                "first_token_s": first_piece[0] if first_piece else first_token_s,
+                "first_token_s": writer.first_piece_s if writer.first_piece_s is not None else first_token_s,
             },
             tokens=len(generated),
             alternatives=alternatives,

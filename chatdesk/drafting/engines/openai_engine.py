@@ -33,7 +33,7 @@ from chatdesk.drafting.generation import (
     resolve_decoding,
 )
 from chatdesk.drafting.pii import mask_pii, should_mask
-from chatdesk.drafting.prompt import ChatMessage, DraftTextFilter, build_prompt, draft_sources, log_prompt_fitting
+from chatdesk.drafting.prompt import ChatMessage, DraftWriter, build_prompt, log_prompt_fitting
 
 if TYPE_CHECKING:
     import httpx
@@ -217,33 +217,21 @@ class OpenAIEngine(DraftEngine):
         body = self.request_body(messages, decoding)
         prompted = time.perf_counter()
 
-        pieces: list[str] = []
-        first_piece: list[float] = []
-        text_filter = DraftTextFilter()
-
-        def emit(piece: str) -> None:
-            if piece:
-                if not first_piece:
-                    first_piece.append(time.perf_counter() - started)
-                pieces.append(piece)
-                if context.on_text is not None:
-                    context.on_text(piece)
-
+        writer = DraftWriter(started=started, on_text=context.on_text)
         logprobs: list[float] = []
         chunks = 0
         with closing(self._stream(body, context.cancelled)) as stream:  # closes the response on any exit
             for delta, delta_logprobs in stream:
                 chunks += 1
                 logprobs += delta_logprobs
-                emit(text_filter.feed(delta))
-        emit(text_filter.finish())
+                writer.feed(delta)
+        writer.finish()
         finished = time.perf_counter()
 
-        text = "".join(pieces)
+        text = writer.text
         if not text:
             raise EngineError("the model server sent an empty draft")
-        known = {m.passage.id for m in prompt.passages}
-        sources = draft_sources(prompt.passages, [c for c in text_filter.cited if c in known])
+        sources = writer.sources(prompt.passages)
         best = max((s.score for s in sources), default=None)
         if logprobs:
             confidence = draft_confidence(sum(logprobs) / len(logprobs), best)
@@ -258,7 +246,7 @@ class OpenAIEngine(DraftEngine):
                 "retrieve_s": retrieved - started,
                 "prompt_s": prompted - retrieved,
                 "generate_s": finished - prompted,
-                "first_token_s": first_piece[0] if first_piece else finished - started,
+                "first_token_s": writer.first_piece_s if writer.first_piece_s is not None else finished - started,
             },
             tokens=len(logprobs) or chunks,
         )
