@@ -54,17 +54,6 @@ class QueueConsumer(AgentConsumer):
         await self.send_json({"type": "pong"})
 
 
-def _conversation_snapshot(conversation: Any) -> list[frames.Frame]:
-    return [
-        frames.conversation_frame(conversation),
-        {
-            "type": "history",
-            "messages": [frames.message_frame(m) for m in selectors.conversation_messages(conversation)],
-        },
-        frames.draft_frame(selectors.conversation_latest_draft(conversation)),
-    ]
-
-
 class AgentConversationConsumer(AgentConsumer):
     """One conversation: its history and draft live, and the agent's actions on it."""
 
@@ -80,7 +69,7 @@ class AgentConversationConsumer(AgentConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         await self.join(realtime.agent_conversation_group(self.public_id))
-        for frame in await database_sync_to_async(_conversation_snapshot)(conversation):
+        for frame in await database_sync_to_async(frames.agent_snapshot_frames)(conversation):
             await self.send_json(frame)
 
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:

@@ -8,11 +8,10 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 
 from chatdesk.conversations import frames, realtime, selectors, services
 from chatdesk.conversations.errors import ServiceError
-from chatdesk.conversations.tokens import conversation_token, public_id_from_token
+from chatdesk.conversations.tokens import public_id_from_token
 
 
 class FrameConsumer(AsyncJsonWebsocketConsumer):
@@ -107,7 +106,7 @@ class CustomerChatConsumer(FrameConsumer):
         self.public_id = conversation.public_id
         # Subscribe before the snapshot: nothing is missed, and clients drop frames by seq they already have.
         await self.join(realtime.customer_group(conversation.public_id))
-        await self.send_json(await database_sync_to_async(_welcome_frame)(conversation, after_seq))
+        await self.send_json(await database_sync_to_async(frames.welcome_frame)(conversation, after_seq=after_seq))
 
     async def post_message(self, content: dict[str, Any]) -> None:
         assert self.public_id is not None
@@ -115,18 +114,3 @@ class CustomerChatConsumer(FrameConsumer):
             public_id=self.public_id, text=content.get("text"), client_id=content.get("client_id")
         )
         await self.send_json({"type": "ack", "client_id": message.client_id, "seq": message.seq})
-
-
-def _welcome_frame(conversation: Any, after_seq: int) -> frames.Frame:
-    code, text = selectors.customer_status(conversation)
-    return {
-        "type": "welcome",
-        "token": conversation_token(conversation.public_id),
-        "last_seq": conversation.last_seq,
-        "status": code,
-        "status_text": text,
-        "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-        "messages": [
-            frames.message_frame(m) for m in selectors.conversation_messages(conversation, after_seq=after_seq)
-        ],
-    }

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from chatdesk.conversations import selectors
 from chatdesk.conversations.models import Conversation, Draft, Message
+from chatdesk.conversations.tokens import conversation_token
 
 Frame = dict[str, Any]
 
@@ -106,3 +109,26 @@ def queue_update_frame(conversation: Conversation, *, in_queue: bool) -> Frame:
         "in_queue": in_queue,
         "item": queue_item(conversation) if in_queue else None,
     }
+
+
+def welcome_frame(conversation: Conversation, *, after_seq: int) -> Frame:
+    """The customer's answer to hello: the token to keep, the status, and every message after after_seq."""
+    code, text = selectors.customer_status(conversation)
+    return {
+        "type": "welcome",
+        "token": conversation_token(conversation.public_id),
+        "last_seq": conversation.last_seq,
+        "status": code,
+        "status_text": text,
+        "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "messages": [message_frame(m) for m in selectors.conversation_messages(conversation, after_seq=after_seq)],
+    }
+
+
+def agent_snapshot_frames(conversation: Conversation) -> list[Frame]:
+    """What an agent's conversation socket gets on connect: conversation, history, draft."""
+    return [
+        conversation_frame(conversation),
+        {"type": "history", "messages": [message_frame(m) for m in selectors.conversation_messages(conversation)]},
+        draft_frame(selectors.conversation_latest_draft(conversation)),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,9 +51,12 @@ class KnowledgeIndex:
     def __len__(self) -> int:
         return len(self.passages)
 
-    def search(self, query: np.ndarray, limit: int = 3, *, topic: str | None = None) -> list[Match]:
-        """The best `limit` passages (of `topic` only, if given) by the cosine similarity of their closest
-        key times the passage's weight (agents' rejections lower it), best first."""
+    def search(
+        self, query: np.ndarray, limit: int = 3, *, topic: str | None = None, exclude: Collection[str] = ()
+    ) -> list[Match]:
+        """The best `limit` passages (of `topic` only, if given; never those whose id is in `exclude`)
+        by the cosine similarity of their closest key times the passage's weight (agents' rejections
+        lower it), best first."""
         if not self._keys:
             return []
         scores = (self._vectors @ query) * self._weights
@@ -63,7 +67,7 @@ class KnowledgeIndex:
             if scores[key_index] == -np.inf:
                 break
             owner = int(self._owners[key_index])
-            if owner not in best_per_passage:
+            if owner not in best_per_passage and self.passages[owner].id not in exclude:
                 best_per_passage[owner] = int(key_index)
                 if len(best_per_passage) == limit:
                     break

@@ -41,9 +41,7 @@ def retrieve(context: DraftContext, limit: int, encode: Encode | None = None) ->
 
         encode = encoder.encode
     query = encode([context.latest_customer_text])[0]
-    avoid = set(context.options.get("avoid_sources", []))
-    matches = context.knowledge.search(query, limit=limit + len(avoid))
-    return [m for m in matches if m.passage.id not in avoid][:limit]
+    return context.knowledge.search(query, limit=limit, exclude=set(context.options.get("avoid_sources", [])))
 
 
 def _positive(name: str, value: float, lowest: float = 0) -> None:

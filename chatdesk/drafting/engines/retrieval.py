@@ -30,16 +30,14 @@ def select(index: KnowledgeIndex, query: np.ndarray, *, avoid: Collection[str] =
     chosen passage's weight), and the best passage of that topic (or overall, if the topic has none).
     `avoid` lists passage ids an agent rejected for this message.
     """
-    matches = [m for m in index.search(query, limit=limit + len(avoid)) if m.passage.id not in avoid][:limit]
+    matches = index.search(query, limit=limit, exclude=avoid)
     if not matches:
         raise EngineError("the knowledge base is empty")
     if index.selector is None or not index.selector.fitted:
         best = matches[0]
         return Choice(topic=best.passage.topic, confidence=_unit_interval(best.score), matches=matches)
     selection = index.selector.predict(query[np.newaxis, :], top_k=1)[0]
-    in_topic = [
-        m for m in index.search(query, limit=1 + len(avoid), topic=selection.topic) if m.passage.id not in avoid
-    ][:1]
+    in_topic = index.search(query, limit=1, topic=selection.topic, exclude=avoid)
     chosen = in_topic[0] if in_topic else matches[0]
     others = [m for m in matches if m.passage.id != chosen.passage.id]
     return Choice(
