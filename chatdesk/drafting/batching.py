@@ -12,14 +12,15 @@ it ran alone or batched with any other requests:
   * each prompt is prefilled on its own — prefilled together with others it would run through
     other matrix shapes;
   * the KV cache is "ragged": row b holds its own tokens in columns [0, length_b), and each row
-    attends to its own n keys exactly as it would alone. The usual left padding with a mask changes
-    how attention's reductions are blocked, which in bfloat16 flipped near-tied tokens within a few
-    dozen steps (measured). Rows whose lengths fall in the same bucket of 16 columns (the CPU
-    kernel's vector width) still share one masked call, padded at the right: the kernel then takes
-    the very same vector and scalar paths for each row's real keys (see `_attention_plan`; the
-    bucket is measured bit for bit at start, falling back to one call per row). Rows are kept in
-    slots sorted by length so that a bucket's rows are neighbours — about 8 calls per layer for 32
-    rows instead of 32;
+    attends to its own n keys as it would alone. The usual left padding with a mask changes how
+    attention's reductions are blocked, which in bfloat16 flipped near-tied tokens within a few
+    dozen steps (measured). So a one-token step attends, alone or batched, over the same
+    `_decode_width(n)` columns — whole blocks of 64, the extra ones masked out — in float32 (the
+    model's own attention is switched to this for every one-token step, model.generate's too):
+    each row's reductions then have the same shape either way. Rows of the same width share one
+    call, and rows are kept in slots sorted by length so that they are neighbours — 3 or 4 calls
+    per layer for 32 rows (the independence of a call's rows is checked bit for bit at start,
+    falling back to one call per row);
   * every decode step runs the linear layers at one fixed batch size, `max_batch_size` rows, idle
     slots riding along as inert dummy rows. GEMM kernels are picked by shape, and a row's result
     changes with the number of rows (measured on this CPU: bfloat16 896x4864, the MLP of a 0.5B
@@ -28,10 +29,11 @@ it ran alone or batched with any other requests:
     CPU.
 `exact=False` steps only the live rows and attends all rows in one masked call (about a quarter
 faster per step for a tiny model on CPU); greedy output may then differ at near-ties.
-Output equal to `model.generate` (which runs one row) holds with `exact=False` alone in the batch.
 An idle loop keeps its KV cache for `_KEEP_CACHE_S` so that the next burst need not allocate it.
-Models whose attention does not take the ragged path (sliding windows, or a self-check at start
-that fails) are served one request at a time with the model's own cache instead.
+Llama-family models step through `decode_step.LeanDecoder`, which skips transformers' per-call
+machinery and gives its very bits (checked at start). Models whose attention does not take the
+ragged path (sliding windows, or a self-check at start that fails) are served one request at a
+time with the model's own cache instead.
 
 Threads. The loop thread never runs callers' code: tokens go back through a per-request queue,
 and the calling thread turns them into text, calls `on_text` and polls `cancelled()` (at most
@@ -52,6 +54,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from chatdesk.drafting.base import DraftCancelled, EngineError
+from chatdesk.drafting.decode_step import Attend, LeanDecoder
 from chatdesk.drafting.generation import LoadedModel, libraries
 
 if TYPE_CHECKING:
@@ -583,12 +586,13 @@ class _RaggedState:
         return index
 
 
-# Rows whose attended lengths fall in the same bucket of this many columns share one attention call
-# (checked bit for bit at start, see _grouping_block); 0: one call per row.
-_BUCKETS = (16, 8, 4, 2, 1)
+# A decode step attends over whole blocks of this many key columns (see _decode_width): rows whose
+# lengths share a block count share one attention call. On this CPU, for 32 rows of 54 to 234
+# tokens, 32, 64 and 128 columns gave steps within noise of each other (bench/generation.py).
+_DECODE_BLOCK = 64
 if TYPE_CHECKING:
-    # A decode step's attention calls, (first slot, end slot, width, masked), and their masks.
-    _Plan = tuple[list[tuple[int, int, int, bool]], torch.Tensor | None]
+    # A decode step's attention calls, (first slot, end slot, width), and the rows' additive masks.
+    _Plan = tuple[list[tuple[int, int, int]], torch.Tensor]
 
 
 class _RaggedKV(_KV):
@@ -597,14 +601,24 @@ class _RaggedKV(_KV):
     With `exact`, every step runs all `capacity` slots (free ones as inert dummies) so the linear
     layers always see the same batch size, whose kernels then give each row the same bits whatever
     else is in the batch; the rows are kept in slots sorted by length, longest first, with free
-    slots between them, so rows whose lengths share a bucket are neighbours and attend in one call
-    (see `_attention_plan`). Without it, rows sit in slots [0, batch) and attend in one masked call.
+    slots between them, so rows whose attention widths are the same are neighbours and attend in
+    one call (see `_attention_plan`). Without it, rows sit in slots [0, batch) and attend in one
+    masked call. Steps go through the model's lean decode step where it has one (decode_step.py).
     """
 
-    def __init__(self, loaded: LoadedModel, capacity: int, *, exact: bool = True) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        capacity: int,
+        *,
+        exact: bool = True,
+        lean: LeanDecoder | Literal["auto"] | None = "auto",
+    ) -> None:
         self.loaded = loaded
         self.exact = exact
-        self.bucket = int(getattr(loaded.model, "_chatdesk_bucket", 0) or 0)
+        # transformers' forward when lean is None (and while the lean step is being checked)
+        self.lean = _lean_decoder(loaded, capacity) if lean == "auto" else lean
+        self.grouped = bool(getattr(loaded.model, "_chatdesk_grouped", False))
         self.state = _RaggedState(capacity, loaded.device)
         self.cache = _ragged_cache(self.state, _layer_count(loaded.model))
         self.order: list[int] = []  # the slot of each admitted row, in the batcher's row order
@@ -615,7 +629,7 @@ class _RaggedKV(_KV):
         state = self.state
         assert slot == len(self.order) and self.pending is None, "rows are admitted one at a time, in order"
         target = self._place(len(prompt)) if self.exact else slot
-        state.columns = max(state.columns, len(prompt) + max_new_tokens + 1)
+        state.columns = max(state.columns, _decode_width(len(prompt) + max_new_tokens))
         state.prefill_slot = target
         try:
             ids = torch.tensor([list(prompt)], device=self.loaded.device)
@@ -651,8 +665,8 @@ class _RaggedKV(_KV):
             ids_list = [self.loaded.pad_id] * stepped
             for token, slot in zip(tokens, self.order, strict=True):
                 ids_list[slot] = token
-            plan = _attention_plan([n + 1 if n else 0 for n in lengths], self.bucket, self.loaded.dtype, state.device)
-            state.read_width = max(lengths) + 1
+            plan = _attention_plan([n + 1 if n else 0 for n in lengths], self.grouped, state.device)
+            state.read_width = max(width for _, _, width in plan[0])
         else:
             stepped = rows
             ids_list = tokens
@@ -660,18 +674,24 @@ class _RaggedKV(_KV):
         state.stepped = stepped
         state._write_index.clear()
         ids = torch.tensor(ids_list, device=self.loaded.device)[:, None]
-        out = self.loaded.model(
-            input_ids=ids,
-            position_ids=state.lengths_tensor[:stepped, None].clone(),
-            cache=self.cache,
-            use_cache=True,
-            ragged_lengths=None if plan is not None else [n + 1 for n in lengths[:rows]],
-            ragged_plan=plan,
-        )
+        positions = state.lengths_tensor[:stepped, None].clone()
+        ragged_lengths = None if plan is not None else [n + 1 for n in lengths[:rows]]
+        if self.lean is not None:
+            logits = self.lean.step(ids, positions, self.cache, _step_attention(plan, ragged_lengths))
+        else:
+            out = self.loaded.model(
+                input_ids=ids,
+                position_ids=positions,
+                cache=self.cache,
+                use_cache=True,
+                ragged_lengths=ragged_lengths,
+                ragged_plan=plan,
+            )
+            logits = out.logits[:, -1]
         for slot in self.order:
             lengths[slot] += 1
         state.set_lengths()
-        return out.logits[:, -1], list(self.order) if self.exact else None
+        return logits, list(self.order) if self.exact else None
 
     def remove(self, index: int) -> None:
         state = self.state
@@ -721,51 +741,48 @@ class _RaggedKV(_KV):
         state.set_lengths()
 
 
-def _attention_plan(attended: list[int], bucket: int, dtype: torch.dtype, device: torch.device) -> _Plan:
+def _decode_width(attended: int) -> int:
+    """The key columns a decode step computes attention over for a row attending to `attended`
+    keys, alone or batched: whole blocks of _DECODE_BLOCK, at least one column masked out."""
+    return (attended // _DECODE_BLOCK + 1) * _DECODE_BLOCK
+
+
+def _attention_plan(attended: list[int], grouped: bool, device: torch.device) -> _Plan:
     """The attention calls of an exact decode step, from each slot's attended length (0: free).
 
-    Bit-exactness: a row attending alone to its n keys goes through the CPU attention kernel's
-    vectorised loops for its first floor(n / v) * v keys and a scalar tail for the rest (v floats
-    per vector); padded to a width w in the same bucket of v columns, with the extra keys masked
-    out (they add exact zeros), it takes the same paths and gives the same bits. So each run of
-    neighbouring slots whose rows' lengths share a bucket is one call of width max(n) with an
-    additive mask; free slots inside a run attend to their column 0 only. `bucket` is the widest
-    bucket measured to be exact (_grouping_block); with 0 every row has its own unmasked call.
-    Returns ([(first slot, end slot, width, masked)], the masks [slots, width] or None).
+    Bit-exactness: a row's attention runs over `_decode_width(n)` columns, the last ones masked
+    out, whether it is alone (`_decode_attention_alone`) or batched, so each of its reductions has
+    the very same shape either way. Neighbouring slots whose rows have the same width share one
+    call (the kernels treat the rows of a batch independently: checked at start by
+    _grouping_is_exact; `grouped` False gives every row its own call). Free slots inside a run
+    attend to their column 0 only. Returns ([(first slot, end slot, width)], masks [slots, columns]).
     """
-    torch, _ = libraries()
-    calls: list[tuple[int, int, int, bool]] = []
+    calls: list[tuple[int, int, int]] = []
     slots = len(attended)
     s = 0
     while s < slots:
-        n = attended[s]
-        if not n:
+        if not attended[s]:
             s += 1
             continue
-        if not bucket:
-            calls.append((s, s + 1, n, False))
-            s += 1
-            continue
-        key, end, width, masked = n // bucket, s + 1, n, False
-        t = s + 1
-        while t < slots:
-            m = attended[t]
-            if m:
-                if m // bucket != key:
+        width, end, t = _decode_width(attended[s]), s + 1, s + 1
+        while grouped and t < slots:
+            if attended[t]:
+                if _decode_width(attended[t]) != width:
                     break
-                masked = masked or m != n or end != t  # another length, or free slots between
-                width, end = max(width, m), t + 1
+                end = t + 1
             t += 1
-        calls.append((s, end, width, masked))
-        s = t
-    widths = [width for _, _, width, masked in calls if masked]
-    if not widths:
-        return calls, None
-    columns = max(widths)
-    limits = torch.tensor([n or 1 for n in attended], device=device)
+        calls.append((s, end, width))
+        s = t if grouped else s + 1
+    columns = max((width for _, _, width in calls), default=1)
+    return calls, _key_mask([n or 1 for n in attended], columns, device)
+
+
+def _key_mask(attended: list[int], columns: int, device: torch.device) -> torch.Tensor:
+    """Additive float32 mask [rows, columns]: 0 on each row's first n columns, -inf after."""
+    torch, _ = libraries()
+    limits = torch.tensor(attended, device=device)
     keep = torch.arange(columns, device=device)[None, :] < limits[:, None]
-    masks = torch.zeros((slots, columns), dtype=dtype, device=device).masked_fill_(~keep, float("-inf"))
-    return calls, masks
+    return torch.zeros(keep.shape, dtype=torch.float32, device=device).masked_fill_(~keep, float("-inf"))
 
 
 def _layer_count(model: Any) -> int:
@@ -786,14 +803,16 @@ def _ragged_cache(state: _RaggedState, layers: int) -> Any:
 
 def _define_ragged_classes() -> tuple[type, type]:
     """The cache classes subclass transformers' own, so they are defined after its import."""
-    libraries()
+    float32 = libraries()[0].float32
     from transformers.cache_utils import Cache, DynamicLayer
 
     class RaggedLayer(DynamicLayer):  # type: ignore[no-untyped-call]
         """Slabs [capacity, kv_heads, columns, head_dim]; row b's tokens sit in columns [0, length_b).
 
-        Slabs start zeroed and only ever receive keys and values the model computed, so columns a
-        row does not own hold finite numbers: masked out, they add exact zeros.
+        Slabs are float32 whatever the model's dtype (an exact upcast): decode steps attend in
+        float32, as `_decode_attention_alone` does. They start zeroed and only ever receive keys
+        and values the model computed, so columns a row does not own hold finite numbers: masked
+        out, they add exact zeros.
         """
 
         def __init__(self, state: _RaggedState) -> None:
@@ -813,7 +832,7 @@ def _define_ragged_classes() -> tuple[type, type]:
                 return
             columns = -(-max(state.columns, 2 * have) // 128) * 128  # whole 128s: fewer regrowths
             shape = (state.capacity, like.shape[1], columns, like.shape[3])
-            keys, values = like.new_zeros(shape), like.new_zeros(shape)
+            keys, values = like.new_zeros(shape, dtype=float32), like.new_zeros(shape, dtype=float32)
             if self.key_slab is not None and self.value_slab is not None:
                 keys[:, :, :have] = self.key_slab
                 values[:, :, :have] = self.value_slab
@@ -835,8 +854,8 @@ def _define_ragged_classes() -> tuple[type, type]:
             rows = state.stepped
             _, heads, columns, dim = self.key_slab.shape
             index = state.write_index(heads, columns)
-            self.key_slab.view(-1, dim).index_copy_(0, index, key_states.reshape(rows * heads, dim))
-            self.value_slab.view(-1, dim).index_copy_(0, index, value_states.reshape(rows * heads, dim))
+            self.key_slab.view(-1, dim).index_copy_(0, index, key_states.reshape(rows * heads, dim).float())
+            self.value_slab.view(-1, dim).index_copy_(0, index, value_states.reshape(rows * heads, dim).float())
             width = state.read_width
             return self.key_slab[:rows, :, :width], self.value_slab[:rows, :, :width]
 
@@ -870,41 +889,77 @@ def _ragged_attention(
     ragged_plan: _Plan | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
-    """transformers' SDPA attention; in the batcher's decode steps either the exact plan's calls
-    (`_attention_plan`) or, with lengths, one masked call for all rows, each row attending to its
-    first n keys (faster; the bits then depend on the longest row)."""
+    """The model's attention once the batcher has switched it: in the batcher's decode steps the
+    exact plan's calls (`_attention_plan`) or, with lengths, one masked call for all rows (faster;
+    the bits then depend on the longest row); any other one-token step (model.generate, beam
+    search) `_decode_attention_alone`, so that a request gives the same bits alone and batched;
+    transformers' SDPA attention for the rest (prompts)."""
     torch, _ = libraries()
-    gqa = getattr(module, "num_key_value_groups", 1) > 1
-    scale = kwargs.get("scaling")
+    scale = kwargs.get("scaling") or query.shape[-1] ** -0.5
     if ragged_plan is not None:
-        output = _attend_plan(query, key, value, ragged_plan, scale, gqa)
+        output = _attend_plan(query, key, value, ragged_plan, scale)
         return output.transpose(1, 2).contiguous(), None
-    if ragged_lengths is None:
-        return _sdpa_attention()(module, query, key, value, attention_mask, **kwargs)
+    if ragged_lengths is not None:
+        attend = torch.nn.functional.scaled_dot_product_attention
+        lengths = torch.tensor(ragged_lengths, device=key.device)
+        mask = torch.arange(key.shape[2], device=key.device)[None, :] < lengths[:, None]
+        gqa = key.shape[1] != query.shape[1]
+        masked = attend(query.to(key.dtype), key, value, attn_mask=mask[:, None, None, :], scale=scale, enable_gqa=gqa)
+        return masked.to(query.dtype).transpose(1, 2).contiguous(), None
+    unpadded = attention_mask is None or bool(attention_mask.all())
+    if query.shape[2] == 1 and unpadded and not kwargs.get("softcap") and kwargs.get("s_aux") is None:
+        output = _decode_attention_alone(query, key, value, scale)
+        return output.transpose(1, 2).contiguous(), None
+    return _sdpa_attention()(module, query, key, value, attention_mask, **kwargs)
+
+
+def _step_attention(plan: _Plan | None, lengths: list[int] | None) -> Attend:
+    """A decode step's attention for the lean step, as `_ragged_attention` computes it."""
+
+    def attend(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        kwargs = {"ragged_lengths": lengths, "ragged_plan": plan, "scaling": module.scaling}
+        return _ragged_attention(module, query, key, value, None, **kwargs)[0]
+
+    return attend
+
+
+def _decode_attend(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor, scale: float
+) -> torch.Tensor:
+    """One-token attention in float32: query [rows, heads, 1, dim] (any dtype), keys and values
+    [rows, kv_heads, width, dim] (float32), additive mask [rows, width]; returns [rows, heads, 1,
+    dim] in the query's dtype. Float32 because the CPU attention kernel is several times faster
+    in it than in bfloat16 for one query row (measured here)."""
+    torch, _ = libraries()
     attend = torch.nn.functional.scaled_dot_product_attention
-    lengths = torch.tensor(ragged_lengths, device=key.device)
-    mask = torch.arange(key.shape[2], device=key.device)[None, :] < lengths[:, None]
-    masked = attend(query, key, value, attn_mask=mask[:, None, None, :], scale=scale, enable_gqa=gqa)
-    return masked.transpose(1, 2).contiguous(), None
+    gqa = key.shape[1] != query.shape[1]
+    output = attend(query.float(), key, value, attn_mask=mask[:, None, None, :], scale=scale, enable_gqa=gqa)
+    return output.to(query.dtype)
+
+
+def _decode_attention_alone(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float) -> torch.Tensor:
+    """A one-token step of rows that each attend to all n keys, computed the way the batcher
+    computes a row of that length (over `_decode_width(n)` zero-padded columns)."""
+    torch, _ = libraries()
+    n = key.shape[2]
+    width = _decode_width(n)
+    padded_key = key.new_zeros((*key.shape[:2], width, key.shape[3]), dtype=torch.float32)
+    padded_value = padded_key.clone()
+    padded_key[:, :, :n] = key
+    padded_value[:, :, :n] = value
+    mask = _key_mask([n], width, key.device).expand(key.shape[0], width)
+    return _decode_attend(query, padded_key, padded_value, mask, scale)
 
 
 def _attend_plan(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, plan: _Plan, scale: float | None, gqa: bool
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, plan: _Plan, scale: float
 ) -> torch.Tensor:
     """Runs the calls of `_attention_plan`; rows no call covers (free slots) get zeros."""
-    torch, _ = libraries()
-    attend = torch.nn.functional.scaled_dot_product_attention
     calls, masks = plan
     output = query.new_zeros((query.shape[0], query.shape[1], query.shape[2], value.shape[-1]))
-    for start, end, width, masked in calls:
-        mask = masks[start:end, None, None, :width] if masked and masks is not None else None
-        output[start:end] = attend(
-            query[start:end],
-            key[start:end, :, :width],
-            value[start:end, :, :width],
-            attn_mask=mask,
-            scale=scale,
-            enable_gqa=gqa,
+    for start, end, width in calls:
+        output[start:end] = _decode_attend(
+            query[start:end], key[start:end, :, :width], value[start:end, :, :width], masks[start:end, :width], scale
         )
     return output
 
@@ -943,7 +998,7 @@ def _enable_ragged(loaded: LoadedModel) -> bool:
             transformers.AttentionMaskInterface.register(RAGGED_ATTENTION, sdpa_mask)
             try:
                 with torch.inference_mode():
-                    model._chatdesk_bucket = _grouping_block(loaded)
+                    model._chatdesk_grouped = _grouping_is_exact(loaded)
                 model.set_attn_implementation(RAGGED_ATTENTION)
                 with torch.inference_mode():
                     ok = _ragged_self_check(loaded)
@@ -958,34 +1013,73 @@ def _enable_ragged(loaded: LoadedModel) -> bool:
         return ok
 
 
-def _grouping_block(loaded: LoadedModel) -> int:
-    """The widest bucket (of _BUCKETS) whose grouped attention calls give every row the very bits
-    of its own unmasked call, measured on random queries and keys of the model's shape for lengths
-    of every remainder; 0 when none does (one call per row)."""
+def _grouping_is_exact(loaded: LoadedModel) -> bool:
+    """Whether rows attending in one grouped call get the very bits each gets alone
+    (`_decode_attention_alone` on its own keys), measured on random queries and keys of the model's
+    shape, rows of many lengths, free slots between them."""
     torch, _ = libraries()
     model = loaded.model
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     heads = int(config.num_attention_heads)
     kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
     head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
-    gqa = kv_heads != heads
-    scale = head_dim**-0.5
-    # Longest first as the batcher keeps them, with free slots (0) between, across kernel blocks.
+    # Longest first as the batcher keeps them, with free slots (0) between, across blocks.
     attended = sorted([*range(1, 49), 63, 64, 65, 127, 129, 255, 256, 300, 511, 512, 513, 530], reverse=True)
     for slot in (3, 10, 30, 31, 45):
         attended.insert(slot, 0)
     generator = torch.Generator().manual_seed(0)
-    columns = max(attended) + 16
+    columns = _decode_width(max(attended))
     device, dtype = loaded.device, loaded.dtype
     query = torch.randn((len(attended), heads, 1, head_dim), generator=generator).to(device, dtype)
     key = torch.randn((len(attended), kv_heads, columns, head_dim), generator=generator).to(device, dtype)
     value = torch.randn((len(attended), kv_heads, columns, head_dim), generator=generator).to(device, dtype)
-    alone = _attend_plan(query, key, value, _attention_plan(attended, 0, dtype, device), scale, gqa)
-    for bucket in _BUCKETS:
-        grouped = _attend_plan(query, key, value, _attention_plan(attended, bucket, dtype, device), scale, gqa)
-        if torch.equal(grouped[[bool(n) for n in attended]], alone[[bool(n) for n in attended]]):
-            return bucket
-    return 0
+    scale = head_dim**-0.5
+    grouped = _attend_plan(query, key.float(), value.float(), _attention_plan(attended, True, device), scale)
+    for row, n in enumerate(attended):
+        if n:
+            alone = _decode_attention_alone(
+                query[row : row + 1], key[row : row + 1, :, :n], value[row : row + 1, :, :n], scale
+            )
+            if not torch.equal(grouped[row], alone[0]):
+                return False
+    return True
+
+
+def _lean_decoder(loaded: LoadedModel, rows: int) -> LeanDecoder | None:
+    """The model's lean decode step for `rows` rows (see decode_step), once it has given the very
+    bits transformers' forward gives on two steps of two rows beside dummies; else None."""
+    model = loaded.model
+    with _enable_lock:
+        decoders: dict[int, LeanDecoder | None] = getattr(model, "_chatdesk_lean", None) or {}
+        if rows not in decoders:
+            candidate = LeanDecoder.for_model(model, rows)
+            if candidate is not None:
+                torch, _ = libraries()
+                with torch.inference_mode():
+                    if not _steps_agree(loaded, rows, candidate):
+                        logger.warning(
+                            "%s: the lean decode step differs; using transformers' forward", loaded.spec.model
+                        )
+                        candidate = None
+            decoders[rows] = candidate
+            model._chatdesk_lean = decoders
+        return decoders[rows]
+
+
+def _steps_agree(loaded: LoadedModel, rows: int, lean: LeanDecoder) -> bool:
+    torch, _ = libraries()
+    vocabulary = int(loaded.model.get_output_embeddings().weight.shape[0])
+    prompts = [[(7 * i + 3) % vocabulary for i in range(n)] for n in (3, 70)]
+    batches = [_RaggedKV(loaded, max(rows, 3), lean=None), _RaggedKV(loaded, max(rows, 3), lean=lean)]
+    for kv in batches:
+        for slot, prompt in enumerate(prompts):
+            kv.prefill(slot, prompt, 4)
+            kv.admit(slot)
+    for token in (5, 9):
+        (reference, _), (candidate, _) = (kv.step([token, token]) for kv in batches)
+        if not torch.equal(reference, candidate):
+            return False
+    return True
 
 
 def _ragged_self_check(loaded: LoadedModel) -> bool:
@@ -993,7 +1087,7 @@ def _ragged_self_check(loaded: LoadedModel) -> bool:
     torch, _ = libraries()
     vocabulary = int(loaded.model.get_output_embeddings().weight.shape[0])
     prompts = [[(7 * i + 3) % vocabulary for i in range(n)] for n in (3, 8)]
-    kv = _RaggedKV(loaded, 3)  # one idle slot: a dummy row rides along
+    kv = _RaggedKV(loaded, 3, lean=None)  # one idle slot: a dummy row rides along
     for slot, prompt in enumerate(prompts):
         kv.prefill(slot, prompt, 2)
         kv.admit(slot)
@@ -1002,7 +1096,7 @@ def _ragged_self_check(loaded: LoadedModel) -> bool:
     for row, prompt in enumerate(prompts):
         ids = torch.tensor([[*prompt, prompt[0]]], device=loaded.device)
         plain = loaded.model(input_ids=ids, use_cache=False).logits[0, -1].float()
-        tolerance = 1e-2 * float(plain.abs().max()) + 1e-3
+        tolerance = 5e-2 * float(plain.abs().max()) + 1e-3  # bfloat16: a few units in the last place
         if not torch.allclose(stepped[row], plain, rtol=0, atol=tolerance):
             return False
     return True

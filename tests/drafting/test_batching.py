@@ -266,25 +266,64 @@ def test_sliding_window_models_run_one_at_a_time(qwen_dir: Path, tmp_path: Path)
         batcher.close()
 
 
-def test_rows_of_many_lengths_share_attention_calls_and_keep_identical_output(any_loaded: LoadedModel) -> None:
-    """Prompts spread over several 16-column buckets, joining at staggered times, some finishing early
-    (free slots between rows): grouped attention must still give each row its lone-run bits."""
+def test_rows_of_many_widths_share_attention_calls_and_keep_identical_output(any_loaded: LoadedModel) -> None:
+    """Prompts spread over several attention widths (blocks of 64 key columns), joining at staggered
+    times, some finishing early (free slots between rows): grouped attention must still give each
+    row its lone-run bits."""
     from chatdesk.drafting import batching
 
     loaded = any_loaded
     batcher = DynamicBatcher(loaded, max_batch_size=12, window_s=0.002)
     try:
-        assert batcher.ragged and loaded.model._chatdesk_bucket > 0  # rows really are grouped
+        assert batcher.ragged and loaded.model._chatdesk_grouped  # rows really are grouped
         questions = [" ".join(QUESTIONS[: 1 + i % len(QUESTIONS)]) * (1 + i // 4) for i in range(12)]
         requests = [request(loaded, q, max_new_tokens=12 + 5 * (i % 5)) for i, q in enumerate(questions)]
-        lengths = sorted({len(r.prompt_ids) // 16 for r in requests})
-        assert len(lengths) >= 4
+        assert len({batching._decode_width(len(r.prompt_ids)) for r in requests}) >= 3
         alone = [batcher.generate(r).token_ids for r in requests]
         assert [o.token_ids for o in run_concurrently(batcher, requests, 0.004)] == alone
         assert batcher.stats.peak_batch > 4
     finally:
         batcher.close()
-    # The plan groups neighbouring rows of one bucket, free slots inside, into one masked call.
-    calls, masks = batching._attention_plan([40, 0, 31, 30, 20, 0, 0, 5], 16, loaded.dtype, loaded.device)
-    assert calls == [(0, 1, 40, False), (2, 5, 31, True), (7, 8, 5, False)]
-    assert masks is not None and masks.shape == (8, 31)
+    # The plan groups neighbouring rows of one width, free slots inside, into one masked call.
+    calls, masks = batching._attention_plan([140, 0, 100, 70, 65, 0, 0, 5], True, loaded.device)
+    assert calls == [(0, 1, 192), (2, 5, 128), (7, 8, 64)]
+    assert masks.shape == (8, 192) and bool(masks[3, :70].eq(0).all()) and bool(masks[3, 70:].isinf().all())
+    calls, _ = batching._attention_plan([140, 0, 100, 70], False, loaded.device)
+    assert calls == [(0, 1, 192), (2, 3, 128), (3, 4, 128)]
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_the_lean_decode_step_gives_transformers_bits(family: str, any_loaded: LoadedModel, qwen_dir: Path) -> None:
+    """The batcher's lean step (decode_step.LeanDecoder) is used for Llama-family models and gives
+    the very logits transformers' own forward gives, step after step, rows of several widths."""
+    from chatdesk.drafting import batching
+
+    torch, _ = libraries()
+    loaded = any_loaded if family == "llama" else load_model(ModelSpec(model=str(qwen_dir)))
+    DynamicBatcher(loaded, max_batch_size=6).close()  # switches the model to ragged attention
+    lean = batching._lean_decoder(loaded, 6)
+    assert lean is not None and lean.packed == (loaded.device.type == "cpu")
+    prompts = [prompt(loaded, q) for q in QUESTIONS[:4]]
+    kvs = [batching._RaggedKV(loaded, 6, lean=None), batching._RaggedKV(loaded, 6, lean=lean)]
+    with torch.inference_mode():
+        for kv in kvs:
+            for slot, ids in enumerate(prompts):
+                kv.prefill(slot, ids, 8)
+                kv.admit(slot)
+        for token in (11, 12, 13):
+            (reference, slots), (stepped, lean_slots) = (kv.step([token] * len(prompts)) for kv in kvs)
+            assert slots == lean_slots and torch.equal(reference, stepped)
+
+
+def test_models_the_lean_step_does_not_fit_take_transformers_forward(loaded: LoadedModel) -> None:
+    from chatdesk.drafting.decode_step import LeanDecoder
+
+    torch, _ = libraries()
+    model = loaded.model
+    assert LeanDecoder.for_model(model, 4) is not None
+    original = model.model.layers[0].mlp.up_proj
+    model.model.layers[0].mlp.up_proj = torch.nn.Sequential(original)  # as an adapter wraps a layer
+    try:
+        assert LeanDecoder.for_model(model, 4) is None
+    finally:
+        model.model.layers[0].mlp.up_proj = original
