@@ -9,6 +9,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import redis
 from django.contrib.auth.models import User
+from playwright.sync_api import Browser, expect
 
 from chatdesk.knowledge.models import Article
 from tests.conftest import PASSWORD
@@ -26,10 +28,13 @@ from tests.live import Client, LiveStack, login_session, start_live_stack
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 THREADS = ["--pool", "threads", "--concurrency", "4"]
+PIECE_GAP_S = 0.4
+WAIT_MS = 30_000
 
 
 class ShopModelServer(BaseHTTPRequestHandler):
-    """A stand-in for vLLM/TGI: streams an answer that cites the first passage id in the prompt."""
+    """A stand-in for vLLM/TGI: streams an answer that cites the first passage id in the prompt, a
+    piece every PIECE_GAP_S seconds (so a browser can watch it form)."""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -51,6 +56,7 @@ class ShopModelServer(BaseHTTPRequestHandler):
             chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
+            time.sleep(PIECE_GAP_S)
         self.wfile.write(b"data: [DONE]\n\n")
 
 
@@ -125,3 +131,44 @@ def test_a_generated_draft_streams_to_the_agent_and_cites_its_passages(
             await client.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("generative_stack", ["openai"], indirect=True)
+def test_the_agent_watches_a_generated_draft_form_in_the_browser_and_sends_it(
+    generative_stack: tuple[str, LiveStack], knowledge: None, agent: User, browser: Browser
+) -> None:
+    _engine, stack = generative_stack
+    base = stack.base_url
+    customer = browser.new_context().new_page()
+    customer.goto(f"{base}/")
+    customer.locator('[data-chatdesk="open"]').click()
+    customer.locator('[data-chatdesk="input"]').fill("hello")
+    customer.locator('[data-chatdesk="send"]').click()
+    expect(customer.locator('[data-chatdesk="message"][data-sender="customer"]')).to_have_attribute(
+        "data-seq", "1", timeout=WAIT_MS
+    )
+
+    desk = browser.new_context().new_page()
+    desk.goto(f"{base}/agents/")
+    desk.locator('input[name="username"]').fill(agent.username)
+    desk.locator('input[name="password"]').fill(PASSWORD)
+    desk.locator('input[name="password"]').press("Enter")
+    desk.locator('[data-testid="queue-item"] a').first.click()
+    expect(desk.locator('[data-testid="draft-status"]')).to_have_attribute("data-status", "ready", timeout=WAIT_MS)
+
+    # A newer question: its draft is written while the agent looks, piece by piece.
+    customer.locator('[data-chatdesk="input"]').fill("I forgot my password")
+    customer.locator('[data-chatdesk="send"]').click()
+    stream = desk.locator('[data-testid="draft-stream"]')
+    expect(stream).to_be_visible(timeout=WAIT_MS)
+    expect(stream).to_contain_text("You can reset", timeout=WAIT_MS)
+    expect(stream).not_to_contain_text("Account > Security")  # still forming
+    draft = desk.locator('[data-testid="draft-text"]')
+    expect(draft).to_have_value("You can reset your password under Account > Security.", timeout=WAIT_MS)
+    expect(stream).to_be_hidden()
+    expect(desk.locator('[data-testid="draft-sources"]')).to_contain_text("Resetting your password")
+    desk.locator('[data-testid="approve"]').click()
+
+    reply = customer.locator('[data-chatdesk="message"][data-sender="agent"]').last
+    expect(reply).to_have_text(re.compile("You can reset your password under Account > Security."), timeout=WAIT_MS)
