@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import PASSWORD
+from tests.browser_pages import agent_desk, customer_says, shop_chat
 from tests.live import LiveStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -20,21 +20,14 @@ def test_customer_question_agent_approval_customer_sees_reply_without_reloading(
     live_stack: LiveStack, knowledge: None, agent: User, browser: Browser
 ) -> None:
     base = live_stack.base_url
-    customer = browser.new_context().new_page()
-    customer.goto(f"{base}/")
-    customer.locator('[data-chatdesk="open"]').click()
-    customer.locator('[data-chatdesk="input"]').fill("How do I reset my password?")
-    customer.locator('[data-chatdesk="send"]').click()
+    customer = shop_chat(browser, base)
+    customer_says(customer, "How do I reset my password?")
     sent = customer.locator('[data-chatdesk="message"][data-sender="customer"]')
     expect(sent).to_contain_text("How do I reset my password?")
     expect(sent).to_have_attribute("data-seq", "1", timeout=WAIT_MS)  # stored by the desk
     expect(customer.locator('[data-chatdesk="status"]')).to_contain_text("reviewing", timeout=WAIT_MS)
 
-    desk = browser.new_context().new_page()
-    desk.goto(f"{base}/agents/")
-    desk.locator('input[name="username"]').fill(agent.username)
-    desk.locator('input[name="password"]').fill(PASSWORD)
-    desk.locator('input[name="password"]').press("Enter")
+    desk = agent_desk(browser, base, agent.username)
     row = desk.locator('[data-testid="queue-item"]')
     expect(row).to_have_count(1, timeout=WAIT_MS)
     expect(row).to_contain_text("How do I reset my password?")
@@ -59,9 +52,7 @@ def test_customer_question_agent_approval_customer_sees_reply_without_reloading(
 def test_an_empty_or_oversized_message_gets_a_clear_error_and_nothing_typed_is_lost(
     live_stack: LiveStack, browser: Browser
 ) -> None:
-    page = browser.new_context().new_page()
-    page.goto(f"{live_stack.base_url}/")
-    page.locator('[data-chatdesk="open"]').click()
+    page = shop_chat(browser, live_stack.base_url)
     page.locator('[data-chatdesk="send"]').click()
     expect(page.locator('[data-chatdesk="error"]')).to_contain_text("type a message", timeout=WAIT_MS)
     too_long = "a" * 4001

@@ -21,6 +21,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Browser, expect
 
 from chatdesk.knowledge.models import Article
+from tests.browser_pages import agent_desk, customer_says, shop_chat
 from tests.conftest import PASSWORD
 from tests.drafting.tiny_models import build_chat_model
 from tests.live import Client, LiveStack, login_session, start_live_stack
@@ -140,26 +141,18 @@ def test_the_agent_watches_a_generated_draft_form_in_the_browser_and_sends_it(
 ) -> None:
     _engine, stack = generative_stack
     base = stack.base_url
-    customer = browser.new_context().new_page()
-    customer.goto(f"{base}/")
-    customer.locator('[data-chatdesk="open"]').click()
-    customer.locator('[data-chatdesk="input"]').fill("hello")
-    customer.locator('[data-chatdesk="send"]').click()
+    customer = shop_chat(browser, base)
+    customer_says(customer, "hello")
     expect(customer.locator('[data-chatdesk="message"][data-sender="customer"]')).to_have_attribute(
         "data-seq", "1", timeout=WAIT_MS
     )
 
-    desk = browser.new_context().new_page()
-    desk.goto(f"{base}/agents/")
-    desk.locator('input[name="username"]').fill(agent.username)
-    desk.locator('input[name="password"]').fill(PASSWORD)
-    desk.locator('input[name="password"]').press("Enter")
+    desk = agent_desk(browser, base, agent.username)
     desk.locator('[data-testid="queue-item"] a').first.click()
     expect(desk.locator('[data-testid="draft-status"]')).to_have_attribute("data-status", "ready", timeout=WAIT_MS)
 
     # A newer question: its draft is written while the agent looks, piece by piece.
-    customer.locator('[data-chatdesk="input"]').fill("I forgot my password")
-    customer.locator('[data-chatdesk="send"]').click()
+    customer_says(customer, "I forgot my password")
     stream = desk.locator('[data-testid="draft-stream"]')
     expect(stream).to_be_visible(timeout=WAIT_MS)
     expect(stream).to_contain_text("You can reset", timeout=WAIT_MS)
