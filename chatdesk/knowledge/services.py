@@ -86,11 +86,13 @@ def knowledge_index_current() -> KnowledgeIndex:
         if _index_cache["version"] != version:
             passages = knowledge_passages()
             vectors = embeddings_for([key for p in passages for key in p.keys])
-            _selector_id, selector = active_selector()
-            _index_cache.update(version=version, index=KnowledgeIndex(passages, vectors, selector))
-        index = _index_cache["index"]
-    assert isinstance(index, KnowledgeIndex)
-    return index
+            _selector_id, selector, selector_encode = active_selector()
+            _index_cache.update(
+                version=version, index=KnowledgeIndex(passages, vectors, selector, selector_encode=selector_encode)
+            )
+        current = _index_cache["index"]
+    assert isinstance(current, KnowledgeIndex)
+    return current
 
 
 def approved_reply_remember(*, customer_text: str, reply_text: str, topic: Topic | None, agent: User) -> ApprovedReply:
@@ -134,4 +136,4 @@ def knowledge_seed_demo() -> int:
 def selector_train_on_history(*, callback: ProgressCallback | None = None) -> SelectorVersion:
     """train_selector: fit a new selector version on the approved history (see selection.selector_train)."""
     texts, topics = labelled_examples()
-    return selector_train(vectors=embeddings_for(texts), topics=topics, callback=callback)
+    return selector_train(texts=texts, vectors=embeddings_for(texts), topics=topics, callback=callback)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from chatdesk.knowledge.selection import TrainingError
 from chatdesk.knowledge.services import selector_train_on_history
@@ -12,7 +13,14 @@ from chatdesk.knowledge.services import selector_train_on_history
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="chatdesk.knowledge.tasks.train_selector")
+# Training may fine-tune the encoder for SELECTOR_TUNE_BUDGET_S, then encode and fit: far past the
+# drafts' time limits, which are the workers' defaults.
+TRAINING_LIMIT_S = settings.SELECTOR_TUNE_BUDGET_S + 900
+
+
+@shared_task(
+    name="chatdesk.knowledge.tasks.train_selector", soft_time_limit=TRAINING_LIMIT_S, time_limit=TRAINING_LIMIT_S + 60
+)
 def train_selector() -> int | None:
     """Periodic (celery beat, SELECTOR_TRAIN_EVERY_S): train a selector version; returns its id."""
     try:

@@ -16,7 +16,7 @@ from chatdesk.conversations.services import draft_edit, draft_generate
 from chatdesk.knowledge import selection
 from chatdesk.knowledge.models import SelectorVersion
 from chatdesk.knowledge.selection import TrainingError
-from chatdesk.knowledge.services import selector_train_on_history
+from chatdesk.knowledge.services import knowledge_index_current, selector_train_on_history
 from tests.conftest import say
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +51,17 @@ def test_evaluate_drafts_scores_banking77_files(tmp_path: Path) -> None:
     assert result["accuracy"] == 1.0
     assert (result["coverage"], result["threshold"], result["n"]) == (1.0, 0.0, 3)
     assert result["oos_recall"] is None
+    assert result["encoder"] == "shared"  # too few examples to fine-tune on (SELECTOR_TUNE_MIN_EXAMPLES)
+
+
+def test_evaluate_drafts_selects_on_a_fine_tuned_encoder_when_told(tmp_path: Path, settings: Any) -> None:
+    settings.SELECTOR_ENCODER = "tuned"
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    train.write_text("text,category\n" + "".join(f'"{t}",{i}\n' for i, texts in INTENTS.items() for t in texts))
+    test.write_text("text,category\n" + "".join(f'"{t}",{i}\n' for t, i in HELD_OUT))
+    result = evaluate("--format", "banking77", "--train", str(train), "--test", str(test))
+    assert result["encoder"] == "fine-tuned"
+    assert result["accuracy"] == 1.0
 
 
 def test_evaluate_drafts_chooses_thresholds_on_validation_for_clinc150(tmp_path: Path) -> None:
@@ -94,8 +105,8 @@ def test_a_version_that_would_be_worse_is_kept_but_not_used(knowledge: None, mon
     first = selector_train_on_history()
     fit = selection.selector_fit
 
-    def shuffled_fit(vectors: Any, topics: Any, callback: Any = None) -> Any:
-        return fit(vectors, sorted(topics), callback)  # labels no longer match their texts
+    def shuffled_fit(vectors: Any, topics: Any, callback: Any = None, **options: Any) -> Any:
+        return fit(vectors, sorted(topics), callback, **options)  # labels no longer match their texts
 
     monkeypatch.setattr(selection, "selector_fit", shuffled_fit)
     second = selector_train_on_history()
@@ -126,3 +137,38 @@ def test_with_a_trained_selector_an_edit_still_teaches_the_next_draft(
     draft_generate(draft_id=second.pk)
     second.refresh_from_db()
     assert second.text == edited
+
+
+def test_a_selector_on_a_fine_tuned_encoder_drafts_with_it(
+    knowledge: None, conversation: Conversation, settings: Any
+) -> None:
+    """SELECTOR_ENCODER=tuned: the version carries its encoder's changed weights (a fraction of the
+    model), and drafting encodes the customer's words with that encoder to choose the topic."""
+    settings.SELECTOR_ENCODER = "tuned"
+    version = selector_train_on_history()
+    assert version.is_active and version.encoder is not None
+    assert 1_000_000 < len(bytes(version.encoder)) < 60_000_000
+    index = knowledge_index_current()
+    assert index.selector_encode is not None
+    vector = index.selector_encode(["i cannot log in, forgot the password"])
+    assert index.selector is not None and index.selector.predict(vector)[0].topic == "account"
+    say(conversation, "i cannot log in, forgot the password")
+    draft = Draft.objects.get(conversation=conversation)
+    draft_generate(draft_id=draft.pk)
+    draft.refresh_from_db()
+    assert draft.topic is not None and draft.topic.name == "account"
+    assert draft.sources[0]["title"] == "Resetting your password"
+
+
+def test_only_the_active_and_latest_versions_keep_their_encoder(knowledge: None, settings: Any) -> None:
+    settings.SELECTOR_ENCODER = "shared"
+    old = [
+        SelectorVersion.objects.create(
+            examples=1, topics=2, held_back_accuracy=0.1, arrays=b"", meta={}, encoder=b"weights"
+        )
+        for _ in range(5)
+    ]
+    active = selector_train_on_history()
+    assert active.is_active and active.encoder is None
+    kept = set(SelectorVersion.objects.filter(encoder__isnull=False).values_list("pk", flat=True))
+    assert kept == {v.pk for v in old[-selection.KEEP_ENCODERS :]}

@@ -22,8 +22,24 @@ class Choice:
     matches: list[Match]  # the chosen passage first
 
 
-def select(index: KnowledgeIndex, query: np.ndarray, *, avoid: Collection[str] = (), limit: int = 3) -> Choice:
+def selection_vectors(index: KnowledgeIndex, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+    """The messages' vectors for the index's selector: from its own fine-tuned encoder when it has
+    one, else the shared encoder's `vectors`."""
+    return vectors if index.selector_encode is None else index.selector_encode(texts)
+
+
+def select(
+    index: KnowledgeIndex,
+    query: np.ndarray,
+    *,
+    selection_query: np.ndarray | None = None,
+    avoid: Collection[str] = (),
+    limit: int = 3,
+) -> Choice:
     """Choose for one message vector. The desk's one selection rule, used by drafting and evaluate_drafts.
+
+    `selection_query` is the message's vector for the selector (`selection_vectors`) when the
+    selector has an encoder of its own; passages are always searched with `query`.
 
     Without a trained selector: the passage whose closest key is most similar (times its weight); the
     confidence is that similarity. With one: the selector's topic and calibrated confidence (times the
@@ -36,7 +52,10 @@ def select(index: KnowledgeIndex, query: np.ndarray, *, avoid: Collection[str] =
     if index.selector is None or not index.selector.fitted:
         best = matches[0]
         return Choice(topic=best.passage.topic, confidence=_unit_interval(best.score), matches=matches)
-    selection = index.selector.predict(query[np.newaxis, :], top_k=1)[0]
+    if index.selector_encode is not None and selection_query is None:
+        raise ValueError("this selector works on its own encoder: pass selection_query")
+    vector = query if selection_query is None else selection_query
+    selection = index.selector.predict(vector[np.newaxis, :], top_k=1)[0]
     in_topic = index.search(query, limit=1, topic=selection.topic, exclude=avoid)
     chosen = in_topic[0] if in_topic else matches[0]
     others = [m for m in matches if m.passage.id != chosen.passage.id]
@@ -61,9 +80,12 @@ class RetrievalEngine(DraftEngine):
 
     def draft(self, context: DraftContext) -> DraftResult:
         started = time.perf_counter()
-        query = encoder.encode([context.latest_customer_text])[0]
+        text = context.latest_customer_text
+        query = encoder.encode([text])[0]
+        own = selection_vectors(context.knowledge, [text], query[np.newaxis, :])[0]
         encoded = time.perf_counter()
-        choice = select(context.knowledge, query, avoid=set(context.options.get("avoid_sources", [])))
+        avoid = set(context.options.get("avoid_sources", []))
+        choice = select(context.knowledge, query, selection_query=own, avoid=avoid)
         selected = time.perf_counter()
         return DraftResult(
             text=choice.matches[0].passage.text,

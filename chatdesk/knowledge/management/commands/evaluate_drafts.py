@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chatdesk.drafting import encoder
-from chatdesk.drafting.engines.retrieval import select
+from chatdesk.drafting.engines.retrieval import select, selection_vectors
 from chatdesk.drafting.index import KnowledgeIndex, Passage
 from chatdesk.knowledge.evaluation import (
     LOADERS,
@@ -24,7 +25,7 @@ from chatdesk.knowledge.evaluation import (
     threshold_larson,
     threshold_product,
 )
-from chatdesk.knowledge.selection import selector_fit
+from chatdesk.knowledge.selection import TrainingError, selector_learn
 
 ENCODE_BATCH = 256
 
@@ -58,10 +59,12 @@ class Command(BaseCommand):
         return np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype=np.float32)
 
     def outcomes(self, label: str, index: KnowledgeIndex, examples: list[Example]) -> list[Outcome]:
-        vectors = self.encode(label, [e.text for e in examples])
+        texts = [e.text for e in examples]
+        vectors = self.encode(label, texts)
+        own = selection_vectors(index, texts, vectors)
         results = []
-        for example, vector in zip(examples, vectors, strict=True):
-            choice = select(index, vector, limit=1)
+        for example, vector, own_vector in zip(examples, vectors, own, strict=True):
+            choice = select(index, vector, selection_query=own_vector, limit=1)
             results.append(Outcome(expected=example.topic, chosen=choice.topic or "", confidence=choice.confidence))
         self.progress(f"selected topics for {len(examples):,} {label} texts")
         return results
@@ -79,18 +82,26 @@ class Command(BaseCommand):
             raise CommandError(f"{options['train']}: at least two intents are needed to train on")
         self.progress(f"{len(train):,} train, {len(test):,} test, {len(validation or []):,} validation texts")
 
-        vectors = self.encode("train", [e.text for e in train])
+        texts = [e.text for e in train]
+        vectors = self.encode("train", texts)
         topics = [str(e.topic) for e in train]
         passages = [
             Passage(id=f"reply:{i}", title=t, text=t, topic=t, keys=(e.text,))
             for i, (e, t) in enumerate(zip(train, topics, strict=True))
         ]
-        selector = selector_fit(
-            vectors,
-            topics,
-            callback=lambda step, total, message: self.progress(f"learning ({step}/{total}): {message}"),
-        )
-        index = KnowledgeIndex(passages, vectors, selector)
+        try:
+            learned = selector_learn(
+                texts,
+                vectors,
+                topics,
+                callback=lambda step, total, message: self.progress(f"learning ({step}/{total}): {message}"),
+                threads=os.cpu_count(),  # a command of its own: all cores
+            )
+        except TrainingError as error:
+            raise CommandError(str(error)) from None
+        encoder_used = "shared" if learned.encode is None else "fine-tuned"
+        self.progress(f"selecting on the {encoder_used} encoder (held-back accuracy {learned.held_back_accuracy:.2%})")
+        index = KnowledgeIndex(passages, vectors, learned.selector, selector_encode=learned.encode)
 
         test_outcomes = self.outcomes("test", index, test)
         results: dict[str, Any]
@@ -104,7 +115,12 @@ class Command(BaseCommand):
             product = score(test_outcomes, threshold_product(validation_outcomes))
             results = {"larson": larson.as_dict(), "product": product.as_dict()}
             self.table([("Larson et al. 2019 rule", larson), ("product rule (precision ≥ 97% on val)", product)])
-        results.update(format=options["format"], n=len(test), seconds=round(time.perf_counter() - self.started, 1))
+        results.update(
+            format=options["format"],
+            n=len(test),
+            encoder=encoder_used,
+            seconds=round(time.perf_counter() - self.started, 1),
+        )
         if options["json"]:
             self.stdout.write(json.dumps(results))
 
