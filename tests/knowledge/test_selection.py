@@ -88,17 +88,21 @@ def test_evaluate_drafts_refuses_a_file_in_another_format(tmp_path: Path) -> Non
         call_command("evaluate_drafts", "--format", "banking77", "--train", str(wrong), "--test", str(wrong))
 
 
-def test_train_selector_stores_a_version_and_drafting_uses_it(knowledge: None, conversation: Conversation) -> None:
-    version = selector_train_on_history()
-    assert version.is_active
-    assert version.topics >= 7 and version.examples > 200
-    assert version.held_back_accuracy >= version.previous_accuracy
+def assert_a_password_question_drafts_the_account_answer(conversation: Conversation) -> None:
     say(conversation, "i cannot log in, forgot the password")
     draft = Draft.objects.get(conversation=conversation)
     draft_generate(draft_id=draft.pk)
     draft.refresh_from_db()
     assert draft.topic is not None and draft.topic.name == "account"
     assert draft.sources[0]["title"] == "Resetting your password"
+
+
+def test_train_selector_stores_a_version_and_drafting_uses_it(knowledge: None, conversation: Conversation) -> None:
+    version = selector_train_on_history()
+    assert version.is_active
+    assert version.topics >= 7 and version.examples > 200
+    assert version.held_back_accuracy >= version.previous_accuracy
+    assert_a_password_question_drafts_the_account_answer(conversation)
 
 
 def test_a_version_that_would_be_worse_is_kept_but_not_used(knowledge: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,12 +156,7 @@ def test_a_selector_on_a_fine_tuned_encoder_drafts_with_it(
     assert index.selector_encode is not None
     vector = index.selector_encode(["i cannot log in, forgot the password"])
     assert index.selector is not None and index.selector.predict(vector)[0].topic == "account"
-    say(conversation, "i cannot log in, forgot the password")
-    draft = Draft.objects.get(conversation=conversation)
-    draft_generate(draft_id=draft.pk)
-    draft.refresh_from_db()
-    assert draft.topic is not None and draft.topic.name == "account"
-    assert draft.sources[0]["title"] == "Resetting your password"
+    assert_a_password_question_drafts_the_account_answer(conversation)
 
 
 def test_only_the_active_and_latest_versions_keep_their_encoder(knowledge: None, settings: Any) -> None:
