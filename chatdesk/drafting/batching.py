@@ -30,8 +30,8 @@ it ran alone or batched with any other requests:
 `exact=False` steps only the live rows and attends all rows in one masked call (about a quarter
 faster per step for a tiny model on CPU); greedy output may then differ at near-ties.
 An idle loop keeps its KV cache for `_KEEP_CACHE_S` so that the next burst need not allocate it.
-Llama-family models step through `decode_step.LeanDecoder`, which skips transformers' per-call
-machinery and gives its very bits (checked at start). Models whose attention does not take the
+Llama-family models prefill and step through `decode_step.LeanDecoder`, which skips transformers'
+per-call machinery and gives its very bits (checked at start). Models whose attention does not take the
 ragged path (sliding windows, or a self-check at start that fails) are served one request at a
 time with the model's own cache instead.
 
@@ -603,7 +603,8 @@ class _RaggedKV(_KV):
     else is in the batch; the rows are kept in slots sorted by length, longest first, with free
     slots between them, so rows whose attention widths are the same are neighbours and attend in
     one call (see `_attention_plan`). Without it, rows sit in slots [0, batch) and attend in one
-    masked call. Steps go through the model's lean decode step where it has one (decode_step.py).
+    masked call. Prompts and steps go through the model's lean forward where it has one
+    (decode_step.py).
     """
 
     def __init__(
@@ -633,13 +634,17 @@ class _RaggedKV(_KV):
         state.prefill_slot = target
         try:
             ids = torch.tensor([list(prompt)], device=self.loaded.device)
-            out = self.loaded.model(input_ids=ids, cache=self.cache, use_cache=True, logits_to_keep=1)
+            if self.lean is not None:
+                logits = self.lean.prefill(ids, self.cache, _step_attention(None, None))
+            else:
+                out = self.loaded.model(input_ids=ids, cache=self.cache, use_cache=True, logits_to_keep=1)
+                logits = out.logits[0, -1]
         finally:
             state.prefill_slot = None
         state.lengths[target] = len(prompt)
         state.set_lengths()
         self.pending = target
-        return out.logits[0, -1]
+        return logits
 
     def admit(self, slot: int) -> None:
         assert slot == len(self.order) and self.pending is not None, "rows are admitted in order"
@@ -914,7 +919,8 @@ def _ragged_attention(
 
 
 def _step_attention(plan: _Plan | None, lengths: list[int] | None) -> Attend:
-    """A decode step's attention for the lean step, as `_ragged_attention` computes it."""
+    """Attention for the lean forward, as `_ragged_attention` computes it: a decode step's (plan or
+    lengths), or a prompt's (neither)."""
 
     def attend(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         kwargs = {"ragged_lengths": lengths, "ragged_plan": plan, "scaling": module.scaling}
@@ -1046,8 +1052,8 @@ def _grouping_is_exact(loaded: LoadedModel) -> bool:
 
 
 def _lean_decoder(loaded: LoadedModel, rows: int) -> LeanDecoder | None:
-    """The model's lean decode step for `rows` rows (see decode_step), once it has given the very
-    bits transformers' forward gives on two steps of two rows beside dummies; else None."""
+    """The model's lean forward for `rows` rows (see decode_step), once it has given the very bits
+    transformers' forward gives on two prompts and two steps of them beside dummies; else None."""
     model = loaded.model
     with _enable_lock:
         decoders: dict[int, LeanDecoder | None] = getattr(model, "_chatdesk_lean", None) or {}
@@ -1069,14 +1075,16 @@ def _lean_decoder(loaded: LoadedModel, rows: int) -> LeanDecoder | None:
 def _steps_agree(loaded: LoadedModel, rows: int, lean: LeanDecoder) -> bool:
     torch, _ = libraries()
     vocabulary = int(loaded.model.get_output_embeddings().weight.shape[0])
-    prompts = [[(7 * i + 3) % vocabulary for i in range(n)] for n in (3, 70)]
-    batches = [_RaggedKV(loaded, max(rows, 3), lean=None), _RaggedKV(loaded, max(rows, 3), lean=lean)]
-    for kv in batches:
-        for slot, prompt in enumerate(prompts):
-            kv.prefill(slot, prompt, 4)
+    prompts = [[(7 * i + 3) % vocabulary for i in range(n)] for n in (1, 3, 70)]
+    batches = [_RaggedKV(loaded, max(rows, 4), lean=None), _RaggedKV(loaded, max(rows, 4), lean=lean)]
+    for slot, prompt in enumerate(prompts):
+        reference, candidate = (kv.prefill(slot, prompt, 4) for kv in batches)
+        if not torch.equal(reference, candidate):
+            return False
+        for kv in batches:
             kv.admit(slot)
     for token in (5, 9):
-        (reference, _), (candidate, _) = (kv.step([token, token]) for kv in batches)
+        (reference, _), (candidate, _) = (kv.step([token] * len(prompts)) for kv in batches)
         if not torch.equal(reference, candidate):
             return False
     return True

@@ -294,8 +294,9 @@ def test_rows_of_many_widths_share_attention_calls_and_keep_identical_output(any
 
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_the_lean_decode_step_gives_transformers_bits(family: str, any_loaded: LoadedModel, qwen_dir: Path) -> None:
-    """The batcher's lean step (decode_step.LeanDecoder) is used for Llama-family models and gives
-    the very logits transformers' own forward gives, step after step, rows of several widths."""
+    """The batcher's lean forward (decode_step.LeanDecoder) is used for Llama-family models and gives
+    the very logits transformers' own forward gives, for prompts and step after step, rows of
+    several widths."""
     from chatdesk.drafting import batching
 
     torch, _ = libraries()
@@ -306,9 +307,10 @@ def test_the_lean_decode_step_gives_transformers_bits(family: str, any_loaded: L
     prompts = [prompt(loaded, q) for q in QUESTIONS[:4]]
     kvs = [batching._RaggedKV(loaded, 6, lean=None), batching._RaggedKV(loaded, 6, lean=lean)]
     with torch.inference_mode():
-        for kv in kvs:
-            for slot, ids in enumerate(prompts):
-                kv.prefill(slot, ids, 8)
+        for slot, ids in enumerate(prompts):
+            reference, prefilled = (kv.prefill(slot, ids, 8) for kv in kvs)
+            assert torch.equal(reference, prefilled)
+            for kv in kvs:
                 kv.admit(slot)
         for token in (11, 12, 13):
             (reference, slots), (stepped, lean_slots) = (kv.step([token] * len(prompts)) for kv in kvs)
