@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult, EngineError
+from chatdesk.drafting.engines.grounded import Encode, grounded_prompt, retrieve, warm_up_encoder, written_result
 from chatdesk.drafting.generation import (
-    HARD_MAX_NEW_TOKENS,
     DecodingOptions,
     LoadedModel,
     ModelSpec,
@@ -20,28 +19,10 @@ from chatdesk.drafting.generation import (
     mean_logprob,
     resolve_decoding,
 )
-from chatdesk.drafting.index import Match
-from chatdesk.drafting.prompt import DraftWriter, build_prompt, filter_draft_text, log_prompt_fitting
+from chatdesk.drafting.prompt import DraftWriter, filter_draft_text
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from chatdesk.drafting.batching import DynamicBatcher
-
-Encode = Callable[[list[str]], "np.ndarray"]
-
-
-def retrieve(context: DraftContext, limit: int, encode: Encode | None = None) -> list[Match]:
-    """The `limit` passages closest to the latest customer message, best first, without those an
-    agent rejected for it (options["avoid_sources"])."""
-    if limit <= 0:
-        return []
-    if encode is None:
-        from chatdesk.drafting import encoder
-
-        encode = encoder.encode
-    query = encode([context.latest_customer_text])[0]
-    return context.knowledge.search(query, limit=limit, exclude=set(context.options.get("avoid_sources", [])))
 
 
 def _positive(name: str, value: float, lowest: float = 0) -> None:
@@ -103,7 +84,7 @@ class TransformersEngine(DraftEngine):
         self.defaults = check_decoding(
             DecodingOptions(
                 strategy=strategy,  # type: ignore[arg-type]  # checked by check_decoding
-                max_new_tokens=min(max_new_tokens, HARD_MAX_NEW_TOKENS),
+                max_new_tokens=max_new_tokens,  # check_decoding caps it at HARD_MAX_NEW_TOKENS
                 temperature=temperature,
                 top_p=top_p,
                 num_beams=num_beams,
@@ -155,10 +136,7 @@ class TransformersEngine(DraftEngine):
         )
 
     def warm_up(self) -> None:
-        if self._encode is None and self.passages:
-            from chatdesk.drafting import encoder
-
-            encoder.warm_up()  # first: it imports transformers too, under its own lock
+        warm_up_encoder(self._encode, self.passages)  # first: it imports transformers too, under its own lock
         self.batcher()
 
     def batcher(self) -> DynamicBatcher:
@@ -198,14 +176,9 @@ class TransformersEngine(DraftEngine):
         retrieved = time.perf_counter()
         batcher = self.batcher()
         loaded = batcher.loaded
-        prompt = build_prompt(
-            context.turns,
-            matches,
-            company_name=context.company_name,
-            count_tokens=loaded.count_tokens,
-            budget=self.prompt_budget(loaded, decoding),
+        prompt = grounded_prompt(
+            context, matches, count_tokens=loaded.count_tokens, budget=self.prompt_budget(loaded, decoding)
         )
-        log_prompt_fitting(prompt)
         prompt_ids = loaded.chat_ids(prompt.messages)
         prompted = time.perf_counter()
 
@@ -239,25 +212,16 @@ class TransformersEngine(DraftEngine):
             generated = output.token_ids
             fluency = output.mean_logprob
             first_token_s = (prompted - started) + (output.first_token_s or 0.0)
-        finished = time.perf_counter()
-
-        text = writer.text
-        if not text:
-            raise EngineError("the model wrote an empty draft")
-        sources = writer.sources(prompt.passages)
-        return DraftResult(
-            text=text,
-            confidence=draft_confidence(fluency, max((s.score for s in sources), default=None)),
-            sources=sources,
-            topic=matches[0].passage.topic if matches else None,
-            timings={
-                "retrieve_s": retrieved - started,
-                "prompt_s": prompted - retrieved,
-                "generate_s": finished - prompted,
-                "first_token_s": writer.first_piece_s if writer.first_piece_s is not None else first_token_s,
-            },
+        return written_result(
+            writer,
+            prompt,
+            matches,
+            clock=(started, retrieved, prompted, time.perf_counter()),
+            first_token_s=first_token_s,
+            confidence=lambda best: draft_confidence(fluency, best),
             tokens=len(generated),
             alternatives=alternatives,
+            empty_error="the model wrote an empty draft",
         )
 
     @staticmethod

@@ -24,16 +24,15 @@ from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult, EngineError
-from chatdesk.drafting.engines.generative import Encode, retrieve
+from chatdesk.drafting.engines.grounded import Encode, grounded_prompt, retrieve, warm_up_encoder, written_result
 from chatdesk.drafting.generation import (
-    HARD_MAX_NEW_TOKENS,
     DecodingOptions,
     check_decoding,
     draft_confidence,
     resolve_decoding,
 )
 from chatdesk.drafting.pii import mask_pii, should_mask
-from chatdesk.drafting.prompt import ChatMessage, DraftWriter, build_prompt, log_prompt_fitting
+from chatdesk.drafting.prompt import ChatMessage, DraftWriter
 
 if TYPE_CHECKING:
     import httpx
@@ -114,7 +113,7 @@ class OpenAIEngine(DraftEngine):
         self.defaults = check_decoding(
             DecodingOptions(
                 strategy=strategy,  # type: ignore[arg-type]  # checked by check_decoding
-                max_new_tokens=min(max_new_tokens, HARD_MAX_NEW_TOKENS),
+                max_new_tokens=max_new_tokens,  # check_decoding caps it at HARD_MAX_NEW_TOKENS
                 temperature=temperature,
                 top_p=top_p,
                 seed=seed,
@@ -152,10 +151,7 @@ class OpenAIEngine(DraftEngine):
         )
 
     def warm_up(self) -> None:
-        if self._encode is None and self.passages:
-            from chatdesk.drafting import encoder
-
-            encoder.warm_up()
+        warm_up_encoder(self._encode, self.passages)
 
     def client(self) -> httpx.Client:
         """One connection pool per engine, shared by threads (httpx clients are thread-safe)."""
@@ -199,14 +195,9 @@ class OpenAIEngine(DraftEngine):
             raise DraftCancelled
         matches = retrieve(context, self.passages, self._encode)
         retrieved = time.perf_counter()
-        prompt = build_prompt(
-            context.turns,
-            matches,
-            company_name=context.company_name,
-            count_tokens=approximate_tokens,
-            budget=self.context_tokens - decoding.max_new_tokens,
+        prompt = grounded_prompt(
+            context, matches, count_tokens=approximate_tokens, budget=self.context_tokens - decoding.max_new_tokens
         )
-        log_prompt_fitting(prompt)
         messages = prompt.messages
         if self.mask:
             # The conversation only: passages are the company's own texts (its phone number…).
@@ -228,27 +219,20 @@ class OpenAIEngine(DraftEngine):
         writer.finish()
         finished = time.perf_counter()
 
-        text = writer.text
-        if not text:
-            raise EngineError("the model server sent an empty draft")
-        sources = writer.sources(prompt.passages)
-        best = max((s.score for s in sources), default=None)
-        if logprobs:
-            confidence = draft_confidence(sum(logprobs) / len(logprobs), best)
-        else:
-            confidence = CONFIDENCE_FACTOR * min(max(best or 0.0, 0.0), 1.0)
-        return DraftResult(
-            text=text,
+        def confidence(best: float | None) -> float:
+            if logprobs:
+                return draft_confidence(sum(logprobs) / len(logprobs), best)
+            return CONFIDENCE_FACTOR * min(max(best or 0.0, 0.0), 1.0)
+
+        return written_result(
+            writer,
+            prompt,
+            matches,
+            clock=(started, retrieved, prompted, finished),
+            first_token_s=finished - started,
             confidence=confidence,
-            sources=sources,
-            topic=matches[0].passage.topic if matches else None,
-            timings={
-                "retrieve_s": retrieved - started,
-                "prompt_s": prompted - retrieved,
-                "generate_s": finished - prompted,
-                "first_token_s": writer.first_piece_s if writer.first_piece_s is not None else finished - started,
-            },
             tokens=len(logprobs) or chunks,
+            empty_error="the model server sent an empty draft",
         )
 
     def _stream(

@@ -1,0 +1,87 @@
+"""What the engines that write a draft from retrieved passages share (`transformers`, `openai`):
+finding the passages, warming the encoder up, the prompt, and turning the written draft into a
+DraftResult."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chatdesk.drafting.base import DraftContext, DraftResult, EngineError
+from chatdesk.drafting.index import Match
+from chatdesk.drafting.prompt import ChatMessage, DraftWriter, Prompt, build_prompt, log_prompt_fitting
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Encode = Callable[[list[str]], "np.ndarray"]
+
+
+def retrieve(context: DraftContext, limit: int, encode: Encode | None = None) -> list[Match]:
+    """The `limit` passages closest to the latest customer message, best first, without those an
+    agent rejected for it (options["avoid_sources"])."""
+    if limit <= 0:
+        return []
+    if encode is None:
+        from chatdesk.drafting import encoder
+
+        encode = encoder.encode
+    query = encode([context.latest_customer_text])[0]
+    return context.knowledge.search(query, limit=limit, exclude=set(context.options.get("avoid_sources", [])))
+
+
+def grounded_prompt(
+    context: DraftContext, matches: list[Match], *, count_tokens: Callable[[list[ChatMessage]], int], budget: int
+) -> Prompt:
+    """The prompt for the conversation and the passages, cut to `budget` tokens (what had to go
+    is logged)."""
+    prompt = build_prompt(
+        context.turns, matches, company_name=context.company_name, count_tokens=count_tokens, budget=budget
+    )
+    log_prompt_fitting(prompt)
+    return prompt
+
+
+def warm_up_encoder(encode: Encode | None, passages: int) -> None:
+    """Load the shared encoder now if drafts will retrieve passages with it."""
+    if encode is None and passages:
+        from chatdesk.drafting import encoder
+
+        encoder.warm_up()
+
+
+def written_result(
+    writer: DraftWriter,
+    prompt: Prompt,
+    matches: list[Match],
+    *,
+    clock: tuple[float, float, float, float],
+    first_token_s: float,
+    confidence: Callable[[float | None], float],
+    tokens: int,
+    alternatives: list[str] | None = None,
+    empty_error: str,
+) -> DraftResult:
+    """The draft `writer` wrote from `prompt`. clock: perf_counter when the draft started and when
+    retrieval, the prompt and the writing ended; first_token_s counts when no piece was streamed;
+    confidence gets the best score of the passages the draft cites. EngineError(empty_error) when
+    nothing but citations was written."""
+    text = writer.text
+    if not text:
+        raise EngineError(empty_error)
+    started, retrieved, prompted, finished = clock
+    sources = writer.sources(prompt.passages)
+    return DraftResult(
+        text=text,
+        confidence=confidence(max((s.score for s in sources), default=None)),
+        sources=sources,
+        topic=matches[0].passage.topic if matches else None,
+        timings={
+            "retrieve_s": retrieved - started,
+            "prompt_s": prompted - retrieved,
+            "generate_s": finished - prompted,
+            "first_token_s": writer.first_piece_s if writer.first_piece_s is not None else first_token_s,
+        },
+        tokens=tokens,
+        alternatives=alternatives or [],
+    )
