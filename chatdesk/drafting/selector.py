@@ -23,8 +23,8 @@ there. (A selector fitted on too few messages to hold any out, under about 70, u
 similarity to the closest training message instead; info["calibrated"] says which.) The held-out
 slice has no out-of-scope messages, so the confidence of an out-of-scope message
 is not a calibrated probability: choose the threshold on labelled validation messages of the desk
-with `threshold_max_accuracy` or `threshold_for_precision` (the map is monotone, so both rules apply
-to it directly).
+(`chatdesk.knowledge.evaluation.threshold_larson` or `threshold_product`; the map is monotone, so
+both rules apply to it directly).
 
 Determinism: the same vectors, topics, order and seed give the same artefact and predictions.
 """
@@ -459,61 +459,6 @@ def _fit_logistic_1d(score: np.ndarray, correct: np.ndarray) -> tuple[float, flo
     slope = max(float(theta[0]) / spread, 1e-6)
     intercept = float(theta[1]) - slope * centre
     return slope, intercept
-
-
-# ---------------------------------------------------------------- thresholds
-
-
-def threshold_max_accuracy(confidence: Sequence[float], correct: Sequence[bool], in_scope: Sequence[bool]) -> float:
-    """Larson et al. (2019)'s rule on labelled validation messages: the threshold that maximises
-    accuracy over the topics plus "escalate" as one more class.
-
-    correct[i]: the selected topic was right (False for out-of-scope messages); in_scope[i]: the
-    message has a topic. Answer when confidence >= threshold.
-    """
-    c = np.asarray(confidence, dtype=np.float64)
-    right = np.asarray(correct, dtype=bool) & np.asarray(in_scope, dtype=bool)
-    escalate_right = ~np.asarray(in_scope, dtype=bool)
-    order = np.argsort(c, kind="stable")
-    c, right, escalate_right = c[order], right[order], escalate_right[order]
-    n = len(c)
-    if n == 0:
-        return 0.0
-    # escalating the j lowest rows: j = 0..n
-    score = np.concatenate([[0], np.cumsum(escalate_right)]) + np.concatenate([np.cumsum(right[::-1])[::-1], [0]])
-    valid = np.ones(n + 1, dtype=bool)
-    valid[1:n] = c[1:] != c[:-1]
-    j = int(np.argmax(np.where(valid, score, -1)))
-    if j == 0:
-        return float(c[0])
-    if j == n:
-        return float(np.nextafter(c[-1], np.inf))
-    return float((c[j - 1] + c[j]) / 2)
-
-
-def threshold_for_precision(
-    confidence: Sequence[float], correct: Sequence[bool], target: float = 0.97, weights: Sequence[float] | None = None
-) -> float:
-    """The "product rule": the lowest threshold whose answered precision on labelled validation
-    messages is >= target (an answered out-of-scope message counts as wrong).
-
-    weights (optional, one per message) re-weight rows, e.g. so that out-of-scope messages count
-    with the share they are expected to have in production rather than in the validation set.
-    Returns a threshold above every confidence (escalate everything) when no threshold reaches target.
-    """
-    c = np.asarray(confidence, dtype=np.float64)
-    w = np.ones(len(c)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if len(c) == 0:
-        return 1.0
-    order = np.argsort(-c, kind="stable")
-    c, right, w = c[order], np.asarray(correct, dtype=bool)[order], w[order]
-    precision = np.cumsum(w * right) / np.maximum(np.cumsum(w), 1e-12)
-    valid = np.ones(len(c), dtype=bool)
-    valid[:-1] = c[:-1] != c[1:]
-    ok = np.flatnonzero(valid & (precision >= target))
-    if len(ok) == 0:
-        return float(np.nextafter(c[0], np.inf))
-    return float(c[ok.max()])
 
 
 # ------------------------------------------------------------------ encoders
