@@ -79,6 +79,9 @@ def test_evaluate_drafts_chooses_thresholds_on_validation_for_clinc150(tmp_path:
         assert scores["n"] == 5 and 0 <= scores["threshold"] <= 1
     assert result["larson"]["accuracy"] == 1.0
     assert result["larson"]["oos_recall"] == 1.0
+    # the same thresholds on the validation texts they were chosen on: the product rule reaches its precision there
+    assert result["validation"]["product"]["answered_precision"] >= 0.97
+    assert result["validation"]["larson"]["threshold"] == result["larson"]["threshold"]
 
 
 def test_evaluate_drafts_refuses_a_file_in_another_format(tmp_path: Path) -> None:

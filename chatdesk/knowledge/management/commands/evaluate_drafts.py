@@ -111,10 +111,17 @@ class Command(BaseCommand):
             self.table([("top-1 (nothing escalated)", plain)])
         else:
             validation_outcomes = self.outcomes("validation", index, validation)
-            larson = score(test_outcomes, threshold_larson(validation_outcomes))
-            product = score(test_outcomes, threshold_product(validation_outcomes))
-            results = {"larson": larson.as_dict(), "product": product.as_dict()}
-            self.table([("Larson et al. 2019 rule", larson), ("product rule (precision ≥ 97% on val)", product)])
+            rules = {"larson": threshold_larson(validation_outcomes), "product": threshold_product(validation_outcomes)}
+            on_test = {rule: score(test_outcomes, threshold) for rule, threshold in rules.items()}
+            # how each rule's threshold did on the validation texts it was chosen on, for comparison
+            on_validation = {rule: score(validation_outcomes, threshold) for rule, threshold in rules.items()}
+            results = {rule: scores.as_dict() for rule, scores in on_test.items()}
+            results["validation"] = {rule: scores.as_dict() for rule, scores in on_validation.items()}
+            names = {"larson": "Larson et al. 2019 rule", "product": "product rule (precision ≥ 97% on val)"}
+            self.table(
+                [(names[rule], on_test[rule]) for rule in rules]
+                + [(f"  its threshold on validation ({rule})", on_validation[rule]) for rule in rules]
+            )
         results.update(
             format=options["format"],
             n=len(test),
