@@ -10,7 +10,7 @@ from chatdesk.knowledge.services import knowledge_seed_demo
 # Demo-only credentials, printed by `manage.py rundesk`; the embedded default listens on 127.0.0.1.
 DEMO_LOGINS = {"agent": ("agent", "agent-demo-pass"), "manager": ("manager", "manager-demo-pass")}
 
-MANAGER_MODELS = ("article", "topic", "approvedreply", "user", "group")
+MANAGER_MODELS = ("article", "topic", "approvedreply", "selectorversion", "user", "group")
 
 
 @transaction.atomic

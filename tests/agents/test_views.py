@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from chatdesk.conversations import services
+from chatdesk.knowledge.models import SelectorVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +61,18 @@ def test_managers_can_edit_the_knowledge_base_in_the_admin(manager: User, knowle
     client = signed_in(manager)
     assert client.get("/admin/knowledge/article/").status_code == 200
     assert client.get("/admin/auth/user/").status_code == 200
+
+
+def test_managers_see_the_selector_versions_training_made_but_cannot_change_them(manager: User) -> None:
+    manager.is_staff = True
+    manager.save()
+    version = SelectorVersion.objects.create(
+        examples=120, topics=4, held_back_accuracy=0.9321, previous_accuracy=0.9, arrays=b"x", meta={}, is_active=True
+    )
+    client = signed_in(manager)
+    listing = client.get("/admin/knowledge/selectorversion/").content.decode()
+    assert "0.9321" in listing
+    assert client.get(f"/admin/knowledge/selectorversion/{version.pk}/change/").status_code == 200  # view only
+    assert client.get("/admin/knowledge/selectorversion/add/").status_code == 403
+    assert client.post(f"/admin/knowledge/selectorversion/{version.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert SelectorVersion.objects.filter(pk=version.pk, is_active=True).exists()
