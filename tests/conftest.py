@@ -14,8 +14,8 @@ import redis
 from django.contrib.auth.models import User
 
 from chatdesk.conversations import services
-from chatdesk.conversations.demo import groups_ensure
 from chatdesk.conversations.models import Conversation, Message
+from chatdesk.conversations.roles import groups_ensure
 from chatdesk.drafting import registry
 from chatdesk.drafting.base import DraftEngine
 from chatdesk.knowledge.services import knowledge_seed_demo

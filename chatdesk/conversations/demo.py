@@ -1,25 +1,15 @@
-"""Demo data for the embedded default: the shop's knowledge base, groups with their permissions, two logins."""
+"""Demo data for the embedded default: the shop's knowledge base and two logins, one per role."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import User
 from django.db import transaction
 
+from chatdesk.conversations.roles import groups_ensure
 from chatdesk.knowledge.services import knowledge_seed_demo
 
 # Demo-only credentials, printed by `manage.py rundesk`; the embedded default listens on 127.0.0.1.
 DEMO_LOGINS = {"agent": ("agent", "agent-demo-pass"), "manager": ("manager", "manager-demo-pass")}
-
-MANAGER_MODELS = ("article", "topic", "approvedreply", "selectorversion", "user", "group")
-
-
-@transaction.atomic
-def groups_ensure() -> tuple[Group, Group]:
-    """The two roles: agents work conversations; managers also read reports and edit the knowledge base and users."""
-    agents, _ = Group.objects.get_or_create(name="agents")
-    managers, _ = Group.objects.get_or_create(name="managers")
-    managers.permissions.set(Permission.objects.filter(content_type__model__in=MANAGER_MODELS))
-    return agents, managers
 
 
 @transaction.atomic

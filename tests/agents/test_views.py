@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from chatdesk.conversations import services
@@ -61,6 +61,12 @@ def test_managers_can_edit_the_knowledge_base_in_the_admin(manager: User, knowle
     client = signed_in(manager)
     assert client.get("/admin/knowledge/article/").status_code == 200
     assert client.get("/admin/auth/user/").status_code == 200
+
+
+def test_a_migrated_database_has_the_agent_and_manager_roles_without_demo_data() -> None:
+    assert Group.objects.filter(name="agents").exists()
+    managers = Group.objects.get(name="managers").permissions.values_list("codename", flat=True)
+    assert {"change_article", "change_topic", "view_selectorversion", "add_user"} <= set(managers)
 
 
 def test_managers_see_the_selector_versions_training_made_but_cannot_change_them(manager: User) -> None:
