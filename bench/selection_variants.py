@@ -50,7 +50,12 @@ from chatdesk.knowledge.evaluation import (  # noqa: E402
     threshold_larson,
     threshold_product,
 )
-from chatdesk.knowledge.selection import TUNED_KNN_WEIGHT, held_back_split  # noqa: E402
+from chatdesk.knowledge.selection import (  # noqa: E402
+    TUNED_KNN_WEIGHT,
+    held_back_split,
+    selection_accuracy,
+    split_held_back,
+)
 
 THREADS = os.cpu_count() or 1
 OUT_OF_SCOPE = "(out of scope)"  # the extra class of the out-of-scope variants
@@ -70,17 +75,12 @@ def tuned(texts: Sequence[str], topics: Sequence[str], base: str | None = None, 
     return load_encoder(tune(texts, topics, base, epochs), threads=THREADS)
 
 
-def without_held_back(values: Sequence[str], held: np.ndarray) -> list[str]:
-    return [v for v, h in zip(values, held, strict=True) if not h]
-
-
 def shared() -> Encode:
     return load_encoder(encoder.model_path(), threads=THREADS)
 
 
 def accuracy(selector: TopicSelector, vectors: np.ndarray, examples: Sequence[Example]) -> float:
-    chosen = np.array([s.topic for s in selector.predict(vectors, top_k=1)], dtype=object)
-    return float(np.mean(chosen == np.array([e.topic for e in examples], dtype=object)))
+    return selection_accuracy(selector, vectors, [e.topic for e in examples])
 
 
 RESULTS: dict[str, str] = {}  # "part: variant" -> its figures, printed as JSON at the end
@@ -160,7 +160,7 @@ def banking(splits: Path, data: Path, train_file: str, few_shot: bool) -> None:
     plain = TopicSelector(seed=0).fit(encode(texts), topics)
     line("shared encoder", started, f"accuracy {accuracy(plain, encode([e.text for e in test]), test):.2%}")
     started = time.perf_counter()
-    desk = tuned(without_held_back(texts, held), without_held_back(topics, held))
+    desk = tuned(split_held_back(texts, held)[0], split_held_back(topics, held)[0])
     report("encoder tuned on the 80 % not held back (the desk)", started, desk)
     started = time.perf_counter()
     report("encoder tuned on all examples", started, tuned(texts, topics))

@@ -64,6 +64,11 @@ class DraftContext:
                 return turn.text
         raise EngineError("the conversation has no customer message to answer")
 
+    @property
+    def avoided_sources(self) -> frozenset[str]:
+        """Passage ids an agent rejected for this message (options["avoid_sources"])."""
+        return frozenset(self.options.get("avoid_sources", ()))
+
 
 @dataclass
 class DraftResult:

@@ -899,18 +899,13 @@ def _ragged_attention(
     the bits then depend on the longest row); any other one-token step (model.generate, beam
     search) `_decode_attention_alone`, so that a request gives the same bits alone and batched;
     transformers' SDPA attention for the rest (prompts)."""
-    torch, _ = libraries()
     scale = kwargs.get("scaling") or query.shape[-1] ** -0.5
     if ragged_plan is not None:
         output = _attend_plan(query, key, value, ragged_plan, scale)
         return output.transpose(1, 2).contiguous(), None
     if ragged_lengths is not None:
-        attend = torch.nn.functional.scaled_dot_product_attention
-        lengths = torch.tensor(ragged_lengths, device=key.device)
-        mask = torch.arange(key.shape[2], device=key.device)[None, :] < lengths[:, None]
-        gqa = key.shape[1] != query.shape[1]
-        masked = attend(query.to(key.dtype), key, value, attn_mask=mask[:, None, None, :], scale=scale, enable_gqa=gqa)
-        return masked.to(query.dtype).transpose(1, 2).contiguous(), None
+        masked = _decode_attend(query, key, value, _key_mask(ragged_lengths, key.shape[2], key.device), scale)
+        return masked.transpose(1, 2).contiguous(), None
     unpadded = attention_mask is None or bool(attention_mask.all())
     if query.shape[2] == 1 and unpadded and not kwargs.get("softcap") and kwargs.get("s_aux") is None:
         output = _decode_attention_alone(query, key, value, scale)
@@ -1072,10 +1067,15 @@ def _lean_decoder(loaded: LoadedModel, rows: int) -> LeanDecoder | None:
         return decoders[rows]
 
 
+def _probe_prompts(loaded: LoadedModel, lengths: tuple[int, ...]) -> list[list[int]]:
+    """Fixed token ids for the self-checks, one prompt of each length."""
+    vocabulary = int(loaded.model.get_output_embeddings().weight.shape[0])
+    return [[(7 * i + 3) % vocabulary for i in range(n)] for n in lengths]
+
+
 def _steps_agree(loaded: LoadedModel, rows: int, lean: LeanDecoder) -> bool:
     torch, _ = libraries()
-    vocabulary = int(loaded.model.get_output_embeddings().weight.shape[0])
-    prompts = [[(7 * i + 3) % vocabulary for i in range(n)] for n in (1, 3, 70)]
+    prompts = _probe_prompts(loaded, (1, 3, 70))
     batches = [_RaggedKV(loaded, max(rows, 4), lean=None), _RaggedKV(loaded, max(rows, 4), lean=lean)]
     for slot, prompt in enumerate(prompts):
         reference, candidate = (kv.prefill(slot, prompt, 4) for kv in batches)
@@ -1093,8 +1093,7 @@ def _steps_agree(loaded: LoadedModel, rows: int, lean: LeanDecoder) -> bool:
 def _ragged_self_check(loaded: LoadedModel) -> bool:
     """Two prompts of different lengths stepped together must give what a plain forward gives."""
     torch, _ = libraries()
-    vocabulary = int(loaded.model.get_output_embeddings().weight.shape[0])
-    prompts = [[(7 * i + 3) % vocabulary for i in range(n)] for n in (3, 8)]
+    prompts = _probe_prompts(loaded, (3, 8))
     kv = _RaggedKV(loaded, 3, lean=None)  # one idle slot: a dummy row rides along
     for slot, prompt in enumerate(prompts):
         kv.prefill(slot, prompt, 2)

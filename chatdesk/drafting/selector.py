@@ -3,7 +3,8 @@
 The selector learns from past approved customer messages (and knowledge-base example questions),
 each labelled with a topic. It works on sentence vectors (the app's encoder, or an encoder
 fine-tuned by `tune_encoder`), so the selector itself is plain numpy and independent of Django;
-only `tune_encoder` and `load_encoder` need torch and sentence-transformers (imported lazily).
+only the encoder functions at the end (loading, encoding, tuning) need torch and sentence-transformers,
+imported lazily; `drafting.encoder` loads the shared encoder through them.
 
 Method (chosen by measurement on BANKING77 and CLINC150 held-out data):
 
@@ -466,22 +467,26 @@ def _fit_logistic_1d(score: np.ndarray, correct: np.ndarray) -> tuple[float, flo
 
 def load_encoder(path: str | os.PathLike[str], *, threads: int | None = None) -> EncodeFn:
     """An encode function for a sentence-transformers model directory (CPU, unit vectors)."""
+    return encode_with(sentence_model(path, threads))
+
+
+def sentence_model(path: str | os.PathLike[str], threads: int | None = None) -> Any:
+    """The sentence-transformers model in `path`, on the CPU; `threads` sets torch's thread count."""
     import torch
     from sentence_transformers import SentenceTransformer
 
     if threads is not None:
         torch.set_num_threads(threads)
-    return _encode_with(SentenceTransformer(str(path), device="cpu"))
+    return SentenceTransformer(str(path), device="cpu")
 
 
 def encoder_changes(base_path: str | os.PathLike[str], tuned_path: str | os.PathLike[str]) -> bytes:
     """The tensors of a tuned encoder (`tune_encoder`) that differ from its base, as safetensors
     bytes: about 40 MB for MiniLM, whose word embeddings stay frozen, instead of the whole model."""
     from safetensors.torch import save
-    from sentence_transformers import SentenceTransformer
 
-    base = SentenceTransformer(str(base_path), device="cpu").state_dict()
-    tuned = SentenceTransformer(str(tuned_path), device="cpu").state_dict()
+    base = sentence_model(base_path).state_dict()
+    tuned = sentence_model(tuned_path).state_dict()
     changed = {name: tensor.contiguous() for name, tensor in tuned.items() if not tensor.equal(base[name])}
     return bytes(save(changed))
 
@@ -490,23 +495,21 @@ def load_encoder_with_changes(
     base_path: str | os.PathLike[str], changes: bytes, *, threads: int | None = None
 ) -> EncodeFn:
     """An encode function for the base encoder with `encoder_changes` applied."""
-    import torch
     from safetensors.torch import load
-    from sentence_transformers import SentenceTransformer
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    model = SentenceTransformer(str(base_path), device="cpu")
+    model = sentence_model(base_path, threads)
     result = model.load_state_dict(load(changes), strict=False)
     if result.unexpected_keys:
         raise ValueError(f"the encoder changes do not fit this encoder: {result.unexpected_keys[:3]}")
-    return _encode_with(model)
+    return encode_with(model)
 
 
-def _encode_with(model: Any) -> EncodeFn:
+def encode_with(model: Any) -> EncodeFn:
+    """The encode function of a loaded sentence-transformers model: unit float32 vectors, one row per text."""
+
     def encode(texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
+            return np.zeros((0, model.get_embedding_dimension() or 0), dtype=np.float32)
         v = model.encode(
             texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
@@ -545,14 +548,11 @@ def tune_encoder(
 
     import torch
     import torch.nn.functional as F
-    from sentence_transformers import SentenceTransformer
 
-    if threads is not None:
-        torch.set_num_threads(threads)
     torch.manual_seed(seed)
     random.seed(seed)
     started = time.perf_counter()
-    model = SentenceTransformer(str(base_path), device="cpu")
+    model = sentence_model(base_path, threads)
     model.max_seq_length = max_seq_length
     names = sorted(set(topics))
     index = {name: i for i, name in enumerate(names)}
@@ -561,13 +561,7 @@ def tune_encoder(
     n = len(text_list)
     model.eval()
     with torch.no_grad():
-        base = torch.tensor(
-            np.asarray(
-                model.encode(
-                    text_list, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-                )
-            )
-        )
+        base = torch.from_numpy(encode_with(model)(text_list))
     head = torch.nn.Parameter(torch.stack([F.normalize(base[labels == t].mean(0), dim=0) for t in range(len(names))]))
     if freeze_word_embeddings:
         transformer: Any = model[0].auto_model

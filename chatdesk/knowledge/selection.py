@@ -81,11 +81,10 @@ def selector_learn(
     held = held_back_split(labels)
     if not held.any():
         raise TrainingError("too few examples per topic to hold any back for scoring")
-    train_topics = [t for t, h in zip(labels, held, strict=True) if not h]
-    expected = np.array([t for t, h in zip(labels, held, strict=True) if h], dtype=object)
+    train_topics, expected = split_held_back(labels, held)
 
     def accuracy(selector: TopicSelector, space: np.ndarray) -> float:
-        return float(np.mean(np.array([s.topic for s in selector.predict(space[held])], dtype=object) == expected))
+        return selection_accuracy(selector, space[held], expected)
 
     mode = settings.SELECTOR_ENCODER
     candidates: list[tuple[Learned, np.ndarray]] = []  # each with the vectors it works on
@@ -93,7 +92,7 @@ def selector_learn(
         plain = selector_fit(vectors[~held], train_topics, callback)
         candidates.append((Learned(plain, None, None, accuracy(plain, vectors), held), vectors))
     if mode == "tuned" or (mode == "auto" and len(labels) >= settings.SELECTOR_TUNE_MIN_EXAMPLES):
-        changes = encoder_tune([t for t, h in zip(texts, held, strict=True) if not h], train_topics, callback, threads)
+        changes = encoder_tune(split_held_back(texts, held)[0], train_topics, callback, threads)
         encode = load_encoder_with_changes(encoder.model_path(), changes, threads=threads)
         space = encode(list(texts))
         tuned = selector_fit(space[~held], train_topics, callback, knn_weight=TUNED_KNN_WEIGHT)
@@ -145,6 +144,20 @@ def held_back_split(topics: Sequence[str], fraction: float = HELD_BACK, seed: in
         members = rng.permutation(np.flatnonzero(labels == topic))
         held[members[: min(round(len(members) * fraction), len(members) - 1)]] = True
     return held
+
+
+def split_held_back(values: Sequence[str], held: np.ndarray) -> tuple[list[str], list[str]]:
+    """(the values trained on, the held-back values), in their order."""
+    return [v for v, h in zip(values, held, strict=True) if not h], [v for v, h in zip(values, held, strict=True) if h]
+
+
+def selection_accuracy(selector: TopicSelector, vectors: np.ndarray, expected: Sequence[str | None]) -> float:
+    """The share of `vectors` whose selected topic is the expected one."""
+    return share_right([s.topic for s in selector.predict(vectors, top_k=1)], expected)
+
+
+def share_right(chosen: Sequence[str | None], expected: Sequence[str | None]) -> float:
+    return float(np.mean(np.array(chosen, dtype=object) == np.array(expected, dtype=object)))
 
 
 def nearest_neighbour_topics(train: np.ndarray, train_topics: Sequence[str], queries: np.ndarray) -> list[str]:
@@ -200,15 +213,13 @@ def selector_train(
     the same held-back examples."""
     learned = selector_learn(texts, vectors, topics, callback)
     labels, held = list(topics), learned.held
-    expected = np.array([t for t, h in zip(labels, held, strict=True) if h], dtype=object)
+    train_topics, expected = split_held_back(labels, held)
     _active_id, active, active_encode = active_selector()
     if active is not None:
-        held_texts = [t for t, h in zip(texts, held, strict=True) if h]
-        space = active_encode(held_texts) if active_encode is not None else vectors[held]
-        previous = float(np.mean(np.array([s.topic for s in active.predict(space)], dtype=object) == expected))
+        space = active_encode(split_held_back(texts, held)[1]) if active_encode is not None else vectors[held]
+        previous = selection_accuracy(active, space, expected)
     else:
-        train_topics = [t for t, h in zip(labels, held, strict=True) if not h]
-        previous = float(np.mean(nearest_neighbour_topics(vectors[~held], train_topics, vectors[held]) == expected))
+        previous = share_right(nearest_neighbour_topics(vectors[~held], train_topics, vectors[held]), expected)
     arrays, meta = selector_to_row(learned.selector)
     with transaction.atomic():
         version = SelectorVersion.objects.create(

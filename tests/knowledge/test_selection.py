@@ -43,10 +43,16 @@ def evaluate(*args: str) -> dict[str, Any]:
     return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
-def test_evaluate_drafts_scores_banking77_files(tmp_path: Path) -> None:
-    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+def banking77_files(folder: Path) -> tuple[Path, Path]:
+    """INTENTS as a BANKING77 train file and HELD_OUT as its test file."""
+    train, test = folder / "train.csv", folder / "test.csv"
     train.write_text("text,category\n" + "".join(f'"{t}",{i}\n' for i, texts in INTENTS.items() for t in texts))
     test.write_text("text,category\n" + "".join(f'"{t}",{i}\n' for t, i in HELD_OUT))
+    return train, test
+
+
+def test_evaluate_drafts_scores_banking77_files(tmp_path: Path) -> None:
+    train, test = banking77_files(tmp_path)
     result = evaluate("--format", "banking77", "--train", str(train), "--test", str(test))
     assert result["accuracy"] == 1.0
     assert (result["coverage"], result["threshold"], result["n"]) == (1.0, 0.0, 3)
@@ -56,9 +62,7 @@ def test_evaluate_drafts_scores_banking77_files(tmp_path: Path) -> None:
 
 def test_evaluate_drafts_selects_on_a_fine_tuned_encoder_when_told(tmp_path: Path, settings: Any) -> None:
     settings.SELECTOR_ENCODER = "tuned"
-    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
-    train.write_text("text,category\n" + "".join(f'"{t}",{i}\n' for i, texts in INTENTS.items() for t in texts))
-    test.write_text("text,category\n" + "".join(f'"{t}",{i}\n' for t, i in HELD_OUT))
+    train, test = banking77_files(tmp_path)
     result = evaluate("--format", "banking77", "--train", str(train), "--test", str(test))
     assert result["encoder"] == "fine-tuned"
     assert result["accuracy"] == 1.0

@@ -19,7 +19,7 @@ Encode = Callable[[list[str]], "np.ndarray"]
 
 def retrieve(context: DraftContext, limit: int, encode: Encode | None = None) -> list[Match]:
     """The `limit` passages closest to the latest customer message, best first, without those an
-    agent rejected for it (options["avoid_sources"])."""
+    agent rejected for it (context.avoided_sources)."""
     if limit <= 0:
         return []
     if encode is None:
@@ -27,7 +27,7 @@ def retrieve(context: DraftContext, limit: int, encode: Encode | None = None) ->
 
         encode = encoder.encode
     query = encode([context.latest_customer_text])[0]
-    return context.knowledge.search(query, limit=limit, exclude=set(context.options.get("avoid_sources", [])))
+    return context.knowledge.search(query, limit=limit, exclude=context.avoided_sources)
 
 
 def grounded_prompt(

@@ -84,8 +84,7 @@ class RetrievalEngine(DraftEngine):
         query = encoder.encode([text])[0]
         own = selection_vectors(context.knowledge, [text], query[np.newaxis, :])[0]
         encoded = time.perf_counter()
-        avoid = set(context.options.get("avoid_sources", []))
-        choice = select(context.knowledge, query, selection_query=own, avoid=avoid)
+        choice = select(context.knowledge, query, selection_query=own, avoid=context.avoided_sources)
         selected = time.perf_counter()
         return DraftResult(
             text=choice.matches[0].passage.text,
