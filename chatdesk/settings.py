@@ -134,6 +134,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 EMBEDDED_REDIS_PORT = envint("EMBEDDED_REDIS_PORT", "16379")
 REDIS_URL = env("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 EMBEDDED = not env("REDIS_URL")
+# Every key this desk writes to Redis (channel layer and Celery broker) starts with this, so several
+# desks or test runs can share one Redis server and database without taking each other's tasks.
+REDIS_PREFIX = env("REDIS_PREFIX", "chatdesk")
 
 CHANNEL_LAYERS = {
     "default": {
@@ -151,7 +154,7 @@ CHANNEL_LAYERS = {
                     "retry_on_error": [RedisConnectionError],
                 }
             ],
-            "prefix": env("CHANNEL_PREFIX", "chatdesk"),
+            "prefix": REDIS_PREFIX,
             "capacity": 500,
             "expiry": 30,
         },
@@ -170,6 +173,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
     "visibility_timeout": CELERY_TASK_TIME_LIMIT + 60,
+    "global_keyprefix": f"{REDIS_PREFIX}:",
 }
 CELERY_TASK_IGNORE_RESULT = True
 # How often the topic selector is retrained on the approved history (0: never, only by command).

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 
 from chatdesk.conversations import services
@@ -40,9 +41,18 @@ def _django_beside_playwright(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _empty_test_redis() -> None:
-    """The tests' Redis database starts empty (no drafting tasks left from an earlier run)."""
-    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+def _own_redis_keys() -> Iterator[None]:
+    """This run's Redis keys (REDIS_PREFIX, unique per run in tests/run) start and end empty; other runs'
+    keys in the same database are never touched."""
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+
+    def clear() -> None:
+        for key in client.scan_iter(match=f"{django_settings.REDIS_PREFIX}*", count=1000):
+            client.delete(key)
+
+    clear()
+    yield
+    clear()
 
 
 def _person(username: str, full_name: str, group: str | None) -> User:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import threading
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
+from django.conf import settings
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, expect
 
@@ -85,13 +84,10 @@ def generative_stack(
             "DRAFT_OPENAI_BASE_URL": request.getfixturevalue("model_server"),
             "DRAFT_OPENAI_MODEL": "shop-model",
         }
-    # A Redis database of its own (three below the suite's): the suite's other live worker must not
-    # take these drafts.
-    base, _, number = os.environ["REDIS_URL"].rpartition("/")
-    redis_url = f"{base}/{(int(number or 0) - 3) % 16}"
-    redis.Redis.from_url(redis_url).flushdb()
+    # Redis keys of its own: the suite's other live worker must not take these drafts.
+    prefix = f"{settings.REDIS_PREFIX}-generative"
     with django_db_blocker.unblock():
-        stack = start_live_stack({**env, "TORCH_NUM_THREADS": "1", "REDIS_URL": redis_url}, pool=THREADS)
+        stack = start_live_stack({**env, "TORCH_NUM_THREADS": "1", "REDIS_PREFIX": prefix}, pool=THREADS)
     yield engine, stack
     stack.stop()
 
