@@ -241,6 +241,10 @@ DRAFT_OPENAI_CONNECT_TIMEOUT_S = envfloat("DRAFT_OPENAI_CONNECT_TIMEOUT_S", "5")
 DRAFT_OPENAI_RETRIES = envint("DRAFT_OPENAI_RETRIES", "2")
 DRAFT_OPENAI_LOGPROBS = envbool("DRAFT_OPENAI_LOGPROBS", "False")
 
+# Websocket limits. Frames larger than this (bytes of the UTF-8 payload, either direction) close the
+# socket with 1009; the desk builds every frame it sends below it (replays and snapshots are paged).
+WS_MAX_FRAME_BYTES = envint("WS_MAX_FRAME_BYTES", str(256 * 1024))
+
 # Customer chat limits
 CHAT_MAX_MESSAGE_CHARS = envint("CHAT_MAX_MESSAGE_CHARS", "4000")
 CHAT_RATE_LIMIT_MESSAGES = envint("CHAT_RATE_LIMIT_MESSAGES", "5")

@@ -87,7 +87,7 @@ def start_live_stack(env_overrides: dict[str, str] | None = None, pool: list[str
         cwd=ROOT, env=env, stdout=open(log_dir / "worker.log", "wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "--bind", "127.0.0.1", "--port", str(port), "chatdesk.asgi:application"],
+        [sys.executable, "-m", "chatdesk.serve", "--bind", "127.0.0.1", "--port", str(port)],
         cwd=ROOT, env=env, stdout=open(log_dir / "daphne.log", "wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     stack = LiveStack(base_url=f"http://127.0.0.1:{port}", processes=[daphne, worker], log_dir=log_dir)

@@ -85,7 +85,7 @@ class Command(BaseCommand):
         host, port = options["host"], options["port"]
         self._spawn(
             "daphne",
-            [sys.executable, "-m", "daphne", "--bind", host, "--port", str(port), "chatdesk.asgi:application"],
+            [sys.executable, "-m", "chatdesk.serve", "--bind", host, "--port", str(port)],
             env,
         )
         self._wait_for_port(host, port)
