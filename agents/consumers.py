@@ -1,61 +1,103 @@
-"""Agents' websockets (docs/protocol.md): the live queue, and one conversation's actions."""
+"""Agents' websockets (docs/protocol.md): the live queue, and one conversation's actions.
+
+Every agent socket is tied to the session it was opened with: it is checked when the socket opens,
+before every action, and whenever realtime announces that the session or its user changed (logout,
+deactivation, removal from the agents' groups, password change), and closed with 4401 once the
+session no longer names an active agent.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 
 from chatdesk.conversations import frames, realtime, selectors, services
-from chatdesk.conversations.consumers import FrameConsumer
+from chatdesk.conversations.consumers import CLOSE_NOT_FOUND, FrameConsumer
 from chatdesk.conversations.errors import ServiceError
+from chatdesk.conversations.inbound import Field, FrameSpec
 
+CLOSE_SESSION_ENDED = 4401
 CLOSE_NOT_AGENT = 4403
-CLOSE_NOT_FOUND = 4404
-
-
-def _agent_from_scope(scope: dict[str, Any]) -> User | None:
-    user = scope.get("user")
-    if user is None or not selectors.user_is_agent(user):
-        return None
-    return User.objects.get(pk=user.pk)
 
 
 class AgentConsumer(FrameConsumer):
     """Accepts only signed-in agents; anyone else gets an error frame and close code 4403."""
 
     agent: User | None = None
+    session_key: str | None = None
 
     async def connect(self) -> None:
         await self.accept()
-        self.agent = await database_sync_to_async(_agent_from_scope)(self.scope)
+        session = self.scope.get("session")
+        self.session_key = session.session_key if session is not None else None
+        self.agent = await database_sync_to_async(selectors.agent_for_session)(self.session_key)
         if self.agent is None:
             await self.send_error(ServiceError("not_agent", "Sign in as an agent to use this connection."))
             await self.close(code=CLOSE_NOT_AGENT)
             return
+        await self.join(realtime.user_group(self.agent.pk))
+        await self.join(realtime.session_group(self.session_key or ""))
         await self.start()
 
     async def start(self) -> None:
         raise NotImplementedError
 
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if await self.session_ended():
+            return
+        await super().receive(text_data, bytes_data)
+
+    async def access_changed(self, event: dict[str, Any]) -> None:
+        """Channel-layer event from realtime: this socket's session or user changed; check again."""
+        await self.session_ended()
+
+    async def session_ended(self) -> bool:
+        """Close the socket (4401, after a `session_ended` error frame) unless its session is still live."""
+        if self.agent is None:
+            return True
+        current = await database_sync_to_async(selectors.agent_for_session)(self.session_key)
+        if current is not None and current.pk == self.agent.pk:
+            self.agent = current
+            return False
+        self.agent = None
+        await self.send_error(ServiceError("session_ended", "You were signed out. Sign in again to continue."))
+        await self.close(code=CLOSE_SESSION_ENDED)
+        return True
+
 
 class QueueConsumer(AgentConsumer):
-    """The queue of conversations that need a person: a snapshot, then one update per change."""
+    """The queue of conversations that need a person: the top of it, then one update per change."""
+
+    FRAMES: ClassVar[dict[str, FrameSpec]] = {"ping": {}}
 
     async def start(self) -> None:
         await self.join(realtime.QUEUE_GROUP)
-        await self.send_json(await database_sync_to_async(lambda: frames.queue_frame(list(selectors.agent_queue())))())
+        await self.send_json(await database_sync_to_async(frames.queue_snapshot_frame)())
 
-    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
-        if content["type"] != "ping":
-            raise ServiceError("unknown_type", "The queue connection only receives; send nothing but ping.")
-        await self.send_json({"type": "pong"})
+    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
+        raise AssertionError(f"{kind} frames are answered by FrameConsumer")  # only ping is accepted
+
+
+DRAFT = {"draft_id": Field("number", required=True, minimum=1)}
 
 
 class AgentConversationConsumer(AgentConsumer):
     """One conversation: its history and draft live, and the agent's actions on it."""
+
+    FRAMES: ClassVar[dict[str, FrameSpec]] = {
+        "approve": DRAFT,
+        "edit": {**DRAFT, "text": Field("string", required=True)},
+        "reject": {**DRAFT, "reply_text": Field("string"), "redraft": Field("boolean")},
+        "reply": {"text": Field("string", required=True), "client_id": Field("string")},
+        "take_over": {},
+        "hand_back": {},
+        "close": {},
+        "history": {"before_seq": Field("number", required=True, minimum=1)},
+        "ping": {},
+    }
 
     public_id: uuid.UUID
 
@@ -72,37 +114,30 @@ class AgentConversationConsumer(AgentConsumer):
         for frame in await database_sync_to_async(frames.agent_snapshot_frames)(conversation):
             await self.send_json(frame)
 
-    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
-        kind = content["type"]
-        if kind == "ping":
-            await self.send_json({"type": "pong"})
+    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
+        if kind == "history":
+            frame = await database_sync_to_async(frames.history_frame)(self.public_id, before_seq=fields["before_seq"])
+            await self.send_json(frame)
             return
-        action = ACTIONS.get(kind)
-        if action is None:
-            raise ServiceError("unknown_type", f"Unknown frame type {kind!r}; actions are {', '.join(ACTIONS)}.")
-        message = await database_sync_to_async(action)(self.public_id, self.agent, content)
-        ack: dict[str, Any] = {"type": "ack", "action": kind, "request_id": content.get("request_id")}
+        message = await database_sync_to_async(ACTIONS[kind])(self.public_id, self.agent, fields)
+        ack: dict[str, Any] = {"type": "ack", "action": kind, "request_id": fields["request_id"]}
         if message is not None and hasattr(message, "seq"):
             ack["seq"] = message.seq
         await self.send_json(ack)
 
 
 ACTIONS = {
-    "approve": lambda pid, agent, c: services.draft_approve(public_id=pid, draft_id=c.get("draft_id"), agent=agent),
-    "edit": lambda pid, agent, c: services.draft_edit(
-        public_id=pid, draft_id=c.get("draft_id"), agent=agent, text=c.get("text")
+    "approve": lambda pid, agent, f: services.draft_approve(public_id=pid, draft_id=f["draft_id"], agent=agent),
+    "edit": lambda pid, agent, f: services.draft_edit(
+        public_id=pid, draft_id=f["draft_id"], agent=agent, text=f["text"]
     ),
-    "reject": lambda pid, agent, c: services.draft_reject(
-        public_id=pid,
-        draft_id=c.get("draft_id"),
-        agent=agent,
-        reply_text=c.get("reply_text"),
-        redraft=c.get("redraft") is True,
+    "reject": lambda pid, agent, f: services.draft_reject(
+        public_id=pid, draft_id=f["draft_id"], agent=agent, reply_text=f["reply_text"], redraft=bool(f["redraft"])
     ),
-    "reply": lambda pid, agent, c: services.agent_reply(
-        public_id=pid, agent=agent, text=c.get("text"), client_id=c.get("client_id") or ""
+    "reply": lambda pid, agent, f: services.agent_reply(
+        public_id=pid, agent=agent, text=f["text"], client_id=f["client_id"] or ""
     ),
-    "take_over": lambda pid, agent, c: services.conversation_take_over(public_id=pid, agent=agent),
-    "hand_back": lambda pid, agent, c: services.conversation_hand_back(public_id=pid, agent=agent),
-    "close": lambda pid, agent, c: services.conversation_close(public_id=pid, agent=agent),
+    "take_over": lambda pid, agent, f: services.conversation_take_over(public_id=pid, agent=agent),
+    "hand_back": lambda pid, agent, f: services.conversation_hand_back(public_id=pid, agent=agent),
+    "close": lambda pid, agent, f: services.conversation_close(public_id=pid, agent=agent),
 }

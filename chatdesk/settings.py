@@ -138,6 +138,16 @@ EMBEDDED = not env("REDIS_URL")
 # desks or test runs can share one Redis server and database without taking each other's tasks.
 REDIS_PREFIX = env("REDIS_PREFIX", "chatdesk")
 
+# Shared by every process: the per-address rate limits (conversations/throttle.py).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_PREFIX,
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -250,6 +260,16 @@ CHAT_MAX_MESSAGE_CHARS = envint("CHAT_MAX_MESSAGE_CHARS", "4000")
 CHAT_RATE_LIMIT_MESSAGES = envint("CHAT_RATE_LIMIT_MESSAGES", "5")
 CHAT_RATE_LIMIT_WINDOW_S = envint("CHAT_RATE_LIMIT_WINDOW_S", "10")
 CHAT_TOKEN_MAX_AGE_DAYS = envint("CHAT_TOKEN_MAX_AGE_DAYS", "30")
+# Floods: frames of any kind per socket, hellos per socket and per client address, customer messages and
+# new conversations per client address (0 turns a per-address limit off). See docs/reliability.md.
+WS_FRAMES_PER_SOCKET = envint("WS_FRAMES_PER_SOCKET", "60")
+WS_FRAMES_WINDOW_S = envint("WS_FRAMES_WINDOW_S", "10")
+CHAT_HELLOS_PER_MINUTE_PER_SOCKET = envint("CHAT_HELLOS_PER_MINUTE_PER_SOCKET", "10")
+CHAT_HELLOS_PER_MINUTE_PER_ADDRESS = envint("CHAT_HELLOS_PER_MINUTE_PER_ADDRESS", "120")
+CHAT_MESSAGES_PER_MINUTE_PER_ADDRESS = envint("CHAT_MESSAGES_PER_MINUTE_PER_ADDRESS", "120")
+CHAT_CONVERSATIONS_PER_HOUR_PER_ADDRESS = envint("CHAT_CONVERSATIONS_PER_HOUR_PER_ADDRESS", "60")
+# Replays (welcome, history) carry at most this many messages, and never more than half a frame's bytes.
+CHAT_REPLAY_MESSAGES = envint("CHAT_REPLAY_MESSAGES", "200")
 COMPANY_NAME = env("COMPANY_NAME", "Northwind Goods")
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -55,6 +55,15 @@ def _own_redis_keys() -> Iterator[None]:
     clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Per-address rate limits count in Redis across tests (one address: the test client's); each
+    test starts with none counted."""
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    for key in client.scan_iter(match=f"{django_settings.REDIS_PREFIX}:*:throttle:*", count=1000):
+        client.delete(key)
+
+
 def _person(username: str, full_name: str, group: str | None) -> User:
     first, last = full_name.split(" ", 1)
     user = User.objects.create_user(username=username, password=PASSWORD, first_name=first, last_name=last)

@@ -11,6 +11,9 @@ class ConversationsConfig(AppConfig):
         # After this app's migrations, when the knowledge and auth permissions exist already (both
         # come earlier in INSTALLED_APPS), so a production `migrate` gives the roles without seed_demo.
         post_migrate.connect(_roles_ensure, sender=self)
+        from chatdesk.conversations import receivers
+
+        receivers.connect()
 
 
 def _roles_ensure(using: str, **kwargs: Any) -> None:

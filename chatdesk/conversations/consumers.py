@@ -1,51 +1,76 @@
-"""The customer's websocket (docs/protocol.md, /ws/chat/). Validates frames and calls one service each."""
+"""The customer's websocket (docs/protocol.md, /ws/chat/). Frames pass the inbound gate, then one service each."""
 
 from __future__ import annotations
 
-import json
+import logging
+import time
 import uuid
-from typing import Any
+from collections import deque
+from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from chatdesk.conversations import frames, realtime, selectors, services
+from chatdesk.conversations import frames, inbound, realtime, services, throttle
 from chatdesk.conversations.errors import ServiceError
-from chatdesk.conversations.tokens import public_id_from_token
+from chatdesk.conversations.inbound import Field, FrameSpec
+from chatdesk.conversations.tokens import conversation_token, public_id_from_token
+
+log = logging.getLogger(__name__)
+
+CLOSE_NOT_FOUND = 4404
 
 
 class FrameConsumer(AsyncJsonWebsocketConsumer):
-    """JSON frames in and out, with clear error frames for anything malformed, and group bookkeeping."""
+    """JSON frames in and out: every inbound frame is checked by `inbound.parse` against FRAMES before
+    `handle` sees it; a refusal is an error frame and the socket stays open. Whatever goes wrong while
+    handling a frame is answered with an error frame too: a socket never closes with 1011 because of
+    what a client sent."""
 
+    FRAMES: ClassVar[dict[str, FrameSpec]]
     groups_joined: list[str]
+    recent_frames: deque[float]
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.groups_joined = []
+        self.recent_frames = deque()
         await super().websocket_connect(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None:
-            await self.send_error(ServiceError("invalid_frame", "Frames must be JSON text, not binary."))
-            return
         try:
-            content = json.loads(text_data)
-        except ValueError:
-            await self.send_error(ServiceError("invalid_frame", "Frames must be JSON objects."))
-            return
-        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-            await self.send_error(ServiceError("invalid_frame", 'Frames must be JSON objects with a "type".'))
-            return
-        try:
-            await self.receive_json(content)
+            self.count_frame()
+            kind, fields = inbound.parse(text_data, self.FRAMES)
+            if kind == "ping":
+                await self.send_json({"type": "pong"})
+                return
+            await self.handle(kind, fields)
         except ServiceError as error:
-            await self.send_error(error, request=content)
+            await self.send_error(error, echo=inbound.echo_fields(text_data))
+        except Exception:
+            # Logged without the frame: it may hold a customer's words.
+            log.exception("handling a frame on %s failed", self.scope.get("path"))
+            failure = ServiceError("internal_error", "Something went wrong on our side. Please try again.")
+            await self.send_error(failure, echo=inbound.echo_fields(text_data))
 
-    async def send_error(self, error: ServiceError, request: dict[str, Any] | None = None) -> None:
-        frame = error.as_frame()
-        for echo in ("request_id", "client_id"):  # lets the client match the error to what it sent
-            if request and isinstance(request.get(echo), str | int):
-                frame[echo] = request[echo]
-        await self.send_json(frame)
+    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def count_frame(self) -> None:
+        """At most WS_FRAMES_PER_SOCKET frames per WS_FRAMES_WINDOW_S on one socket, whatever they are."""
+        now = time.monotonic()
+        window = settings.WS_FRAMES_WINDOW_S
+        while self.recent_frames and self.recent_frames[0] <= now - window:
+            self.recent_frames.popleft()
+        if len(self.recent_frames) >= settings.WS_FRAMES_PER_SOCKET:
+            retry_after = max(1, round(self.recent_frames[0] + window - now))
+            raise ServiceError(
+                "rate_limited", "Too many frames on this connection. Please slow down.", retry_after=retry_after
+            )
+        self.recent_frames.append(now)
+
+    async def send_error(self, error: ServiceError, echo: dict[str, Any] | None = None) -> None:
+        await self.send_json({**error.as_frame(), **(echo or {})})
 
     async def join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
@@ -64,53 +89,104 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
         for frame in event["frames"]:
             await self.send_json(frame)
 
+    def client_address(self) -> str:
+        client = self.scope.get("client") or ("unknown", 0)
+        return str(client[0])
+
 
 class CustomerChatConsumer(FrameConsumer):
-    """One customer's chat. The first frame must be `hello`, which starts or resumes a conversation."""
+    """One customer's chat. The first frame must be `hello`, which starts or resumes a conversation.
+
+    A new conversation is stored only with its first message (or request for a person): `hello`
+    alone hands out a token for a conversation id that nothing stores yet, so sockets that only
+    say hello leave nothing behind.
+    """
+
+    FRAMES: ClassVar[dict[str, FrameSpec]] = {
+        "hello": {"token": Field("string"), "after_seq": Field("number")},
+        "message": {"client_id": Field("string", required=True), "text": Field("string", required=True)},
+        "request_human": {},
+        "history": {"before_seq": Field("number", required=True, minimum=1)},
+        "ping": {},
+    }
 
     public_id: uuid.UUID | None = None
+    hellos: deque[float]
 
-    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
-        kind = content["type"]
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.hellos = deque()
+        await super().websocket_connect(message)
+
+    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
         if kind == "hello":
-            await self.hello(content)
-        elif kind == "ping":
-            await self.send_json({"type": "pong"})
+            await self.hello(token=fields["token"], after_seq=fields["after_seq"] or 0)
         elif self.public_id is None:
             raise ServiceError("hello_required", 'Send a "hello" frame first.')
         elif kind == "message":
-            await self.post_message(content)
+            await self.post_message(fields)
         elif kind == "request_human":
-            await database_sync_to_async(services.conversation_request_human)(public_id=self.public_id)
-        else:
-            raise ServiceError("unknown_type", f"Unknown frame type {kind!r}.")
-
-    async def hello(self, content: dict[str, Any]) -> None:
-        token = content.get("token")
-        after_seq = content.get("after_seq", 0)
-        if not isinstance(after_seq, int) or after_seq < 0:
-            raise ServiceError("invalid_request", "after_seq must be a whole number ≥ 0.")
-        if token is None:
-            conversation = await database_sync_to_async(services.conversation_start)()
-        else:
-            public_id = public_id_from_token(token) if isinstance(token, str) else None
-            conversation = (
-                await database_sync_to_async(selectors.conversation_by_public_id)(public_id) if public_id else None
+            await database_sync_to_async(services.conversation_request_human)(
+                public_id=self.public_id, client_address=self.client_address()
             )
-            if conversation is None:
+        elif kind == "history":
+            await self.send_json(
+                await database_sync_to_async(frames.history_frame)(self.public_id, before_seq=fields["before_seq"])
+            )
+
+    async def hello(self, *, token: str | None, after_seq: int) -> None:
+        self.count_hello()
+        await database_sync_to_async(throttle.check)(
+            "hello", self.client_address(), limit=settings.CHAT_HELLOS_PER_MINUTE_PER_ADDRESS, window_s=60
+        )
+        if token is None:
+            public_id = uuid.uuid4()
+        else:
+            found = public_id_from_token(token)
+            if found is None:
                 raise ServiceError(
                     "invalid_token",
                     "This conversation link is not valid any more. Send hello without a token to start anew.",
                 )
+            public_id = found
         await self.leave_all()
-        self.public_id = conversation.public_id
+        self.public_id = public_id
         # Subscribe before the snapshot: nothing is missed, and clients drop frames by seq they already have.
-        await self.join(realtime.customer_group(conversation.public_id))
-        await self.send_json(await database_sync_to_async(frames.welcome_frame)(conversation, after_seq=after_seq))
+        await self.join(realtime.customer_group(public_id))
+        welcome = await database_sync_to_async(frames.welcome_frame)(public_id, after_seq=after_seq)
+        await self.send_json({**welcome, "token": conversation_token(public_id)})
 
-    async def post_message(self, content: dict[str, Any]) -> None:
+    def count_hello(self) -> None:
+        now = time.monotonic()
+        while self.hellos and self.hellos[0] <= now - 60:
+            self.hellos.popleft()
+        if len(self.hellos) >= settings.CHAT_HELLOS_PER_MINUTE_PER_SOCKET:
+            raise ServiceError(
+                "rate_limited",
+                "Too many hello frames on this connection.",
+                retry_after=max(1, round(self.hellos[0] + 60 - now)),
+            )
+        self.hellos.append(now)
+
+    async def post_message(self, fields: dict[str, Any]) -> None:
         assert self.public_id is not None
-        message, _created = await database_sync_to_async(services.customer_message_post)(
-            public_id=self.public_id, text=content.get("text"), client_id=content.get("client_id")
+        message, created = await database_sync_to_async(services.customer_message_post)(
+            public_id=self.public_id,
+            text=fields["text"],
+            client_id=fields["client_id"],
+            client_address=self.client_address(),
         )
-        await self.send_json({"type": "ack", "client_id": message.client_id, "seq": message.seq})
+        ack: dict[str, Any] = {"type": "ack", "client_id": message.client_id, "seq": message.seq}
+        if not created:
+            ack["duplicate"] = True
+        await self.send_json(ack)
+
+
+class NotFoundConsumer(FrameConsumer):
+    """Any websocket path the desk does not serve (or a malformed conversation id): say so and close 4404."""
+
+    FRAMES: ClassVar[dict[str, FrameSpec]] = {}
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.send_error(ServiceError("not_found", "There is no websocket endpoint at this address."))
+        await self.close(code=CLOSE_NOT_FOUND)

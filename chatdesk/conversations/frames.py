@@ -1,7 +1,15 @@
-"""The JSON frames clients receive (docs/protocol.md). One function per frame type."""
+"""The JSON frames clients receive (docs/protocol.md). One function per frame type.
+
+Every frame stays below WS_MAX_FRAME_BYTES: a message is at most CHAT_MAX_MESSAGE_CHARS, and frames
+that carry many messages or conversations (welcome, history, queue) are cut to half the limit and
+say so (`reset`, `has_more`, `total`), never silently.
+"""
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -98,8 +106,17 @@ def queue_item(conversation: Conversation) -> Frame:
     }
 
 
-def queue_frame(conversations: list[Conversation]) -> Frame:
-    return {"type": "queue", "items": [queue_item(c) for c in conversations]}
+def queue_frame(conversations: Iterable[Conversation], *, total: int) -> Frame:
+    """The top of the queue (as many rows as fit in half a frame, at most CHAT_REPLAY_MESSAGES) and how
+    many conversations the whole queue holds."""
+    items = _fitting(queue_item(c) for c in conversations)
+    return {"type": "queue", "items": items, "total": total, "truncated": len(items) < total}
+
+
+def queue_snapshot_frame() -> Frame:
+    """What an agent's queue socket gets on connect."""
+    queue = selectors.agent_queue()
+    return queue_frame(queue[: settings.CHAT_REPLAY_MESSAGES], total=queue.count())
 
 
 def queue_update_frame(conversation: Conversation, *, in_queue: bool) -> Frame:
@@ -111,24 +128,64 @@ def queue_update_frame(conversation: Conversation, *, in_queue: bool) -> Frame:
     }
 
 
-def welcome_frame(conversation: Conversation, *, after_seq: int) -> Frame:
-    """The customer's answer to hello: the token to keep, the status, and every message after after_seq."""
-    code, text = selectors.customer_status(conversation)
+def welcome_frame(public_id: uuid.UUID, *, after_seq: int) -> Frame:
+    """The customer's answer to hello: the token to keep, the status, and the messages after after_seq.
+
+    A conversation that nothing stored yet (hello without a token, no message sent) is empty and idle.
+    When more messages came after after_seq than one frame carries, `messages` holds the newest of them
+    and `reset` is true: the client must drop what it shows and page older ones with `history`.
+    """
+    conversation = selectors.conversation_by_public_id(public_id)
+    code, text = selectors.customer_status(conversation) if conversation else ("idle", "")
+    newest = selectors.conversation_messages_newest_first(conversation, after_seq=after_seq) if conversation else []
+    messages, complete = _newest_fitting(newest)
     return {
         "type": "welcome",
-        "token": conversation_token(conversation.public_id),
-        "last_seq": conversation.last_seq,
+        "token": conversation_token(public_id),
+        "last_seq": conversation.last_seq if conversation else 0,
         "status": code,
         "status_text": text,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-        "messages": [message_frame(m) for m in selectors.conversation_messages(conversation, after_seq=after_seq)],
+        "reset": not complete,
+        "messages": messages,
     }
 
 
+def history_frame(public_id: uuid.UUID, *, before_seq: int) -> Frame:
+    """Older messages, for paging back: the newest ones before before_seq that fit, oldest first;
+    `has_more` says whether even older ones exist."""
+    conversation = selectors.conversation_by_public_id(public_id)
+    newest = selectors.conversation_messages_newest_first(conversation, before_seq=before_seq) if conversation else []
+    messages, complete = _newest_fitting(newest)
+    return {"type": "history", "messages": messages, "has_more": not complete}
+
+
 def agent_snapshot_frames(conversation: Conversation) -> list[Frame]:
-    """What an agent's conversation socket gets on connect: conversation, history, draft."""
+    """What an agent's conversation socket gets on connect: conversation, history (the newest messages
+    that fit; `has_more` when older ones exist), draft."""
     return [
         conversation_frame(conversation),
-        {"type": "history", "messages": [message_frame(m) for m in selectors.conversation_messages(conversation)]},
+        history_frame(conversation.public_id, before_seq=conversation.last_seq + 1),
         draft_frame(selectors.conversation_latest_draft(conversation)),
     ]
+
+
+def _size(frame: Frame) -> int:
+    return len(json.dumps(frame))  # what send_json writes (ASCII-escaped), so bytes on the wire
+
+
+def _fitting(frames: Iterable[Frame]) -> list[Frame]:
+    """Leading frames of `frames` while they fit in half a websocket frame and the replay count."""
+    budget, kept = settings.WS_MAX_FRAME_BYTES // 2, list[Frame]()
+    for frame in frames:
+        budget -= _size(frame) + 2
+        if budget < 0 or len(kept) >= settings.CHAT_REPLAY_MESSAGES:
+            break
+        kept.append(frame)
+    return kept
+
+
+def _newest_fitting(newest_first: list[Message]) -> tuple[list[Frame], bool]:
+    """(message frames oldest first, whether all of `newest_first` fitted)."""
+    kept = _fitting(message_frame(m) for m in newest_first)
+    return kept[::-1], len(kept) == len(newest_first)

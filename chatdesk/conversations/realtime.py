@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import logging
 import os
 import threading
@@ -33,6 +34,33 @@ def customer_group(public_id: uuid.UUID) -> str:
 
 def agent_conversation_group(public_id: uuid.UUID) -> str:
     return f"agentconv.{public_id.hex}"
+
+
+def user_group(user_id: int) -> str:
+    """Every agent socket of one user."""
+    return f"user.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    """Every agent socket opened with one session (named by a hash: session keys are credentials)."""
+    return f"session.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"
+
+
+def access_changed(*, user_id: int | None = None, session_key: str | None = None) -> None:
+    """After commit, tell the agent sockets of this user or session to check their session again
+    (they close with 4401 when it no longer names an active agent)."""
+    groups = [user_group(user_id)] if user_id is not None else []
+    groups += [session_group(session_key)] if session_key else []
+
+    def publish() -> None:
+        for group in groups:
+            try:
+                _send(group, [], event_type="access.changed")
+            except Exception:
+                # The socket still checks its session before every action it takes.
+                log.exception("announcing an access change to %s failed", group)
+
+    transaction.on_commit(publish)
 
 
 def deliver_event(frame_list: list[frames.Frame]) -> dict[str, object]:
@@ -91,10 +119,13 @@ def _event_loop() -> asyncio.AbstractEventLoop:
         return _loops[pid]
 
 
-def _send(group: str, frame_list: list[frames.Frame], *, wait: bool = True) -> concurrent.futures.Future[None]:
+def _send(
+    group: str, frame_list: list[frames.Frame], *, wait: bool = True, event_type: str = "deliver"
+) -> concurrent.futures.Future[None]:
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS is not configured"
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, deliver_event(frame_list)), _event_loop())
+    event = deliver_event(frame_list) if event_type == "deliver" else {"type": event_type}
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, event), _event_loop())
     if wait:
         future.result(timeout=SEND_TIMEOUT_S)
     return future

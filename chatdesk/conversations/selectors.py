@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
@@ -26,6 +27,24 @@ def user_is_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.is_superuser or user.groups.filter(name="managers").exists()
 
 
+def agent_for_session(session_key: str | None) -> User | None:
+    """The one rule for agent sockets: the agent signed in with this session, while the session is live
+    (not logged out, not expired, password unchanged) and its user is an active agent; else None."""
+    if not session_key:
+        return None
+    from django.contrib.auth import get_user
+    from django.contrib.sessions.backends.base import SessionBase
+    from django.utils.module_loading import import_string
+
+    store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
+
+    class _Request:  # get_user reads request.session only
+        session = store
+
+    user = get_user(_Request())  # type: ignore[arg-type]
+    return user if isinstance(user, User) and user_is_agent(user) else None
+
+
 def conversation_for_agent(*, user: AbstractBaseUser | AnonymousUser, public_id: uuid.UUID) -> Conversation | None:
     """The one access check for agents: the conversation, or None when it does not exist or the user is no agent."""
     if not user_is_agent(user):
@@ -37,8 +56,15 @@ def conversation_by_public_id(public_id: uuid.UUID) -> Conversation | None:
     return Conversation.objects.select_related("assigned_agent", "topic").filter(public_id=public_id).first()
 
 
-def conversation_messages(conversation: Conversation, *, after_seq: int = 0) -> QuerySet[Message]:
-    return conversation.messages.filter(seq__gt=after_seq).select_related("author").order_by("seq")
+def conversation_messages_newest_first(
+    conversation: Conversation, *, after_seq: int = 0, before_seq: int | None = None
+) -> list[Message]:
+    """Messages with after_seq < seq < before_seq, newest first: at most one more than a replay carries,
+    so the caller can tell whether it carried them all."""
+    messages = conversation.messages.filter(seq__gt=after_seq)
+    if before_seq is not None:
+        messages = messages.filter(seq__lt=before_seq)
+    return list(messages.select_related("author").order_by("-seq")[: settings.CHAT_REPLAY_MESSAGES + 1])
 
 
 def conversation_turns_until(conversation: Conversation, *, seq: int, limit: int) -> list[Turn]:

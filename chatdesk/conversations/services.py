@@ -23,8 +23,9 @@ from django.db.models import F, Max
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from chatdesk.conversations import realtime, selectors
+from chatdesk.conversations import realtime, selectors, throttle
 from chatdesk.conversations.errors import ServiceError
+from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult
 from chatdesk.drafting.registry import get_engine
@@ -51,9 +52,12 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def check_text(text: object) -> str:
-    if not isinstance(text, str) or not text.strip():
+    """The text to store: NFC, trimmed, non-empty, at most CHAT_MAX_MESSAGE_CHARS code points."""
+    if not isinstance(text, str):
+        raise ServiceError("invalid_request", "text must be a string.", field="text")
+    text = normalise_text(text).strip()
+    if not text:
         raise ServiceError("empty_message", "Please type a message before sending.")
-    text = text.strip()
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ServiceError(
             "message_too_long",
@@ -81,6 +85,19 @@ def _lock(public_id: uuid.UUID) -> Conversation:
     if conversation is None:
         raise ServiceError("not_found", "This conversation does not exist.")
     return conversation
+
+
+def _lock_or_start(public_id: uuid.UUID, client_address: str) -> Conversation:
+    """The locked conversation, stored now if this is its first message (hello alone stores nothing).
+    New conversations are limited per client address (CHAT_CONVERSATIONS_PER_HOUR_PER_ADDRESS)."""
+    conversation = Conversation.objects.select_for_update().filter(public_id=public_id).first()
+    if conversation is not None:
+        return conversation
+    throttle.check(
+        "conversation", client_address, limit=settings.CHAT_CONVERSATIONS_PER_HOUR_PER_ADDRESS, window_s=3600
+    )
+    Conversation.objects.get_or_create(public_id=public_id)  # two first messages at once: one row
+    return _lock(public_id)
 
 
 def _lock_for_agent(public_id: uuid.UUID, agent: User) -> Conversation:
@@ -112,6 +129,11 @@ def _escalate(conversation: Conversation, reason: str) -> None:
     conversation.status = Status.ESCALATED
     conversation.escalation_reason = reason
     conversation.escalated_at = timezone.now()
+
+
+def _supersede_ready_drafts(conversation: Conversation) -> None:
+    """A newer customer message arrived: drafts awaiting review answer an older question now."""
+    Draft.objects.filter(conversation=conversation, status=Draft.Status.READY).update(status=Draft.Status.SUPERSEDED)
 
 
 def _discard_unfinished_drafts(conversation: Conversation) -> None:
@@ -166,21 +188,28 @@ def _record(
 
 
 def conversation_start() -> Conversation:
+    """Store a new, empty conversation (the websocket stores one only with its first message)."""
     return Conversation.objects.create()
 
 
-def customer_message_post(*, public_id: uuid.UUID, text: object, client_id: object) -> tuple[Message, bool]:
+def customer_message_post(
+    *, public_id: uuid.UUID, text: object, client_id: object, client_address: str = ""
+) -> tuple[Message, bool]:
     """Store a customer message and ask for its draft (or a person). Returns (message, created).
 
-    Idempotent per client_id: a resend returns the stored message and created=False.
+    Idempotent per client_id: a resend of the same text returns the stored message and created=False;
+    the same client_id with another text is refused (`client_id_conflict`, with the stored `seq`).
+    The conversation is stored with its first message. Every new message supersedes the drafts still
+    awaiting review: a draft always answers the latest customer message.
     """
     client_id = check_client_id(client_id)
     text = check_text(text)
+    throttle.check("message", client_address, limit=settings.CHAT_MESSAGES_PER_MINUTE_PER_ADDRESS, window_s=60)
     with transaction.atomic():
-        conversation = _lock(public_id)
+        conversation = _lock_or_start(public_id, client_address)
         existing = conversation.messages.filter(client_id=client_id).first()
         if existing is not None:
-            return existing, False
+            return _resent(existing, text), False
         window_start = timezone.now() - timedelta(seconds=settings.CHAT_RATE_LIMIT_WINDOW_S)
         recent = conversation.messages.filter(sender=Message.Sender.CUSTOMER, created_at__gte=window_start).count()
         if recent >= settings.CHAT_RATE_LIMIT_MESSAGES:
@@ -192,19 +221,34 @@ def customer_message_post(*, public_id: uuid.UUID, text: object, client_id: obje
         if conversation.status == Status.CLOSED:
             conversation.status = Status.OPEN
         message = _append_message(conversation, sender=Message.Sender.CUSTOMER, text=text, client_id=client_id)
-        if asks_for_human(text) and conversation.status == Status.OPEN:
-            _escalate(conversation, Reason.CUSTOMER_REQUEST)
-        elif conversation.status == Status.OPEN:
+        _supersede_ready_drafts(conversation)
+        if asks_for_human(text):
+            if conversation.status == Status.OPEN:
+                _escalate(conversation, Reason.CUSTOMER_REQUEST)
+        elif conversation.status in (Status.OPEN, Status.ESCALATED):
+            # Escalated conversations are drafted too: the agent who picks one up gets a suggestion.
             _request_draft(conversation, message)
         conversation.save()
         realtime.conversation_changed(conversation.pk, message_id=message.pk)
     return message, True
 
 
-def conversation_request_human(*, public_id: uuid.UUID) -> Conversation:
-    """The customer pressed "talk to a person". Does nothing when a person is already on it."""
+def _resent(existing: Message, text: str) -> Message:
+    if existing.text != text:
+        raise ServiceError(
+            "client_id_conflict",
+            f"client_id {existing.client_id!r} was already used for another message (seq {existing.seq}); "
+            "use a new client_id for a new message.",
+            seq=existing.seq,
+        )
+    return existing
+
+
+def conversation_request_human(*, public_id: uuid.UUID, client_address: str = "") -> Conversation:
+    """The customer pressed "talk to a person" (also before any message). Does nothing when a person
+    is already on it."""
     with transaction.atomic():
-        conversation = _lock(public_id)
+        conversation = _lock_or_start(public_id, client_address)
         if conversation.status in (Status.OPEN, Status.CLOSED):
             _escalate(conversation, Reason.CUSTOMER_REQUEST)
             conversation.save()
@@ -409,9 +453,17 @@ def drafts_requeue_stale() -> int:
 
 
 def _claim_ready_draft(conversation: Conversation, draft_id: object, agent: User, *, status: str) -> Draft:
-    """Move a ready draft to `status` for this agent; exactly one agent can win (conditional update)."""
-    if not isinstance(draft_id, int):
-        raise ServiceError("invalid_request", "draft_id must be a number.")
+    """Move a ready draft to `status` for this agent; exactly one agent can win (conditional update).
+
+    Only a draft that answers the conversation's latest customer message can be claimed; an older
+    one is marked superseded (the caller holds the conversation lock, which new messages take too).
+    """
+    if not isinstance(draft_id, int) or isinstance(draft_id, bool):
+        raise ServiceError("invalid_request", "draft_id must be a whole number.", field="draft_id")
+    latest_customer_seq = conversation.messages.filter(sender=Message.Sender.CUSTOMER).aggregate(m=Max("seq"))["m"]
+    Draft.objects.filter(pk=draft_id, conversation=conversation, status=Draft.Status.READY).exclude(
+        reply_to__seq=latest_customer_seq
+    ).update(status=Draft.Status.SUPERSEDED)
     claimed = Draft.objects.filter(pk=draft_id, conversation=conversation, status=Draft.Status.READY).update(
         status=status, decided_by=agent, decided_at=timezone.now()
     )
@@ -514,7 +566,7 @@ def agent_reply(*, public_id: uuid.UUID, agent: User, text: object, client_id: o
         conversation = _lock_for_agent(public_id, agent)
         existing = conversation.messages.filter(client_id=client_id).first() if client_id else None
         if existing is not None:
-            return existing
+            return _resent(existing, text)
         if conversation.status != Status.TAKEN_OVER:
             _take_over(conversation, agent)
         message = _send_agent_text(conversation, agent, text, client_id=client_id)

@@ -135,7 +135,7 @@ def test_a_site_listed_in_widget_allowed_origins_can_embed_the_widget(settings: 
     ("frame", "code"),
     [
         ({"type": "message", "client_id": "m-1", "text": "hi"}, "hello_required"),
-        ({"type": "dance"}, "hello_required"),
+        ({"type": "dance"}, "unknown_type"),
         ({"text": "no type"}, "invalid_frame"),
         ({"type": "hello", "after_seq": -1}, "invalid_request"),
     ],

@@ -60,7 +60,15 @@ class TestCustomerMessages:
 
     @pytest.mark.parametrize(
         ("text", "code"),
-        [("", "empty_message"), ("   ", "empty_message"), ("x" * 4001, "message_too_long"), (None, "empty_message")],
+        [
+            ("", "empty_message"),
+            ("   ", "empty_message"),
+            ("x" * 4001, "message_too_long"),
+            (None, "invalid_request"),
+            (5, "invalid_request"),
+            ("hello \ud83d there", "invalid_text"),
+            ("nul \x00 byte", "invalid_text"),
+        ],
     )
     def test_bad_text_is_refused_clearly_and_nothing_stored_is_lost(
         self, conversation: Conversation, text: Any, code: str
