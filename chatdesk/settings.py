@@ -207,8 +207,9 @@ if SELECTOR_TRAIN_EVERY_S > 0:
     }
 
 # Drafting
-# Models load from local files only: there is no hub to download from at run time.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Models load from local files only: there is no hub to download from at run time, whatever the
+# environment says (docs/configuration.md).
+os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Torch threads per worker process; one per process is fastest with prefork on few cores.
 TORCH_NUM_THREADS = envint("TORCH_NUM_THREADS", "1")

@@ -148,3 +148,31 @@ class Client:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def logout_session(base_url: str, session: str) -> None:
+    """Sign out the way a non-browser client does (docs/protocol.md): POST /accounts/logout/ with the
+    session cookie and a CSRF token."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    host = urllib.parse.urlsplit(base_url).hostname or "127.0.0.1"
+    jar.set_cookie(
+        http.cookiejar.Cookie(
+            0, "sessionid", session, None, False, host, False, False, "/", True, False, None, True, None, None, {}
+        )
+    )
+    opener.open(f"{base_url}/accounts/login/").read()
+    csrf = next(c.value for c in jar if c.name == "csrftoken")
+    logout_url = f"{base_url}/accounts/logout/"
+    body = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf}).encode()
+    opener.open(urllib.request.Request(logout_url, data=body, headers={"Referer": logout_url})).read()
+
+
+async def close_code(client: Client, timeout: float = 10.0) -> int | None:
+    """Read until the server closes the socket; its close code."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            client.frames.append(json.loads(await asyncio.wait_for(client.ws.recv(), deadline - time.monotonic())))
+    except websockets.ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None

@@ -47,7 +47,7 @@
    *   onFrame      (frame) for every well-formed frame of the current connection
    *   onClose      (code) when the current connection closes, before any retry;
    *                return true to stop retrying (the page has said why)
-   *   onSignedOut  () after close code 4403: no retry, it cannot help until the agent signs in
+   *   onSignedOut  () after close code 4403 or 4401: no retry, it cannot help until the agent signs in
    * Returns { send(frame) -> sent?, restart() }.
    */
   function connect(path, options) {
@@ -81,7 +81,7 @@
         if (current !== socket) return;
         socket = null;
         var stop = options.onClose ? options.onClose(event.code) : false;
-        if (event.code === 4403) {
+        if (event.code === 4403 || event.code === 4401) { // not an agent / the session ended
           showConnection(options.root, "denied", "Signed out");
           if (options.onSignedOut) options.onSignedOut();
           return; // retrying cannot help until the agent signs in again

@@ -47,6 +47,7 @@
     notice: byTestId("notice"),
     messages: byTestId("messages"),
     historyEmpty: find('[data-field="history-empty"]'),
+    earlier: find('[data-action="earlier"]'),
     draftStatus: byTestId("draft-status"),
     draftConfidence: byTestId("draft-confidence"),
     draftError: find('[data-field="draft-error"]'),
@@ -387,8 +388,10 @@
         renderConversation();
         break;
       case "history":
-        view.messages.clear();
+        // The snapshot's history replaces what is shown; a page asked for with "Earlier messages" adds to it.
+        if (!view.live) view.messages.clear();
         (frame.messages || []).forEach(function (m) { if (typeof m.seq === "number") view.messages.set(m.seq, m); });
+        ui.earlier.hidden = !frame.has_more;
         renderMessages();
         break;
       case "message":
@@ -474,6 +477,10 @@
     connection.restart();
   }
 
+  ui.earlier.addEventListener("click", function () {
+    var seqs = Array.from(view.messages.keys());
+    if (seqs.length) send({ type: "history", before_seq: Math.min.apply(null, seqs) });
+  });
   wireButtons();
   updateButtons();
   connection = common.connect("/ws/agents/conversations/" + encodeURIComponent(CONVERSATION_ID) + "/", {

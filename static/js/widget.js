@@ -73,6 +73,7 @@
     started: false,
     open: false,
     bySeq: new Map(),      // seq -> entry: one entry per stored message
+    baseSeq: 0,            // messages up to this seq are not shown (dropped by a reset welcome)
     byClientId: new Map(), // client_id -> entry: messages this page sent
     nextOrder: 0           // keeps unsent messages in the order they were typed
   };
@@ -267,9 +268,10 @@
     scrollToEnd();
   }
 
-  // The highest seq up to which nothing is missing: what to ask after when resuming.
+  // The highest seq up to which nothing is missing: what to ask after when resuming. After a
+  // welcome with reset (too much was missed to replay) counting starts below its first message.
   function contiguousSeq() {
-    var seq = 0;
+    var seq = state.baseSeq;
     while (state.bySeq.has(seq + 1)) seq++;
     return seq;
   }
@@ -311,8 +313,10 @@
   function forgetConversation() {
     state.bySeq.forEach(function (entry) {
       if (entry.clientId) state.byClientId.delete(entry.clientId);
+      entry.node.remove();
     });
     state.bySeq.clear();
+    state.baseSeq = 0;
     renderList();
   }
 
@@ -456,6 +460,12 @@
     state.ready = true;
     state.attempt = 0;
     if (typeof frame.max_message_chars === "number") state.maxChars = frame.max_message_chars;
+    if (frame.reset) {
+      // More was missed than one frame replays: show the newest messages, not a list with a hole.
+      forgetConversation();
+      var first = (frame.messages || [])[0];
+      state.baseSeq = first && typeof first.seq === "number" ? first.seq - 1 : frame.last_seq || 0;
+    }
     (frame.messages || []).forEach(receiveMessage);
     renderList();
     showStatus(frame.status_text);
@@ -499,6 +509,12 @@
       return;
     }
     var entry = frame.client_id != null ? state.byClientId.get(String(frame.client_id)) : null;
+    if (entry && frame.code === "client_id_conflict") {
+      // That id is taken by another message: a retry of this one needs an id of its own.
+      state.byClientId.delete(entry.clientId);
+      entry.clientId = newClientId();
+      state.byClientId.set(entry.clientId, entry);
+    }
     if (entry && entry.state !== "sent") {
       entry.state = "failed"; // its text stays on screen; a click sends it again with the same client_id
       drawEntry(entry);
