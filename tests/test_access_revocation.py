@@ -13,6 +13,7 @@ import pytest
 import websockets
 from django.contrib.auth.models import Group, User
 from django.contrib.sessions.models import Session
+from django.db import connections
 
 from chatdesk.conversations import services
 from chatdesk.conversations.models import Conversation, Draft, Message
@@ -24,6 +25,19 @@ pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 def is_type(kind: str, **fields: object) -> Callable[[dict[str, object]], bool]:
     return lambda frame: frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items())
+
+
+async def in_thread(function: Callable[..., object], *args: object) -> None:
+    """Run blocking ORM work off the event loop, closing the worker thread's database connection after
+    (an open one would keep the test database from being dropped)."""
+
+    def call() -> None:
+        try:
+            function(*args)
+        finally:
+            connections.close_all()
+
+    await asyncio.to_thread(call)
 
 
 def _deactivate(stack: LiveStack, session: str, agent: User) -> None:
@@ -70,7 +84,7 @@ def test_revoked_access_closes_every_socket_of_that_agent_within_seconds(
         )
         await view.wait_for(is_type("draft"))
         started = time.monotonic()
-        await asyncio.to_thread(REVOCATIONS[revocation], live_stack, session, agent)
+        await in_thread(REVOCATIONS[revocation], live_stack, session, agent)
         for client in (queue, view):
             assert await close_code(client) == 4401
             assert any(f.get("code") == "session_ended" for f in client.frames)
@@ -98,7 +112,7 @@ def test_an_action_on_a_socket_whose_session_is_gone_is_refused_even_unannounced
             f"{ws}/ws/agents/conversations/{conversation.public_id}/", origin=base, session=session
         )
         await view.wait_for(is_type("draft"))
-        await asyncio.to_thread(lambda: Session.objects.filter(session_key=session).delete())
+        await in_thread(lambda: Session.objects.filter(session_key=session).delete())
         await view.send({"type": "approve", "draft_id": draft.pk, "request_id": "r-1"})
         assert await close_code(view) == 4401
 
@@ -115,7 +129,7 @@ def test_signing_out_of_one_browser_leaves_the_agents_other_sessions_open(live_s
         on_phone = await Client.connect(f"{ws}/ws/agents/queue/", origin=base, session=phone)
         for client in (on_laptop, on_phone):
             await client.wait_for(is_type("queue"))
-        await asyncio.to_thread(logout_session, base, laptop)
+        await in_thread(logout_session, base, laptop)
         assert await close_code(on_laptop) == 4401
         await on_phone.send({"type": "ping"})
         await on_phone.wait_for(is_type("pong"))
