@@ -89,7 +89,7 @@ def accepts_connections(host: str, port: int) -> Callable[[], bool]:
 
 def port_is_free(host: str, port: int) -> bool:
     """Nothing listens on host:port, so a server may bind it (with SO_REUSEADDR, as Twisted and Valkey do)."""
-    with socket.socket() as sock:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
@@ -99,9 +99,13 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def describe_exit(returncode: int) -> str:
-    if returncode < 0:
+    """How a child ended, from Popen.returncode (negative: the signal that killed it)."""
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    try:
         return f"was killed by {signal.Signals(-returncode).name}"
-    return f"exited with status {returncode}"
+    except ValueError:
+        return f"was killed by signal {-returncode}"
 
 
 class Supervisor:
