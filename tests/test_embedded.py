@@ -1,4 +1,4 @@
-"""The README's first command: the whole desk on the embedded default (SQLite, embedded Redis, a worker, Daphne)."""
+"""The README's first command: the whole desk on the embedded default (SQLite, embedded Redis, worker, beat, Daphne)."""
 
 from __future__ import annotations
 
