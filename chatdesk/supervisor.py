@@ -236,8 +236,10 @@ class Supervisor:
             if process is None or process.poll() is not None:
                 continue
             process.send_signal(signal.SIGTERM)
+            asked = time.monotonic()
             try:
                 process.wait(timeout=self.stop_grace_s)
+                self.report(f"{self._now()} stopped {child.spec.name} in {time.monotonic() - asked:.1f} s")
             except subprocess.TimeoutExpired:
                 self.report(f"{self._now()} {child.spec.name} did not stop within {self.stop_grace_s:g} s; killed")
                 process.kill()
