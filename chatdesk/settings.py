@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -158,7 +158,9 @@ CHANNEL_LAYERS = {
                     # redis-py 8 reads with a 5 s timeout by default, which races the layer's own
                     # 5 s blocking pop and kills idle sockets with "Timeout reading".
                     "socket_timeout": 15,
-                    # Drop dead pooled connections quickly after a Redis restart.
+                    # Drop dead pooled connections quickly after a Redis restart. The layer's client is
+                    # redis.asyncio's: a synchronous Retry there never retries (it wraps only the creation
+                    # of the awaited call), so the first socket after a restart failed with 1011.
                     "health_check_interval": 1,
                     "retry": Retry(ExponentialBackoff(cap=1, base=0.05), 5),
                     "retry_on_error": [RedisConnectionError],

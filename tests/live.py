@@ -176,3 +176,140 @@ async def close_code(client: Client, timeout: float = 10.0) -> int | None:
             client.frames.append(json.loads(await asyncio.wait_for(client.ws.recv(), deadline - time.monotonic())))
     except websockets.ConnectionClosed as closed:
         return closed.rcvd.code if closed.rcvd else None
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def poll_until(condition: Any, timeout: float, what: str) -> None:
+    """Wait, checking every 0.1 s, until condition() is true; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.1)
+
+
+# Processes, read from /proc (Linux, as PR_SET_PDEATHSIG is).
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    state, ppid = text[text.rindex(")") + 2 :].split()[:2]
+    return state, int(ppid)
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead child whose parent has not reaped it yet)."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every living process whose parent chain leads to pid, with its command line."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) and stat[0] not in ("Z", "X"):
+            parents[int(entry.name)] = stat[1]
+    found: dict[int, str] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in found:
+                try:
+                    found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                except OSError:
+                    continue
+                frontier.append(child)
+    return found
+
+
+# The desk as `manage.py rundesk` runs it on the embedded default, and what its children are called there.
+CHILDREN = {
+    "embedded redis": "valkey-server",
+    "celery worker": "chatdesk worker",
+    "celery beat": "chatdesk beat",
+    "daphne": "chatdesk.serve",
+}
+
+
+class Desk:
+    """`manage.py rundesk` on the embedded default, with free ports and its output in DATA_DIR/rundesk.log."""
+
+    def __init__(self, data_dir: Path, *, redis_port: int | None = None, port: int | None = None) -> None:
+        self.port, self.redis_port = port or free_port(), redis_port or free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+        env.update(DATA_DIR=str(data_dir), EMBEDDED_REDIS_PORT=str(self.redis_port))
+        self.log = data_dir / "rundesk.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "rundesk", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_until_running(self) -> Desk:
+        def running() -> bool:
+            assert self.process.poll() is None, self.output
+            return "ChatDesk is running" in self.output
+
+        poll_until(running, 120, "ChatDesk is running")
+        return self
+
+    def children(self, name: str) -> list[int]:
+        """The pids of the desk's running child processes `name` (a key of CHILDREN)."""
+        return [
+            pid for pid, argv in descendants(self.process.pid).items()
+            if CHILDREN[name] in argv and (stat := _stat(pid)) and stat[1] == self.process.pid
+        ]  # fmt: skip
+
+    def child(self, name: str) -> int:
+        """The pid of the desk's child process `name`; fails unless exactly one runs."""
+        pids = self.children(name)
+        assert len(pids) == 1, (name, descendants(self.process.pid))
+        return pids[0]
+
+    def wait_for_output(self, text: str, timeout: float = 60) -> None:
+        poll_until(lambda: text in self.output, timeout, f"{text!r} in the output:\n{self.output}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+async def a_draft_reaches_an_agent(base_url: str, text: str, timeout: float = 90) -> dict[str, Any]:
+    """A customer writes `text` on a new conversation; returns the queue item once its draft is ready."""
+    from chatdesk.conversations.demo import DEMO_LOGINS
+
+    session = login_session(base_url, *DEMO_LOGINS["agent"])
+    ws = base_url.replace("http://", "ws://")
+    customer = await Client.connect(f"{ws}/ws/chat/", origin=base_url)
+    queue = await Client.connect(f"{ws}/ws/agents/queue/", origin=base_url, session=session)
+    try:
+        await customer.send({"type": "hello"})
+        await customer.wait_for(lambda f: f["type"] == "welcome")
+        await customer.send({"type": "message", "client_id": "m-1", "text": text})
+        ready = await queue.wait_for(
+            lambda f: f["type"] == "queue.update" and f["in_queue"]
+            and f["item"]["latest_customer_text"] == text and f["item"]["draft_status"] == "ready",
+            timeout,
+        )  # fmt: skip
+        item: dict[str, Any] = ready["item"]
+        return item
+    finally:
+        await customer.close()
+        await queue.close()

@@ -1,59 +1,23 @@
-"""The README's first command: the whole desk on the embedded default (SQLite, embedded Redis, a worker, Daphne)."""
+"""The README's first command: the whole desk on the embedded default (SQLite, embedded Redis, worker, beat, Daphne)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chatdesk.conversations.demo import DEMO_LOGINS
-from tests.live import ROOT, Client, free_port, login_session
+from tests.live import CHILDREN, Client, Desk, alive, descendants, listening, login_session, poll_until
 
 pytestmark = pytest.mark.live
 
 
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-class Desk:
-    def __init__(self, data_dir: Path) -> None:
-        self.port, self.redis_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
-        env.update(DATA_DIR=str(data_dir), EMBEDDED_REDIS_PORT=str(self.redis_port))
-        self.log = data_dir / "rundesk.log"
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "rundesk", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while "ChatDesk is running" not in self.log.read_text():
-            assert self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.2)
-        self.base_url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[Desk]:
-    running = Desk(tmp_path)
+    running = Desk(tmp_path).wait_until_running()
     yield running
     running.stop()
 
@@ -85,17 +49,23 @@ def test_the_embedded_desk_answers_a_customer_and_stops_cleanly(desk: Desk) -> N
 
     asyncio.run(scenario())
 
+    children = descendants(desk.process.pid)
     desk.process.send_signal(signal.SIGTERM)
     assert desk.process.wait(timeout=30) == 0
     assert not listening(desk.port)
     assert not listening(desk.redis_port)
+    assert not [pid for pid in children if alive(pid)], children
 
 
-def test_killing_the_desk_leaves_no_server_behind(desk: Desk) -> None:
+def test_killing_the_desk_leaves_no_process_behind(desk: Desk) -> None:
+    """SIGKILL of rundesk: Daphne, the worker, its pool children, beat and the embedded Redis all end."""
+    worker = desk.child("celery worker")
+    for name in CHILDREN:
+        desk.child(name)
+    poll_until(lambda: descendants(worker), 60, "the worker's pool child started")
+    children = descendants(desk.process.pid)
     desk.process.kill()
     desk.process.wait()
-    deadline = time.monotonic() + 15
-    while (listening(desk.port) or listening(desk.redis_port)) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll_until(lambda: not [pid for pid in children if alive(pid)], 5, f"all of {children} ended")
     assert not listening(desk.port)
     assert not listening(desk.redis_port)
