@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import http.cookiejar
 import json
+import math
 import os
 import random
 import signal
@@ -107,7 +108,9 @@ class Customer:
     resends: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     failure: str | None = None
+    connect_retries: int = 0
     ws: Any = None
+    reader: asyncio.Task[None] | None = None
     awaiting_welcome: bool = False
     ack_waiters: dict[str, asyncio.Future[int]] = field(default_factory=dict)
     welcomed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -153,6 +156,29 @@ class Customer:
                 if waiter and not waiter.done():
                     waiter.set_exception(RuntimeError(f"{frame.get('code')}:{frame.get('retry_after', 0)}"))
 
+    async def connect(self, ws_url: str, origin: str, give_up_at: float) -> None:
+        """Open the socket and say hello (resuming after what we hold), retrying with backoff as a client app
+        would (a busy Daphne refuses handshakes it cannot finish in time with 403)."""
+        attempt = 0
+        while True:
+            self.welcomed.clear()
+            try:
+                self.ws = await websockets.connect(
+                    f"{ws_url}/ws/chat/",
+                    origin=origin,  # type: ignore[arg-type]
+                    open_timeout=CONNECT_TIMEOUT_S,
+                )
+                self.reader = asyncio.create_task(self.read())
+                await self.hello()
+                await asyncio.wait_for(self.welcomed.wait(), CONNECT_TIMEOUT_S)
+                return
+            except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed):
+                if time.time() > give_up_at:
+                    raise
+                self.connect_retries += 1
+                await asyncio.sleep(min(0.5 * 2**attempt, 5.0))  # the reconnect backoff itself
+                attempt += 1
+
     def keep(self, message: dict[str, Any]) -> None:
         if message["seq"] in self.messages:
             self.duplicate_frames += 1
@@ -160,16 +186,24 @@ class Customer:
         self.messages[message["seq"]] = message
         self.received_at[message["seq"]] = time.time()
 
-    async def send(self, client_id: str, text: str) -> int:
-        """Send until acknowledged (same client_id every time); the seq. Waits out rate limits."""
+    async def send(self, client_id: str, text: str, reconnect: Any) -> int:
+        """Send until acknowledged (same client_id every time); the seq. Waits out rate limits; after a dropped
+        connection, reconnects (`reconnect()`) and sends again."""
         for _attempt in range(5):
             waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
             self.ack_waiters[client_id] = waiter
-            await self.ws.send(json.dumps({"type": "message", "client_id": client_id, "text": text}))
             try:
-                return await asyncio.wait_for(waiter, ACK_TIMEOUT_S)
-            except TimeoutError:
+                await self.ws.send(json.dumps({"type": "message", "client_id": client_id, "text": text}))
+                assert self.reader is not None
+                await asyncio.wait({waiter, self.reader}, timeout=ACK_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+                if waiter.done():
+                    return waiter.result()
                 self.resends += 1
+                if self.reader.done():
+                    await reconnect()
+            except websockets.ConnectionClosed:
+                self.resends += 1
+                await reconnect()
             except RuntimeError as refused:
                 code, _, retry_after = str(refused).partition(":")
                 if code != "rate_limited":
@@ -180,19 +214,21 @@ class Customer:
 
 
 async def run_customer(
-    customer: Customer, ws_url: str, origin: str, send_until: float, read_until: float, rng: random.Random, args: Any
+    customer: Customer, ws_url: str, origin: str, clock: dict[str, float], rng: random.Random, args: Any
 ) -> None:
+    async def reconnect() -> None:
+        await customer.connect(ws_url, origin, give_up_at=clock["send_until"])
+
     try:
-        customer.ws = await websockets.connect(f"{ws_url}/ws/chat/", origin=origin, open_timeout=CONNECT_TIMEOUT_S)  # type: ignore[arg-type]
-        reader = asyncio.create_task(customer.read())
-        await customer.hello()
-        await asyncio.wait_for(customer.welcomed.wait(), CONNECT_TIMEOUT_S)
+        # Customers arrive spread over the first seconds, not in one burst of handshakes.
+        await asyncio.sleep(clock["ramp_s"] * customer.number / max(1, args.customers))
+        await reconnect()
         from chatdesk.conversations.tokens import public_id_from_token
 
         customer.public_id = str(public_id_from_token(customer.token or ""))
-        await asyncio.sleep(rng.uniform(0, args.pace_max))  # customers arrive spread out
+        await asyncio.sleep(rng.uniform(0, args.pace_max - args.pace_min))
         number = 0
-        while time.time() < send_until and not reader.done():
+        while time.time() < clock["send_until"]:
             client_id = f"s{customer.number}-{number}"
             text = f"{QUESTIONS[rng.randrange(len(QUESTIONS))]} [{client_id}]"
             number += 1
@@ -202,17 +238,19 @@ async def run_customer(
                 customer.resends += 1
                 await customer.ws.send(json.dumps({"type": "message", "client_id": client_id, "text": text}))
             started = time.perf_counter()
-            await customer.send(client_id, text)
+            await customer.send(client_id, text, reconnect)
             customer.ack_latency.append(time.perf_counter() - started)
             if resend and not number % 2:  # again after its ack, as after a lost ack
                 customer.resends += 1
-                await customer.send(client_id, text)
+                await customer.send(client_id, text, reconnect)
             await asyncio.sleep(rng.uniform(args.pace_min, args.pace_max))  # pacing between messages
-        # Keep listening for replies until the drain ends.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(reader), max(0.0, read_until - time.time()))
-        if reader.done() and reader.exception():
-            raise reader.exception()  # type: ignore[misc]
+        # Keep listening for replies (reconnecting if dropped) until the drain ends.
+        while time.time() < clock["read_until"]:
+            assert customer.reader is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(customer.reader), max(0.0, clock["read_until"] - time.time()))
+            if customer.reader.done() and time.time() < clock["read_until"]:
+                await customer.connect(ws_url, origin, give_up_at=clock["read_until"])
     except Exception as exc:  # recorded and reported: a customer that broke fails the run
         customer.failure = f"{type(exc).__name__}: {exc}"
 
@@ -247,7 +285,7 @@ def login(base: str, username: str) -> str:
 
 
 async def run_agent(
-    number: int, count: int, base: str, until: float, agents: Agents, rng: random.Random, race_share: float
+    number: int, count: int, base: str, until: dict[str, float], agents: Agents, ready: asyncio.Event, race_share: float
 ) -> None:
     ws_url = base.replace("http://", "ws://")
     opened: dict[str, asyncio.Task[None]] = {}
@@ -256,6 +294,15 @@ async def run_agent(
         headers = {"Cookie": f"sessionid={session}"}
 
         async def conversation(public_id: str) -> None:
+            """Approve every ready draft of this conversation; a socket that fails is reopened on the next
+            queue update (a busy Daphne refuses handshakes it cannot finish in time)."""
+            try:
+                await approve_drafts(public_id)
+            except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed):
+                agents.outcomes["conversation_socket_failed"] += 1
+                opened.pop(public_id, None)
+
+        async def approve_drafts(public_id: str) -> None:
             attempted: set[int] = set()
             async with websockets.connect(
                 f"{ws_url}/ws/agents/conversations/{public_id}/",
@@ -264,9 +311,9 @@ async def run_agent(
                 open_timeout=CONNECT_TIMEOUT_S,
             ) as ws:
                 agents.conversation_sockets += 1
-                while time.time() < until:
+                while time.time() < until["t"]:
                     try:
-                        frame = json.loads(await asyncio.wait_for(ws.recv(), max(0.01, until - time.time())))
+                        frame = json.loads(await asyncio.wait_for(ws.recv(), max(0.01, until["t"] - time.time())))
                     except TimeoutError:
                         break
                     kind = frame.get("type")
@@ -297,9 +344,10 @@ async def run_agent(
             additional_headers=headers,
             open_timeout=CONNECT_TIMEOUT_S,  # type: ignore[arg-type]
         ) as queue:
-            while time.time() < until:
+            ready.set()
+            while time.time() < until["t"]:
                 try:
-                    frame = json.loads(await asyncio.wait_for(queue.recv(), max(0.01, until - time.time())))
+                    frame = json.loads(await asyncio.wait_for(queue.recv(), max(0.01, until["t"] - time.time())))
                 except TimeoutError:
                     break
                 items = frame.get("items", []) if frame["type"] == "queue" else [frame.get("item")]
@@ -313,15 +361,14 @@ async def run_agent(
                         racer = (owner + 1) % count if uuid.UUID(item["id"]).int % 100 < race_share * 100 else owner
                         if number in (owner, racer):
                             watch(item["id"])
-        for task in opened.values():
+        for task in list(opened.values()):
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(task, max(0.0, until - time.time()) + 5)
-            if task.done() and not task.cancelled() and task.exception():
-                raise task.exception()  # type: ignore[misc]
+                await asyncio.wait_for(task, max(0.0, until["t"] - time.time()) + 5)
     except Exception as exc:
         agents.failures.append(f"agent {number}: {type(exc).__name__}: {exc}")
+        ready.set()
     finally:
-        for task in opened.values():
+        for task in list(opened.values()):
             task.cancel()
 
 
@@ -408,16 +455,14 @@ async def warm_up(base: str) -> float:
     from asgiref.sync import sync_to_async
 
     started = time.time()
+    ws_url = base.replace("http://", "ws://")
     customer = Customer(number=-1)
-    customer.ws = await websockets.connect(
-        f"{base.replace('http://', 'ws://')}/ws/chat/",
-        origin=base,  # type: ignore[arg-type]
-        open_timeout=CONNECT_TIMEOUT_S,
-    )
-    reader = asyncio.create_task(customer.read())
-    await customer.hello()
-    await asyncio.wait_for(customer.welcomed.wait(), CONNECT_TIMEOUT_S)
-    await customer.send("warm-up", QUESTIONS[0])
+
+    async def reconnect() -> None:
+        await customer.connect(ws_url, base, give_up_at=started + 60)
+
+    await reconnect()
+    await customer.send("warm-up", QUESTIONS[0], reconnect)
     from chatdesk.conversations.tokens import public_id_from_token
 
     public_id = str(public_id_from_token(customer.token or ""))
@@ -426,39 +471,38 @@ async def warm_up(base: str) -> float:
             raise SystemExit("the worker drafted nothing within 180 s")
         await asyncio.sleep(0.2)  # poll interval
     await customer.ws.close()
-    reader.cancel()
     await sync_to_async(forget_conversation, thread_sensitive=False)(public_id)
     return time.time() - started
 
 
 async def drive(base: str, args: Any) -> tuple[list[Customer], Agents, float]:
+    from asgiref.sync import sync_to_async
+
     rng = random.Random(args.seed)
     ws_url = base.replace("http://", "ws://")
     print(f"warm-up: first draft after {await warm_up(base):.1f} s")
-    started = time.time()
-    send_until = started + args.seconds
-    read_until = send_until + args.drain
-    customers = [Customer(number=n) for n in range(args.customers)]
+    # Agents sign in and watch the queue before the first customer arrives.
     agents = Agents()
+    ready = [asyncio.Event() for _ in range(args.agents)]
+    agents_until = {"t": math.inf}
     agent_tasks = [
-        asyncio.create_task(
-            run_agent(n, args.agents, base, read_until, agents, random.Random(rng.random()), args.race_share)
-        )
+        asyncio.create_task(run_agent(n, args.agents, base, agents_until, agents, ready[n], args.race_share))
         for n in range(args.agents)
     ]
-    customer_tasks = []
-    for customer in customers:
-        customer_tasks.append(
-            asyncio.create_task(
-                run_customer(customer, ws_url, base, send_until, read_until, random.Random(rng.random()), args)
-            )
-        )
-    # Drain: once sending stopped, end early when no draft is left unfinished and every customer holds
-    # every message of its conversation; else at read_until.
-    from asgiref.sync import sync_to_async
-
-    while time.time() < read_until and not all(t.done() for t in customer_tasks):
-        if time.time() > send_until + 2 and all(c.ack_waiters == {} for c in customers):
+    await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready)), 120)
+    started = time.time()
+    clock = {"ramp_s": min(10.0, args.seconds / 3), "send_until": started + args.seconds}
+    clock["read_until"] = agents_until["t"] = clock["send_until"] + args.drain
+    customers = [Customer(number=n) for n in range(args.customers)]
+    customer_tasks = [
+        asyncio.create_task(run_customer(customer, ws_url, base, clock, random.Random(rng.random()), args))
+        for customer in customers
+    ]
+    # Drain: once sending stopped, end as soon as no draft is left unfinished and every customer holds every
+    # message of its conversation; at the latest at read_until.
+    while time.time() < clock["read_until"]:
+        sending = any(not t.done() and c.ack_waiters for t, c in zip(customer_tasks, customers, strict=True))
+        if time.time() > clock["send_until"] and not sending:
             left = await sync_to_async(unfinished_drafts, thread_sensitive=False)()
             last = await sync_to_async(last_seqs, thread_sensitive=False)()
             if not any(left.values()) and all(
@@ -474,7 +518,7 @@ async def drive(base: str, args: Any) -> tuple[list[Customer], Agents, float]:
         if customer.ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(customer.ws.close(), 5)
-    return customers, agents, drained_at - send_until
+    return customers, agents, drained_at - clock["send_until"]
 
 
 def last_seqs() -> dict[str, int]:
@@ -547,7 +591,7 @@ def check(customers: list[Customer], agents: Agents) -> tuple[dict[str, bool], d
         for cid, (_text, sent_at) in c.sent.items()
         if cid in agents.seen_customer_message
     ]
-    failures = [f"customer {c.number}: {c.failure}" for c in customers if c.failure] + agents.failures
+    failures = agents.failures + [f"customer {c.number}: {c.failure}" for c in customers if c.failure]
     invariants = {
         "every_customer_message_stored_once": stored_once and not stray,
         "every_reply_delivered_once": delivered_once,
@@ -562,6 +606,7 @@ def check(customers: list[Customer], agents: Agents) -> tuple[dict[str, bool], d
         "customer_messages_acked": sum(len(c.acks) for c in customers),
         "customer_rows": sum(customer_rows.values()),
         "resends": sum(c.resends for c in customers),
+        "connect_retries": sum(c.connect_retries for c in customers),
         "customer_errors": dict(errors),
         "agent_replies_stored": sum(1 for r in rows if r[2] != Message.Sender.CUSTOMER),
         "approvals": agents.outcomes["approved"],
@@ -591,7 +636,12 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=300)
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=60, help="how long customers keep writing")
-    parser.add_argument("--drain", type=float, default=None, help="at most this long to settle after (default)")
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=None,
+        help="at most this long to settle after sending (default: --seconds, 20-120)",
+    )
     parser.add_argument("--pace-min", type=float, default=3.0, help="seconds between a customer's messages, at least")
     parser.add_argument("--pace-max", type=float, default=6.0)
     parser.add_argument("--resend-share", type=float, default=0.1, help="share of messages sent twice")
@@ -602,7 +652,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     args = parser.parse_args()
     if args.drain is None:
-        args.drain = min(60.0, max(20.0, args.seconds / 2))
+        args.drain = min(120.0, max(20.0, args.seconds))
     if args.pace_min * 4 < 10 + 1:  # the desk's default rate limit: 5 messages in 10 s
         print("note: --pace-min below 2.75 s will meet the rate limit (5 messages in 10 s)")
 
