@@ -72,6 +72,7 @@ QUESTIONS = [
 PASSWORD = "soak-agent-password-0123"
 ACK_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 30.0
+STALL_S = 30.0  # the drain ends early when nothing moved for this long
 
 
 def free_port() -> int:
@@ -499,8 +500,10 @@ async def drive(base: str, args: Any) -> tuple[list[Customer], Agents, float]:
         for customer in customers
     ]
     # Drain: once sending stopped, end as soon as no draft is left unfinished and every customer holds every
-    # message of its conversation; at the latest at read_until.
-    while time.time() < clock["read_until"]:
+    # message of its conversation; early when nothing moved for STALL_S (stuck); at the latest at read_until.
+    progress: tuple[Any, ...] = ()
+    moved_at = time.time()
+    while time.time() < clock["read_until"] and time.time() - moved_at < STALL_S:
         sending = any(not t.done() and c.ack_waiters for t, c in zip(customer_tasks, customers, strict=True))
         if time.time() > clock["send_until"] and not sending:
             left = await sync_to_async(unfinished_drafts, thread_sensitive=False)()
@@ -509,15 +512,23 @@ async def drive(base: str, args: Any) -> tuple[list[Customer], Agents, float]:
                 c.failure or c.contiguous_seq() >= last.get(c.public_id or "", 0) for c in customers
             ):
                 break
+            now = (tuple(left.values()), sum(len(c.messages) for c in customers), len(agents.approvals))
+            if now != progress:
+                progress, moved_at = now, time.time()
+        else:
+            moved_at = time.time()
         await asyncio.sleep(0.5)  # poll interval
     drained_at = time.time()
     for task in [*customer_tasks, *agent_tasks]:
         task.cancel()
     await asyncio.gather(*customer_tasks, *agent_tasks, return_exceptions=True)
-    for customer in customers:
+
+    async def close(customer: Customer) -> None:
         if customer.ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(customer.ws.close(), 5)
+
+    await asyncio.gather(*(close(c) for c in customers))
     return customers, agents, drained_at - clock["send_until"]
 
 
@@ -640,7 +651,7 @@ def main() -> int:
         "--drain",
         type=float,
         default=None,
-        help="at most this long to settle after sending (default: --seconds, 20-120)",
+        help="at most this long to settle after sending (default: 2 x --seconds, 30-180)",
     )
     parser.add_argument("--pace-min", type=float, default=3.0, help="seconds between a customer's messages, at least")
     parser.add_argument("--pace-max", type=float, default=6.0)
@@ -652,7 +663,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     args = parser.parse_args()
     if args.drain is None:
-        args.drain = min(120.0, max(20.0, args.seconds))
+        args.drain = min(180.0, max(30.0, 2 * args.seconds))
     if args.pace_min * 4 < 10 + 1:  # the desk's default rate limit: 5 messages in 10 s
         print("note: --pace-min below 2.75 s will meet the rate limit (5 messages in 10 s)")
 
