@@ -167,7 +167,9 @@ CHANNEL_LAYERS = {
                 }
             ],
             "prefix": REDIS_PREFIX,
-            "capacity": 500,
+            # Events waiting per process inbox; above it, channels-redis drops new ones silently (clients
+            # notice the seq gap and resync, docs/protocol.md).
+            "capacity": envint("CHANNEL_CAPACITY", "500"),
             "expiry": 30,
         },
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.cookiejar
 import json
 import os
@@ -49,10 +50,32 @@ class LiveStack:
     base_url: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     log_dir: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    daphne: subprocess.Popen[bytes] | None = None
 
     @property
     def ws_url(self) -> str:
         return self.base_url.replace("http://", "ws://")
+
+    def start_daphne(self) -> None:
+        """Start Daphne on this stack's port (again, after kill_daphne) and wait until it accepts connections."""
+        assert self.log_dir is not None
+        log = open(self.log_dir / "daphne.log", "ab")
+        self.daphne = subprocess.Popen(
+            [sys.executable, "-m", "chatdesk.serve", "--bind", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.processes.append(self.daphne)
+        wait_for_port(self.port, self.processes)
+
+    def kill_daphne(self) -> None:
+        """SIGKILL Daphne: no close frames, no cleanup; its sockets just drop."""
+        assert self.daphne is not None
+        self.daphne.send_signal(signal.SIGKILL)
+        self.daphne.wait()
+        self.processes.remove(self.daphne)
+        self.daphne = None
 
     def stop(self) -> None:
         for process in self.processes:
@@ -74,25 +97,27 @@ def _test_database_url() -> str:
 PREFORK = ["--pool", "prefork", "--concurrency", "1"]
 
 
-def start_live_stack(env_overrides: dict[str, str] | None = None, pool: list[str] = PREFORK) -> LiveStack:
-    """Daphne + one Celery worker process on the test database (call after the test database exists)."""
+def start_live_stack(
+    env_overrides: dict[str, str] | None = None, pool: list[str] = PREFORK, *, beat: bool = False
+) -> LiveStack:
+    """Daphne + one Celery worker process on the test database (call after the test database exists).
+
+    With `beat`, the worker embeds celery beat, so the periodic sweeps (drafts_requeue_stale) run.
+    """
     env = {**os.environ, "DATABASE_URL": _test_database_url(), **(env_overrides or {})}
     log_dir = Path(tempfile.mkdtemp(prefix="chatdesk-live-"))
-    port = free_port()
+    embedded_beat = ["--beat", "--schedule", str(log_dir / "beat-schedule")] if beat else []
     worker = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery", *pool,
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
+            *embedded_beat, "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
         ],
         cwd=ROOT, env=env, stdout=open(log_dir / "worker.log", "wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "chatdesk.serve", "--bind", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=open(log_dir / "daphne.log", "wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    stack = LiveStack(base_url=f"http://127.0.0.1:{port}", processes=[daphne, worker], log_dir=log_dir)
+    port = free_port()
+    stack = LiveStack(base_url=f"http://127.0.0.1:{port}", processes=[worker], log_dir=log_dir, env=env, port=port)
     try:
-        wait_for_port(port, stack.processes)
+        stack.start_daphne()
     except Exception:
         stack.stop()
         raise
@@ -313,3 +338,177 @@ async def a_draft_reaches_an_agent(base_url: str, text: str, timeout: float = 90
     finally:
         await customer.close()
         await queue.close()
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL when the test process dies, so no server outlives a run."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class RedisServer:
+    """A Redis server of the test's own on a free port, without persistence, that the test may stop and start."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+        )  # fmt: skip
+        wait_for_port(self.port, [self.process], timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class ResyncingCustomer:
+    """A customer client that follows docs/protocol.md to the letter, running in the background.
+
+    - keeps one message per `seq`;
+    - a `seq` (in a message or an ack) more than one above the highest it holds without gaps means
+      something was missed: it sends `hello` with the token and `after_seq` (one at a time);
+    - a dropped connection is reconnected with exponential backoff (`backoff_s` doubling up to
+      `backoff_cap_s`), then `hello` with the token and `after_seq`;
+    - messages not yet acknowledged are sent again after every welcome, with the same `client_id`.
+    """
+
+    def __init__(
+        self, ws_url: str, origin: str, *, token: str | None = None, backoff_s: float = 0.1, backoff_cap_s: float = 2.0
+    ) -> None:
+        self.url, self.origin = f"{ws_url}/ws/chat/", origin
+        self.backoff_s, self.backoff_cap_s = backoff_s, backoff_cap_s
+        self.token = token
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.acks: dict[str, list[int]] = {}
+        self.errors: list[dict[str, Any]] = []
+        self.outbox: dict[str, str] = {}  # client_id -> text, until acknowledged or refused
+        self.connections = 0
+        self.gap_resyncs = 0
+        self.replayed = 0  # messages first received in a welcome after a reconnect or a resync
+        self.ready = False
+        self._ws: Any = None
+        self._awaiting_welcome = False
+        self._highest_seen = 0
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def contiguous_seq(self) -> int:
+        seq = 0
+        while seq + 1 in self.messages:
+            seq += 1
+        return seq
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def send_message(self, client_id: str, text: str) -> None:
+        """Queue a message; it is sent now if connected, else after the next welcome, until acknowledged."""
+        self.outbox[client_id] = text
+        if self.ready:
+            await self._send({"type": "message", "client_id": client_id, "text": text})
+
+    async def wait_until(self, predicate: Any, timeout: float) -> None:
+        """Return once predicate(self) holds; TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._changed.clear()
+            if self._task is not None and self._task.done():
+                self._task.result()  # raises what stopped the client
+                raise AssertionError("the client stopped")
+            if predicate(self):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"not reached within {timeout} s: seqs {sorted(self.messages)}, acks {self.acks}, "
+                    f"errors {self.errors[-3:]}, connections {self.connections}"
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                async with websockets.connect(self.url, origin=self.origin) as ws:  # type: ignore[arg-type]
+                    self._ws = ws
+                    self.connections += 1
+                    await self._hello()
+                    async for raw in ws:
+                        frame = json.loads(raw)
+                        if frame.get("type") == "welcome":
+                            attempt = 0
+                        await self._handle(frame)
+            except (OSError, TimeoutError, websockets.ConnectionClosed, websockets.InvalidHandshake):
+                pass
+            self._ws, self.ready, self._awaiting_welcome = None, False, False
+            self._changed.set()
+            await asyncio.sleep(min(self.backoff_s * 2**attempt, self.backoff_cap_s))  # the backoff itself
+            attempt += 1
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        if self._ws is None:
+            return
+        with contextlib.suppress(websockets.ConnectionClosed):  # the reader notices and reconnects
+            await self._ws.send(json.dumps(frame))
+
+    async def _hello(self) -> None:
+        self._awaiting_welcome = True
+        hello: dict[str, Any] = {"type": "hello"}
+        if self.token:
+            hello.update(token=self.token, after_seq=self.contiguous_seq())
+        await self._send(hello)
+
+    async def _resync_if_missing(self) -> None:
+        if self.ready and not self._awaiting_welcome and self._highest_seen > self.contiguous_seq():
+            self.gap_resyncs += 1
+            await self._hello()
+
+    async def _handle(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "welcome":
+            self.token = frame["token"]
+            if frame.get("reset"):
+                self.messages.clear()
+            for message in frame["messages"]:
+                if message["seq"] not in self.messages:
+                    self.replayed += 1 if self.connections > 1 or self.gap_resyncs else 0
+                    self.messages[message["seq"]] = message
+            self._highest_seen = max(self._highest_seen, frame["last_seq"])
+            self.ready, self._awaiting_welcome = True, False
+            for client_id, text in list(self.outbox.items()):
+                await self._send({"type": "message", "client_id": client_id, "text": text})
+            await self._resync_if_missing()
+        elif kind == "message":
+            self.messages.setdefault(frame["seq"], frame)
+            self._highest_seen = max(self._highest_seen, frame["seq"])
+            await self._resync_if_missing()
+        elif kind == "ack":
+            client_id, seq = frame["client_id"], frame["seq"]
+            self.acks.setdefault(client_id, []).append(seq)
+            text = self.outbox.pop(client_id, None)
+            if text is not None:  # our own message is stored at seq (as the widget shows it; the echo may follow)
+                self.messages.setdefault(seq, {"seq": seq, "client_id": client_id, "sender": "customer", "text": text})
+            self._highest_seen = max(self._highest_seen, seq)
+            await self._resync_if_missing()
+        elif kind == "error":
+            self.errors.append(frame)
+            if frame.get("code") != "rate_limited":
+                self.outbox.pop(str(frame.get("client_id")), None)
+        self._changed.set()

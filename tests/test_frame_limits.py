@@ -48,7 +48,8 @@ def test_invalid_utf8_closes_with_1007_and_an_oversized_frame_with_1009(live_sta
 
 def test_the_servers_memory_stays_flat_under_oversized_frames(live_stack: LiveStack) -> None:
     url, origin = f"{live_stack.ws_url}/ws/chat/", live_stack.base_url
-    daphne = live_stack.processes[0].pid
+    assert live_stack.daphne is not None
+    daphne = live_stack.daphne.pid
     big = "x" * (4 * 1024 * 1024)
 
     async def scenario() -> None:
