@@ -142,6 +142,7 @@ def welcome_frame(public_id: uuid.UUID, *, after_seq: int) -> Frame:
     return {
         "type": "welcome",
         "token": conversation_token(public_id),
+        "conversation_id": str(public_id),
         "last_seq": conversation.last_seq if conversation else 0,
         "status": code,
         "status_text": text,

@@ -480,8 +480,11 @@
   function onAck(frame) {
     var entry = state.byClientId.get(frame.client_id);
     if (!entry || typeof frame.seq !== "number") return;
+    // An ack comes straight back on this socket: a seq above what we hold means broadcasts were missed.
+    var missedSome = frame.seq > contiguousSeq() + 1;
     markStored(entry, frame.seq);
     renderList();
+    if (missedSome && state.ready) sendHello();
   }
 
   function onMessage(frame) {
