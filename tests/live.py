@@ -49,10 +49,37 @@ class LiveStack:
     base_url: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     log_dir: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    pool: list[str] = field(default_factory=list)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def ws_url(self) -> str:
         return self.base_url.replace("http://", "ws://")
+
+    @property
+    def worker(self) -> subprocess.Popen[bytes]:
+        """The Celery worker started last."""
+        return self.workers[-1]
+
+    def worker_log(self, n: int = -1) -> str:
+        assert self.log_dir is not None
+        return (self.log_dir / f"worker-{len(self.workers) if n == -1 else n + 1}.log").read_text(errors="replace")
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """Start a Celery worker on the stack's settings (another one, after a test killed the last)."""
+        assert self.log_dir is not None
+        log = open(self.log_dir / f"worker-{len(self.workers) + 1}.log", "wb")
+        worker = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery", *self.pool,
+                "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
+            ],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.workers.append(worker)
+        self.processes.append(worker)
+        return worker
 
     def stop(self) -> None:
         for process in self.processes:
@@ -79,18 +106,13 @@ def start_live_stack(env_overrides: dict[str, str] | None = None, pool: list[str
     env = {**os.environ, "DATABASE_URL": _test_database_url(), **(env_overrides or {})}
     log_dir = Path(tempfile.mkdtemp(prefix="chatdesk-live-"))
     port = free_port()
-    worker = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery", *pool,
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
-        ],
-        cwd=ROOT, env=env, stdout=open(log_dir / "worker.log", "wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    stack = LiveStack(base_url=f"http://127.0.0.1:{port}", log_dir=log_dir, env=env, pool=pool)
+    stack.start_worker()
     daphne = subprocess.Popen(
         [sys.executable, "-m", "chatdesk.serve", "--bind", "127.0.0.1", "--port", str(port)],
         cwd=ROOT, env=env, stdout=open(log_dir / "daphne.log", "wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
-    stack = LiveStack(base_url=f"http://127.0.0.1:{port}", processes=[daphne, worker], log_dir=log_dir)
+    stack.processes.insert(0, daphne)
     try:
         wait_for_port(port, stack.processes)
     except Exception:

@@ -1,0 +1,255 @@
+"""Workers that die, hang or choke, as real processes: Daphne, a prefork Celery worker with beat, PostgreSQL, Redis.
+
+The worker drafts with tests.engines.ScriptedEngine, whose behaviour each test picks through the
+customer's words. Failures are real: processes are killed with signals, engines really hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection
+from kombu import Connection
+
+from chatdesk.conversations.models import Conversation, Draft, Message
+from chatdesk.conversations.tasks import draft_reply
+from chatdesk.conversations.tokens import public_id_from_token
+from tests.conftest import PASSWORD
+from tests.engines import ANSWER_PREFIX, pid_file, warm_up_file
+from tests.live import PREFORK, Client, LiveStack, login_session, start_live_stack
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+# The worker's settings (small, so that failures show within seconds).
+SOFT_TIME_LIMIT_S = 3
+HARD_TIME_LIMIT_S = 5
+FAIL_AFTER_S = 25
+MAX_ATTEMPTS = 3
+PREFIX = f"{settings.REDIS_PREFIX}-failures"  # Redis keys of this stack alone (cleared by conftest's prefix)
+
+
+@pytest.fixture(scope="module")
+def desk(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveStack]:
+    engine_dir = Path(tempfile.mkdtemp(prefix="chatdesk-scripted-"))
+    env = {
+        "REDIS_PREFIX": PREFIX,
+        "DRAFT_ENGINE": "scripted",
+        "DRAFT_EXTRA_ENGINES": "scripted=tests.engines.ScriptedEngine",
+        "SCRIPTED_ENGINE_DIR": str(engine_dir),
+        "DRAFT_SOFT_TIME_LIMIT": str(SOFT_TIME_LIMIT_S),
+        "DRAFT_HARD_TIME_LIMIT": str(HARD_TIME_LIMIT_S),
+        "DRAFT_REQUEUE_AFTER_S": "2",
+        "DRAFT_FAIL_AFTER_S": str(FAIL_AFTER_S),
+        "DRAFT_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+        "DRAFT_SWEEP_EVERY_S": "1",
+        "SELECTOR_TRAIN_EVERY_S": "0",
+    }
+    os.environ["SCRIPTED_ENGINE_DIR"] = str(engine_dir)  # for pid_file() and warm_up_file() here
+    pool = [*PREFORK, "--beat", "--schedule", str(engine_dir / "celerybeat-schedule")]
+    with django_db_blocker.unblock():
+        stack = start_live_stack(env, pool=pool)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        del os.environ["SCRIPTED_ENGINE_DIR"]
+
+
+def is_type(kind: str, **fields: object) -> Callable[[dict[str, Any]], bool]:
+    return lambda frame: frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items())
+
+
+async def customer_connects(desk: LiveStack) -> tuple[Client, uuid.UUID]:
+    customer = await Client.connect(f"{desk.ws_url}/ws/chat/", origin=desk.base_url)
+    await customer.send({"type": "hello"})
+    public_id = public_id_from_token((await customer.wait_for(is_type("welcome")))["token"])
+    assert public_id is not None
+    return customer, public_id
+
+
+async def customer_says(customer: Client, text: str, client_id: str) -> int:
+    await customer.send({"type": "message", "client_id": client_id, "text": text})
+    return int((await customer.wait_for(is_type("ack", client_id=client_id)))["seq"])
+
+
+def customer_writes(desk: LiveStack, text: str) -> uuid.UUID:
+    """A new customer sends `text` through the chat socket; returns the conversation's public id."""
+
+    async def scenario() -> uuid.UUID:
+        customer, public_id = await customer_connects(desk)
+        await customer_says(customer, text, "m-1")
+        await customer.close()
+        return public_id
+
+    return asyncio.run(scenario())
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll the database (or anything) until `condition()` is truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+def finished_draft(public_id: uuid.UUID) -> Draft | None:
+    return (
+        Draft.objects.filter(conversation__public_id=public_id)
+        .exclude(status__in=[Draft.Status.PENDING, Draft.Status.GENERATING])
+        .first()
+    )
+
+
+def the_only_draft(public_id: uuid.UUID) -> Draft:
+    drafts = list(Draft.objects.filter(conversation__public_id=public_id))
+    assert len(drafts) == 1, drafts
+    return drafts[0]
+
+
+def test_a_pool_child_killed_mid_draft_is_replaced_and_the_draft_is_written_in_time(desk: LiveStack) -> None:
+    """The replacement child loads its engine for longer than Celery's default 4 s wait for it."""
+    warm_up_file().write_text("6")
+    try:
+        public_id = customer_writes(desk, "[block child] Where is my order?")
+        child = int(wait_until(lambda: pid_file("child").exists() and pid_file("child").read_text(), 15, "drafting"))
+        assert Draft.objects.get(conversation__public_id=public_id).status == Draft.Status.GENERATING
+        os.kill(child, signal.SIGKILL)
+        draft = wait_until(lambda: finished_draft(public_id), FAIL_AFTER_S, "the draft written or escalated")
+    finally:
+        warm_up_file().unlink()
+    draft = the_only_draft(public_id)
+    asked = Message.objects.get(conversation__public_id=public_id, seq=1)
+    assert (draft.status, draft.attempts, draft.reply_to_id) == (Draft.Status.READY, 2, asked.pk)
+    assert draft.text == ANSWER_PREFIX + asked.text
+    assert draft.ready_at is not None
+    assert (draft.ready_at - asked.created_at).total_seconds() < FAIL_AFTER_S
+    assert desk.worker.poll() is None
+    assert "Timed out waiting for UP message" not in desk.worker_log()
+
+
+def test_drafts_queued_on_a_killed_worker_are_all_written_by_the_next_one(desk: LiveStack) -> None:
+    in_flight = customer_writes(desk, "[block main] Where is my parcel?")
+    wait_until(lambda: pid_file("main").exists(), 15, "the first draft being written")
+    queued = [customer_writes(desk, f"Question {n}: can I pay by card?") for n in range(3)]
+    main = psutil.Process(desk.worker.pid)
+    children = main.children(recursive=True)  # the pool child dies with it; the embedded beat would not
+    main.kill()
+    desk.worker.wait()
+    for process in children:
+        if process.is_running():
+            process.kill()
+    desk.start_worker()
+    for public_id in [in_flight, *queued]:
+        wait_until(lambda p=public_id: finished_draft(p), FAIL_AFTER_S, f"the draft for {public_id}")
+    for public_id in [in_flight, *queued]:
+        draft = the_only_draft(public_id)
+        assert draft.status == Draft.Status.READY, (draft.status, draft.error)
+        assert draft.text.startswith(ANSWER_PREFIX)
+    assert the_only_draft(in_flight).attempts == 2
+
+
+def test_a_draft_that_kills_its_worker_every_time_stops_after_the_attempts_allowed(desk: LiveStack) -> None:
+    public_id = customer_writes(desk, "[crash] Where is my order?")
+    draft = wait_until(lambda: finished_draft(public_id), FAIL_AFTER_S, "the poison draft given up")
+    draft = the_only_draft(public_id)
+    assert (draft.status, draft.error_code, draft.attempts) == (Draft.Status.FAILED, "too_many_attempts", MAX_ATTEMPTS)
+    conversation = Conversation.objects.get(public_id=public_id)
+    assert (conversation.status, conversation.escalation_reason) == ("escalated", "draft_failed")
+    # The worker is still there for everyone else.
+    healthy = customer_writes(desk, "How do I reset my password?")
+    assert wait_until(lambda: finished_draft(healthy), FAIL_AFTER_S, "the next draft").status == Draft.Status.READY
+
+
+def test_a_hung_engine_is_stopped_at_the_time_limit_and_the_agent_is_told(desk: LiveStack, agent: User) -> None:
+    session = login_session(desk.base_url, agent.username, PASSWORD)
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], float]:
+        customer, public_id = await customer_connects(desk)
+        watching = await Client.connect(
+            f"{desk.ws_url}/ws/agents/conversations/{public_id}/", origin=desk.base_url, session=session
+        )
+        await watching.wait_for(is_type("draft"))
+        asked = time.monotonic()
+        await customer_says(customer, "[hang] Where is my order?", "m-1")
+        failed = await watching.wait_for(
+            lambda f: f["type"] == "draft" and f["draft"] is not None and f["draft"]["status"] == "failed",
+            timeout=HARD_TIME_LIMIT_S + 5,
+        )
+        took = time.monotonic() - asked
+        escalated = await watching.wait_for(is_type("conversation", status="escalated"))
+        for client in (customer, watching):
+            await client.close()
+        return failed["draft"], escalated, took
+
+    draft, conversation, took = asyncio.run(scenario())
+    assert draft["error_code"] == "timed_out"
+    assert "timed out" in draft["error"]
+    assert SOFT_TIME_LIMIT_S <= took < HARD_TIME_LIMIT_S + 5
+    assert conversation["escalation_reason"] == "draft_failed"
+    assert desk.worker.poll() is None
+
+
+def test_an_approved_reply_reaches_the_customer_once_despite_a_repeat_and_a_redelivered_task(
+    desk: LiveStack, agent: User
+) -> None:
+    session = login_session(desk.base_url, agent.username, PASSWORD)
+
+    def redeliver(draft_id: int) -> None:
+        """Put the drafting task back on this stack's broker with its original id, as Redis redelivers it."""
+        try:
+            task_id = Draft.objects.get(pk=draft_id).task_id
+        finally:
+            connection.close()  # this thread's own database connection
+        options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{PREFIX}:"}
+        with Connection(settings.CELERY_BROKER_URL, transport_options=options) as broker:
+            draft_reply.apply_async(args=[draft_id], task_id=task_id, connection=broker)
+
+    async def scenario() -> list[dict[str, Any]]:
+        customer, public_id = await customer_connects(desk)
+        agent_socket = await Client.connect(
+            f"{desk.ws_url}/ws/agents/conversations/{public_id}/", origin=desk.base_url, session=session
+        )
+        await customer_says(customer, "What are your opening hours?", "m-1")
+        ready = await agent_socket.wait_for(lambda f: f["type"] == "draft" and f["draft"]["status"] == "ready")
+        draft_id = ready["draft"]["id"]
+        for request_id in ("r-1", "r-2"):
+            await agent_socket.send({"type": "approve", "draft_id": draft_id, "request_id": request_id})
+        await agent_socket.wait_for(is_type("ack", request_id="r-1"))
+        refused = await agent_socket.wait_for(is_type("error", request_id="r-2"))
+        assert refused["code"] == "already_handled"
+        await asyncio.to_thread(redeliver, draft_id)
+        # The worker takes tasks in order: once the next message's draft is ready, the redelivery has run.
+        await customer_says(customer, "And on Sundays?", "m-2")
+        second = await agent_socket.wait_for(
+            lambda f: f["type"] == "draft" and f["draft"]["status"] == "ready" and f["draft"]["reply_to_seq"] == 3
+        )
+        await agent_socket.send({"type": "approve", "draft_id": second["draft"]["id"], "request_id": "r-3"})
+        await customer.wait_for(is_type("message", seq=4))  # every frame sent before it has arrived too
+        for client in (customer, agent_socket):
+            await client.close()
+        return customer.frames
+
+    frames = asyncio.run(scenario())
+    replies = [f for f in frames if f["type"] == "message" and f["seq"] == 2]
+    assert len(replies) == 1
+    assert replies[0]["sender"] == "agent" and replies[0]["text"].startswith(ANSWER_PREFIX)
+    conversation = Conversation.objects.get(messages__client_id="m-2")
+    assert list(conversation.messages.values_list("seq", "sender")) == [
+        (1, "customer"), (2, "agent"), (3, "customer"), (4, "agent"),
+    ]  # fmt: skip
