@@ -115,6 +115,13 @@ def finished_draft(public_id: uuid.UUID) -> Draft | None:
     )
 
 
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def the_only_draft(public_id: uuid.UUID) -> Draft:
     drafts = list(Draft.objects.filter(conversation__public_id=public_id))
     assert len(drafts) == 1, drafts
@@ -147,11 +154,14 @@ def test_drafts_queued_on_a_killed_worker_are_all_written_by_the_next_one(desk: 
     wait_until(lambda: pid_file("main").exists(), 15, "the first draft being written")
     queued = [customer_writes(desk, f"Question {n}: can I pay by card?") for n in range(3)]
     main = psutil.Process(desk.worker.pid)
-    children = main.children(recursive=True)  # the pool child dies with it; the embedded beat would not
+    children = main.children(recursive=True)  # the pool child and the embedded beat
+    assert len(children) == 2
     main.kill()
     desk.worker.wait()
-    for process in children:
-        if process.is_running():
+    try:
+        wait_until(lambda: not any(alive(p) for p in children), 5, "the worker's children gone with it")
+    finally:
+        for process in filter(alive, children):
             process.kill()
     desk.start_worker()
     for public_id in [in_flight, *queued]:
