@@ -14,12 +14,16 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import websockets
 from django.db import connection
+
+from chatdesk.conversations.tokens import public_id_from_token
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,10 +167,32 @@ class Client:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"no matching frame within {timeout} s; got {self.frames[-5:]}")
-            frame = json.loads(await asyncio.wait_for(self.ws.recv(), remaining))
+            try:
+                frame = json.loads(await asyncio.wait_for(self.ws.recv(), remaining))
+            except TimeoutError:
+                raise TimeoutError(f"no matching frame within {timeout} s; got {self.frames[-5:]}") from None
             self.frames.append(frame)
             if predicate(frame):
                 return frame
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def is_type(kind: str, **fields: object) -> Callable[[dict[str, Any]], bool]:
+    return lambda frame: frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items())
+
+
+async def customer_connects(desk: LiveStack) -> tuple[Client, uuid.UUID]:
+    """A new customer's chat socket, after hello; returns it and the conversation's public id."""
+    customer = await Client.connect(f"{desk.ws_url}/ws/chat/", origin=desk.base_url)
+    await customer.send({"type": "hello"})
+    public_id = public_id_from_token((await customer.wait_for(is_type("welcome")))["token"])
+    assert public_id is not None
+    return customer, public_id
+
+
+async def customer_says(customer: Client, text: str, client_id: str) -> int:
+    """Send a chat message and wait for its ack; returns its seq."""
+    await customer.send({"type": "message", "client_id": client_id, "text": text})
+    return int((await customer.wait_for(is_type("ack", client_id=client_id)))["seq"])

@@ -20,14 +20,20 @@ import psutil
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection
 
 from chatdesk.conversations.models import Conversation, Draft, Message
-from chatdesk.conversations.tasks import draft_reply
-from chatdesk.conversations.tokens import public_id_from_token
 from tests.conftest import PASSWORD
 from tests.engines import ANSWER_PREFIX, pid_file, warm_up_file
-from tests.live import PREFORK, Client, LiveStack, login_session, start_live_stack
+from tests.live import (
+    PREFORK,
+    Client,
+    LiveStack,
+    customer_connects,
+    customer_says,
+    is_type,
+    login_session,
+    start_live_stack,
+)
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -41,6 +47,8 @@ PREFIX = f"{settings.REDIS_PREFIX}-failures"  # Redis keys of this stack alone (
 
 @pytest.fixture(scope="module")
 def desk(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveStack]:
+    """This module's stack. Its beat sweeps the whole test database every second, so no other stack may
+    have drafts waiting while it runs (a test needing the suite's live_stack belongs in another module)."""
     engine_dir = Path(tempfile.mkdtemp(prefix="chatdesk-scripted-"))
     env = {
         "REDIS_PREFIX": PREFIX,
@@ -64,23 +72,6 @@ def desk(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveStack]:
     finally:
         stack.stop()
         del os.environ["SCRIPTED_ENGINE_DIR"]
-
-
-def is_type(kind: str, **fields: object) -> Callable[[dict[str, Any]], bool]:
-    return lambda frame: frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items())
-
-
-async def customer_connects(desk: LiveStack) -> tuple[Client, uuid.UUID]:
-    customer = await Client.connect(f"{desk.ws_url}/ws/chat/", origin=desk.base_url)
-    await customer.send({"type": "hello"})
-    public_id = public_id_from_token((await customer.wait_for(is_type("welcome")))["token"])
-    assert public_id is not None
-    return customer, public_id
-
-
-async def customer_says(customer: Client, text: str, client_id: str) -> int:
-    await customer.send({"type": "message", "client_id": client_id, "text": text})
-    return int((await customer.wait_for(is_type("ack", client_id=client_id)))["seq"])
 
 
 def customer_writes(desk: LiveStack, text: str) -> uuid.UUID:
@@ -212,52 +203,3 @@ def test_a_hung_engine_is_stopped_at_the_time_limit_and_the_agent_is_told(desk: 
     assert SOFT_TIME_LIMIT_S <= took < HARD_TIME_LIMIT_S + 5
     assert conversation["escalation_reason"] == "draft_failed"
     assert desk.worker.poll() is None
-
-
-def test_an_approved_reply_reaches_the_customer_once_despite_a_repeat_and_a_redelivered_task(
-    live_stack: LiveStack, knowledge: None, agent: User
-) -> None:
-    """On the suite's stack (retrieval engine, demo knowledge): the agent approves twice, then the
-    broker delivers the drafting task again with its original id."""
-    session = login_session(live_stack.base_url, agent.username, PASSWORD)
-
-    def redeliver(draft_id: int) -> None:
-        try:
-            task_id = Draft.objects.get(pk=draft_id).task_id
-        finally:
-            connection.close()  # this thread's own database connection
-        draft_reply.apply_async(args=[draft_id], task_id=task_id)
-
-    async def scenario() -> list[dict[str, Any]]:
-        customer, public_id = await customer_connects(live_stack)
-        agent_socket = await Client.connect(
-            f"{live_stack.ws_url}/ws/agents/conversations/{public_id}/", origin=live_stack.base_url, session=session
-        )
-        await customer_says(customer, "How do I reset my password?", "m-1")
-        ready = await agent_socket.wait_for(lambda f: f["type"] == "draft" and f["draft"]["status"] == "ready", 60)
-        draft_id = ready["draft"]["id"]
-        for request_id in ("r-1", "r-2"):
-            await agent_socket.send({"type": "approve", "draft_id": draft_id, "request_id": request_id})
-        await agent_socket.wait_for(is_type("ack", request_id="r-1"))
-        refused = await agent_socket.wait_for(is_type("error", request_id="r-2"))
-        assert refused["code"] == "already_handled"
-        await asyncio.to_thread(redeliver, draft_id)
-        # The worker takes tasks in order: once the next message's draft is ready, the redelivery has run.
-        await customer_says(customer, "Can I pay with PayPal?", "m-2")
-        second = await agent_socket.wait_for(
-            lambda f: f["type"] == "draft" and f["draft"]["status"] == "ready" and f["draft"]["reply_to_seq"] == 3, 60
-        )
-        await agent_socket.send({"type": "approve", "draft_id": second["draft"]["id"], "request_id": "r-3"})
-        await customer.wait_for(is_type("message", seq=4))  # every frame sent before it has arrived too
-        for client in (customer, agent_socket):
-            await client.close()
-        return customer.frames
-
-    frames = asyncio.run(scenario())
-    replies = [f for f in frames if f["type"] == "message" and f["seq"] == 2]
-    assert len(replies) == 1
-    assert (replies[0]["sender"], replies[0]["author"]) == ("agent", "Alice Agent")
-    conversation = Conversation.objects.get(messages__client_id="m-2")
-    assert list(conversation.messages.values_list("seq", "sender")) == [
-        (1, "customer"), (2, "agent"), (3, "customer"), (4, "agent"),
-    ]  # fmt: skip
