@@ -233,6 +233,9 @@ DRAFT_FAIL_AFTER_S = envint("DRAFT_FAIL_AFTER_S", "120")
 DRAFT_MAX_ATTEMPTS = envint("DRAFT_MAX_ATTEMPTS", "3")
 if DRAFT_MAX_ATTEMPTS < 1:
     raise ImproperlyConfiguredEnv("DRAFT_MAX_ATTEMPTS must be at least 1")
+# The sweep fails a draft at the last sweep before it is DRAFT_FAIL_AFTER_S old.
+if not 0 < DRAFT_SWEEP_EVERY_S < DRAFT_FAIL_AFTER_S:
+    raise ImproperlyConfiguredEnv("DRAFT_SWEEP_EVERY_S must be above 0 and below DRAFT_FAIL_AFTER_S")
 DRAFT_HISTORY_TURNS = envint("DRAFT_HISTORY_TURNS", "12")
 
 # Generative engines (DRAFT_ENGINE=transformers or openai); see docs/configuration.md.

@@ -425,7 +425,8 @@ def draft_fail(*, draft_id: int, reason: str, error_code: str, task_id: str = ""
 def drafts_requeue_stale() -> int:
     """The beat sweep: queue again the drafts whose task was lost, fail those that cannot finish.
 
-    - unfinished drafts created more than DRAFT_FAIL_AFTER_S ago are failed (`worker_lost`);
+    - unfinished drafts that would be older than DRAFT_FAIL_AFTER_S by the next sweep are failed
+      (`worker_lost`), so none waits longer than that;
     - generating drafts started longer ago than the hard time limit lost their worker (the pool kills
       a run at that limit): they are queued again, or failed (`too_many_attempts`) once they were
       started DRAFT_MAX_ATTEMPTS times;
@@ -436,7 +437,7 @@ def drafts_requeue_stale() -> int:
     Returns how many drafts were queued again.
     """
     now = timezone.now()
-    give_up_before = now - timedelta(seconds=settings.DRAFT_FAIL_AFTER_S)
+    give_up_before = now - timedelta(seconds=settings.DRAFT_FAIL_AFTER_S - settings.DRAFT_SWEEP_EVERY_S)
     for draft_id in Draft.objects.filter(
         status__in=[Draft.Status.PENDING, Draft.Status.GENERATING], created_at__lt=give_up_before
     ).values_list("pk", flat=True):

@@ -37,6 +37,8 @@ def test_time_limits_end_before_the_broker_redelivers_and_a_slow_pool_child_may_
     assert soft < hard < settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
     # Loading torch and the encoder in a replacement pool child takes longer than Celery's default 4 s.
     assert settings.CELERY_WORKER_PROC_ALIVE_TIMEOUT >= 60
+    # The sweep runs often enough to fail a lost draft before it is DRAFT_FAIL_AFTER_S old.
+    assert 0 < settings.DRAFT_SWEEP_EVERY_S < settings.DRAFT_FAIL_AFTER_S
 
 
 class Answering(DraftEngine):
@@ -115,16 +117,23 @@ class TestAttempts:
         assert (draft.status, draft.error_code) == (Draft.Status.FAILED, "too_many_attempts")
         assert refreshed(queued_draft.conversation).escalation_reason == "draft_failed"
 
-    def test_a_draft_no_worker_finished_in_time_fails_as_worker_lost(
-        self, queued_draft: Draft, monkeypatch: Any
+    def test_a_draft_no_worker_finishes_is_failed_as_worker_lost_before_it_is_fail_after_old(
+        self, queued_draft: Draft, monkeypatch: Any, settings: Any
     ) -> None:
         from chatdesk.conversations import tasks
 
         monkeypatch.setattr(tasks.draft_reply, "delay", lambda draft_id: None)
-        Draft.objects.filter(pk=queued_draft.pk).update(created_at=timezone.now() - timedelta(hours=1))
+        settings.DRAFT_FAIL_AFTER_S, settings.DRAFT_SWEEP_EVERY_S = 120, 15
+        # The next sweep comes 15 s later, when this draft would be 121 s old: this sweep fails it.
+        created = timezone.now() - timedelta(seconds=106)
+        Draft.objects.filter(pk=queued_draft.pk).update(created_at=created + timedelta(seconds=2))
+        services.drafts_requeue_stale()
+        assert Draft.objects.get(pk=queued_draft.pk).status == Draft.Status.PENDING  # 104 s: the next sweep will
+        Draft.objects.filter(pk=queued_draft.pk).update(created_at=created)
         services.drafts_requeue_stale()
         draft = Draft.objects.get(pk=queued_draft.pk)
         assert (draft.status, draft.error_code) == (Draft.Status.FAILED, "worker_lost")
+        assert refreshed(queued_draft.conversation).escalation_reason == "draft_failed"
 
 
 class TestFailureCodes:
