@@ -3,10 +3,10 @@
 import os
 from typing import Any
 
-from celery import Celery
+from celery import Celery, platforms
 from celery.concurrency import get_implementation
 from celery.concurrency.prefork import TaskPool as PreforkPool
-from celery.signals import worker_init, worker_process_init
+from celery.signals import beat_embedded_init, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatdesk.settings")
 
@@ -35,3 +35,10 @@ def _warm_up_unforked_worker(sender: Any = None, **_kwargs: object) -> None:
         from chatdesk.drafting.registry import warm_up
 
         warm_up()
+
+
+@beat_embedded_init.connect
+def _embedded_beat_dies_with_its_worker(**_kwargs: object) -> None:
+    """`worker --beat` runs beat in a child process that a SIGKILL of the worker would leave running
+    (pool children already die with it); it would keep scheduling sweeps for a worker that is gone."""
+    platforms.set_pdeathsig("SIGKILL")

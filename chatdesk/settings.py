@@ -181,7 +181,13 @@ CELERY_TASK_ROUTES = {"chatdesk.conversations.tasks.draft_reply": {"queue": "dra
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SOFT_TIME_LIMIT = envint("DRAFT_SOFT_TIME_LIMIT", "60")
-CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 10
+# At the hard limit the pool kills the child; the gap lets a draft stopped at the soft limit be marked timed out.
+CELERY_TASK_TIME_LIMIT = envint("DRAFT_HARD_TIME_LIMIT", str(CELERY_TASK_SOFT_TIME_LIMIT + 10))
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfiguredEnv("DRAFT_HARD_TIME_LIMIT must be greater than DRAFT_SOFT_TIME_LIMIT")
+# A replacement pool child loads the drafting engine (torch, the encoder) before it reports for work;
+# Celery's default of 4 s kills slow starters in a loop, and then nothing is drafted at all.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = envfloat("WORKER_PROC_ALIVE_TIMEOUT_S", "120")
 # Late-acknowledged drafts are redelivered after visibility_timeout: it must outlast the longest draft.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
@@ -201,8 +207,15 @@ if SELECTOR_ENCODER not in ("auto", "shared", "tuned"):
 # Fine-tuning stops after this long (it keeps what it learned) and is skipped below this many examples.
 SELECTOR_TUNE_BUDGET_S = envfloat("SELECTOR_TUNE_BUDGET_S", "360")
 SELECTOR_TUNE_MIN_EXAMPLES = envint("SELECTOR_TUNE_MIN_EXAMPLES", "200")
+# How often the beat sweep queues lost drafts again and fails hopeless ones (drafts_requeue_stale).
+DRAFT_SWEEP_EVERY_S = envfloat("DRAFT_SWEEP_EVERY_S", "15")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "requeue-stale-drafts": {"task": "chatdesk.conversations.tasks.requeue_stale_drafts", "schedule": 15.0},
+    "requeue-stale-drafts": {
+        "task": "chatdesk.conversations.tasks.requeue_stale_drafts",
+        "schedule": DRAFT_SWEEP_EVERY_S,
+        # A sweep not run by the next one's time is dropped: sweeps never pile up behind busy workers.
+        "options": {"expires": DRAFT_SWEEP_EVERY_S},
+    },
 }
 if SELECTOR_TRAIN_EVERY_S > 0:
     CELERY_BEAT_SCHEDULE["train-selector"] = {
@@ -218,12 +231,26 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Torch threads per worker process; one per process is fastest with prefork on few cores.
 TORCH_NUM_THREADS = envint("TORCH_NUM_THREADS", "1")
 DRAFT_ENGINE = env("DRAFT_ENGINE", "retrieval")
+# More engines for the registry, as name=dotted.path.to.EngineClass pairs separated by commas.
+DRAFT_EXTRA_ENGINES: dict[str, str] = {}
+for _pair in envlist("DRAFT_EXTRA_ENGINES"):
+    _name, _sep, _path = (part.strip() for part in _pair.partition("="))
+    if not (_name and _sep and "." in _path):
+        raise ImproperlyConfiguredEnv(f"DRAFT_EXTRA_ENGINES entries must be name=dotted.path, not {_pair!r}")
+    DRAFT_EXTRA_ENGINES[_name] = _path
 # Below this confidence a draft is still shown but the conversation is escalated.
 DRAFT_ESCALATE_BELOW = envfloat("DRAFT_ESCALATE_BELOW", "0.45")
 # Pending drafts older than this are queued again (the broker was down, a worker died).
 DRAFT_REQUEUE_AFTER_S = envint("DRAFT_REQUEUE_AFTER_S", "30")
 # Drafts that never finish within this are marked failed and escalated.
 DRAFT_FAIL_AFTER_S = envint("DRAFT_FAIL_AFTER_S", "120")
+# A draft is started at most this many times (a worker died under it, its task failed); then it fails.
+DRAFT_MAX_ATTEMPTS = envint("DRAFT_MAX_ATTEMPTS", "3")
+if DRAFT_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfiguredEnv("DRAFT_MAX_ATTEMPTS must be at least 1")
+# The sweep fails a draft at the last sweep before it is DRAFT_FAIL_AFTER_S old.
+if not 0 < DRAFT_SWEEP_EVERY_S < DRAFT_FAIL_AFTER_S:
+    raise ImproperlyConfiguredEnv("DRAFT_SWEEP_EVERY_S must be above 0 and below DRAFT_FAIL_AFTER_S")
 DRAFT_HISTORY_TURNS = envint("DRAFT_HISTORY_TURNS", "12")
 
 # Generative engines (DRAFT_ENGINE=transformers or openai); see docs/configuration.md.

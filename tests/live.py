@@ -15,12 +15,16 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import websockets
 from django.db import connection
+
+from chatdesk.conversations.tokens import public_id_from_token
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +57,8 @@ class LiveStack:
     env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     daphne: subprocess.Popen[bytes] | None = None
+    pool: list[str] = field(default_factory=list)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def ws_url(self) -> str:
@@ -76,6 +82,30 @@ class LiveStack:
         self.daphne.wait()
         self.processes.remove(self.daphne)
         self.daphne = None
+
+    @property
+    def worker(self) -> subprocess.Popen[bytes]:
+        """The Celery worker started last."""
+        return self.workers[-1]
+
+    def worker_log(self, n: int = -1) -> str:
+        assert self.log_dir is not None
+        return (self.log_dir / f"worker-{len(self.workers) if n == -1 else n + 1}.log").read_text(errors="replace")
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """Start a Celery worker on the stack's settings (another one, after a test killed the last)."""
+        assert self.log_dir is not None
+        log = open(self.log_dir / f"worker-{len(self.workers) + 1}.log", "wb")
+        worker = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery", *self.pool,
+                "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
+            ],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.workers.append(worker)
+        self.processes.append(worker)
+        return worker
 
     def stop(self) -> None:
         for process in self.processes:
@@ -107,15 +137,11 @@ def start_live_stack(
     env = {**os.environ, "DATABASE_URL": _test_database_url(), **(env_overrides or {})}
     log_dir = Path(tempfile.mkdtemp(prefix="chatdesk-live-"))
     embedded_beat = ["--beat", "--schedule", str(log_dir / "beat-schedule")] if beat else []
-    worker = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery", *pool,
-            *embedded_beat, "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
-        ],
-        cwd=ROOT, env=env, stdout=open(log_dir / "worker.log", "wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
     port = free_port()
-    stack = LiveStack(base_url=f"http://127.0.0.1:{port}", processes=[worker], log_dir=log_dir, env=env, port=port)
+    stack = LiveStack(
+        base_url=f"http://127.0.0.1:{port}", log_dir=log_dir, env=env, port=port, pool=[*pool, *embedded_beat]
+    )
+    stack.start_worker()
     try:
         stack.start_daphne()
     except Exception:
@@ -166,7 +192,10 @@ class Client:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"no matching frame within {timeout} s; got {self.frames[-5:]}")
-            frame = json.loads(await asyncio.wait_for(self.ws.recv(), remaining))
+            try:
+                frame = json.loads(await asyncio.wait_for(self.ws.recv(), remaining))
+            except TimeoutError:
+                raise TimeoutError(f"no matching frame within {timeout} s; got {self.frames[-5:]}") from None
             self.frames.append(frame)
             if predicate(frame):
                 return frame
@@ -512,3 +541,22 @@ class ResyncingCustomer:
             if frame.get("code") != "rate_limited":
                 self.outbox.pop(str(frame.get("client_id")), None)
         self._changed.set()
+
+
+def is_type(kind: str, **fields: object) -> Callable[[dict[str, Any]], bool]:
+    return lambda frame: frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items())
+
+
+async def customer_connects(desk: LiveStack) -> tuple[Client, uuid.UUID]:
+    """A new customer's chat socket, after hello; returns it and the conversation's public id."""
+    customer = await Client.connect(f"{desk.ws_url}/ws/chat/", origin=desk.base_url)
+    await customer.send({"type": "hello"})
+    public_id = public_id_from_token((await customer.wait_for(is_type("welcome")))["token"])
+    assert public_id is not None
+    return customer, public_id
+
+
+async def customer_says(customer: Client, text: str, client_id: str) -> int:
+    """Send a chat message and wait for its ack; returns its seq."""
+    await customer.send({"type": "message", "client_id": client_id, "text": text})
+    return int((await customer.wait_for(is_type("ack", client_id=client_id)))["seq"])

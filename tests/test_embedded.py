@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from chatdesk.conversations.demo import DEMO_LOGINS
@@ -69,3 +71,42 @@ def test_killing_the_desk_leaves_no_process_behind(desk: Desk) -> None:
     poll_until(lambda: not [pid for pid in children if alive(pid)], 5, f"all of {children} ended")
     assert not listening(desk.port)
     assert not listening(desk.redis_port)
+
+
+def pool_child_with_engine_loaded(desk: Desk) -> psutil.Process | None:
+    """The worker's prefork child once it has loaded torch for the engine (the embedded beat never does)."""
+    for process in psutil.Process(desk.process.pid).children(recursive=True):
+        try:
+            if any("libtorch" in m.path for m in process.memory_maps()) and "worker" in process.cmdline():
+                return process
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def test_a_killed_pool_child_comes_back_and_the_next_message_is_drafted(desk: Desk) -> None:
+    """The replacement child loads torch and the encoder for longer than Celery's default 4 s wait for it."""
+    deadline = time.monotonic() + 60
+    while (child := pool_child_with_engine_loaded(desk)) is None:
+        assert time.monotonic() < deadline, desk.log.read_text()
+        time.sleep(0.2)
+    child.kill()
+    username, password = DEMO_LOGINS["agent"]
+    session = login_session(desk.base_url, username, password)
+    ws = desk.base_url.replace("http://", "ws://")
+
+    async def scenario() -> None:
+        queue = await Client.connect(f"{ws}/ws/agents/queue/", origin=desk.base_url, session=session)
+        customer = await Client.connect(f"{ws}/ws/chat/", origin=desk.base_url)
+        await customer.send({"type": "hello"})
+        await customer.wait_for(lambda f: f["type"] == "welcome")
+        await customer.send({"type": "message", "client_id": "m-1", "text": "Can I pay with PayPal?"})
+        await queue.wait_for(
+            lambda f: f["type"] == "queue.update" and f["in_queue"] and f["item"]["draft_status"] == "ready", 60
+        )
+        for client in (customer, queue):
+            await client.close()
+
+    asyncio.run(scenario())
+    assert pool_child_with_engine_loaded(desk) is not None
+    assert "Timed out waiting for UP message" not in desk.log.read_text()

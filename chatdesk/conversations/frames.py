@@ -86,6 +86,7 @@ def draft_frame(draft: Draft | None) -> Frame:
             "confidence": draft.confidence,
             "topic": draft.topic.name if draft.topic else None,
             "error": draft.error or None,
+            "error_code": draft.error_code or None,
             "timings": draft.timings,
             "tokens": draft.tokens,
             "created_at": _time(draft.created_at),

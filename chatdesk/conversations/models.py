@@ -94,7 +94,7 @@ class Draft(models.Model):
 
     pending -> generating -> ready -> approved | edited | rejected | auto_sent
     Any unfinished draft can become superseded (a newer customer message),
-    discarded (an agent took over) or failed (engine error or time-out).
+    discarded (an agent took over) or failed (error_code says why).
     """
 
     class Status(models.TextChoices):
@@ -108,6 +108,14 @@ class Draft(models.Model):
         SUPERSEDED = "superseded", "Superseded"
         DISCARDED = "discarded", "Discarded"
         FAILED = "failed", "Failed"
+
+    class ErrorCode(models.TextChoices):
+        """Why a draft failed; `error` says it in words."""
+
+        TIMED_OUT = "timed_out", "Timed out"
+        ENGINE_ERROR = "engine_error", "Engine error"
+        WORKER_LOST = "worker_lost", "No worker finished it"
+        TOO_MANY_ATTEMPTS = "too_many_attempts", "Too many attempts"
 
     UNFINISHED = (Status.PENDING, Status.GENERATING, Status.READY)
 
@@ -127,10 +135,14 @@ class Draft(models.Model):
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds spent per drafting step.")
     tokens = models.PositiveIntegerField(default=0, help_text="Tokens the engine generated (0 for selection).")
     error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=24, choices=ErrorCode.choices, blank=True)
     options = models.JSONField(
         default=dict, blank=True, help_text="Engine options, e.g. sources to avoid after a rejection."
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker started it.")
+    task_id = models.CharField(
+        max_length=64, blank=True, help_text="The Celery task that claimed it last (its redelivery may claim it again)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True, help_text="When its task was last sent to the broker.")
     started_at = models.DateTimeField(null=True, blank=True)

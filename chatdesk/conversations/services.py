@@ -19,7 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Status = Conversation.Status
 Reason = Conversation.EscalationReason
+ErrorCode = Draft.ErrorCode
 
 # Plain words that mean "get me a person", in the languages our customers write.
 HUMAN_REQUEST = re.compile(
@@ -259,22 +260,39 @@ def conversation_request_human(*, public_id: uuid.UUID, client_address: str = ""
 # -- drafting (called by the Celery task) ----------------------------------------
 
 
-def draft_generate(*, draft_id: int) -> Draft | None:
-    """Write the draft if it is still wanted. Idempotent: a redelivered task finds nothing to claim."""
-    claimed = Draft.objects.filter(pk=draft_id, status=Draft.Status.PENDING).update(
-        status=Draft.Status.GENERATING, started_at=timezone.now(), attempts=F("attempts") + 1
+def draft_generate(*, draft_id: int, task_id: str = "") -> Draft | None:
+    """Write the draft if it is still wanted. Idempotent: a duplicate task finds nothing to claim.
+
+    The claim is a conditional update that counts the attempt in the database. A pending draft is
+    claimed by any task; a generating one only by a redelivery of the task that claimed it (`task_id`,
+    Celery's id, the same on every delivery): Celery redelivers a late-acknowledged task only when the
+    worker running it died, or after the broker's visibility timeout, which outlasts the hard time limit.
+    A draft already started DRAFT_MAX_ATTEMPTS times is failed instead (a poison draft that kills its
+    worker each time stops there).
+    """
+    mine = Q(status=Draft.Status.PENDING)
+    if task_id:
+        mine |= Q(status=Draft.Status.GENERATING, task_id=task_id)
+    claimed = Draft.objects.filter(mine, pk=draft_id, attempts__lt=settings.DRAFT_MAX_ATTEMPTS).update(
+        status=Draft.Status.GENERATING, started_at=timezone.now(), attempts=F("attempts") + 1, task_id=task_id
     )
     if not claimed:
+        if Draft.objects.filter(mine, pk=draft_id, attempts__gte=settings.DRAFT_MAX_ATTEMPTS).exists():
+            _draft_fail_attempts(draft_id)
         return None
     draft = Draft.objects.select_related("conversation", "reply_to").get(pk=draft_id)
     conversation = draft.conversation
     if conversation.status in (Status.TAKEN_OVER, Status.CLOSED):
-        Draft.objects.filter(pk=draft_id).update(status=Draft.Status.DISCARDED)
+        Draft.objects.filter(pk=draft_id, status=Draft.Status.GENERATING).update(status=Draft.Status.DISCARDED)
         return None
     turns = selectors.conversation_turns_until(conversation, seq=draft.reply_to.seq, limit=settings.DRAFT_HISTORY_TURNS)
     stream = DraftStream(
-        draft_id=draft_id, public_id=conversation.public_id, time_limit_s=settings.CELERY_TASK_SOFT_TIME_LIMIT
+        draft_id=draft_id,
+        public_id=conversation.public_id,
+        time_limit_s=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+        task_id=task_id,
     )
+    timed_out = f"Drafting timed out after {settings.CELERY_TASK_SOFT_TIME_LIMIT} s."
     started = time.perf_counter()
     try:
         engine = get_engine(draft.engine or None)
@@ -289,22 +307,30 @@ def draft_generate(*, draft_id: int) -> Draft | None:
         result = engine.draft(context)
     except DraftCancelled:
         if stream.timed_out:
-            draft_fail(draft_id=draft_id, reason=f"Drafting timed out after {settings.CELERY_TASK_SOFT_TIME_LIMIT} s.")
+            draft_fail(draft_id=draft_id, reason=timed_out, error_code=ErrorCode.TIMED_OUT, task_id=task_id)
         return None  # otherwise superseded or discarded while the engine worked; its status says which
     except Exception as exc:
         from celery.exceptions import SoftTimeLimitExceeded
 
         if isinstance(exc, SoftTimeLimitExceeded):
-            reason = f"Drafting timed out after {settings.CELERY_TASK_SOFT_TIME_LIMIT} s."
+            draft_fail(draft_id=draft_id, reason=timed_out, error_code=ErrorCode.TIMED_OUT, task_id=task_id)
         else:
             log.exception("draft %s failed", draft_id)
             reason = f"Drafting failed: {exc}"
-        draft_fail(draft_id=draft_id, reason=reason)
+            draft_fail(draft_id=draft_id, reason=reason, error_code=ErrorCode.ENGINE_ERROR, task_id=task_id)
         return None
     finally:
         stream.flush(final=True)
     result.timings["total_s"] = time.perf_counter() - started
-    return draft_complete(draft_id=draft_id, result=result)
+    return draft_complete(draft_id=draft_id, result=result, task_id=task_id)
+
+
+def _draft_fail_attempts(draft_id: int) -> None:
+    draft_fail(
+        draft_id=draft_id,
+        reason=f"Drafting was started {settings.DRAFT_MAX_ATTEMPTS} times and never finished.",
+        error_code=ErrorCode.TOO_MANY_ATTEMPTS,
+    )
 
 
 class DraftStream:
@@ -318,8 +344,8 @@ class DraftStream:
     FLUSH_EVERY_S = 0.1
     CHECK_EVERY_S = 0.2
 
-    def __init__(self, *, draft_id: int, public_id: uuid.UUID, time_limit_s: float) -> None:
-        self.draft_id, self.public_id = draft_id, public_id
+    def __init__(self, *, draft_id: int, public_id: uuid.UUID, time_limit_s: float, task_id: str = "") -> None:
+        self.draft_id, self.public_id, self.task_id = draft_id, public_id, task_id
         # Celery's time limits need the prefork pool; thread-pool GPU workers rely on this deadline.
         self.deadline = time.monotonic() + time_limit_s
         self.timed_out = False
@@ -357,25 +383,35 @@ class DraftStream:
                 self._in_flight = None
 
     def cancelled(self) -> bool:
-        """True once the draft is no longer generating (superseded, discarded; checked at most every 0.2 s)
-        or its time limit has passed (then `timed_out` is set)."""
+        """True once the draft is no longer generating for this task (superseded, discarded, claimed again
+        after this run was given up; checked at most every 0.2 s) or its time limit has passed (then
+        `timed_out` is set)."""
         now = time.monotonic()
         if now > self.deadline:
             self.timed_out = True
             return True
         if self._wanted and now - self._checked_at >= self.CHECK_EVERY_S:
             self._checked_at = now
-            self._wanted = Draft.objects.filter(pk=self.draft_id, status=Draft.Status.GENERATING).exists()
+            self._wanted = _still_generating(self.draft_id, self.task_id).exists()
         return not self._wanted
 
 
-def draft_complete(*, draft_id: int, result: DraftResult) -> Draft | None:
-    """Store the engine's result and decide who sees it: the agents, or the customer (autopilot)."""
+def _still_generating(draft_id: int, task_id: str) -> QuerySet[Draft]:
+    """The draft, if it is generating for the run of `task_id` (any run when task_id is empty)."""
+    drafts = Draft.objects.filter(pk=draft_id, status=Draft.Status.GENERATING)
+    return drafts.filter(task_id=task_id) if task_id else drafts
+
+
+def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> Draft | None:
+    """Store the engine's result and decide who sees it: the agents, or the customer (autopilot).
+
+    Nothing is stored when the draft is no longer generating for this run (`task_id`, if given).
+    """
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(drafts__pk=draft_id)
         draft = Draft.objects.select_related("reply_to").get(pk=draft_id)
-        if draft.status != Draft.Status.GENERATING:
-            return None  # superseded or discarded while the engine worked
+        if draft.status != Draft.Status.GENERATING or (task_id and draft.task_id != task_id):
+            return None  # superseded or discarded while the engine worked, or given up and claimed again
         topic = Topic.objects.filter(name=result.topic).first() if result.topic else None
         draft.text = result.text
         draft.alternatives = result.alternatives[:3]
@@ -412,14 +448,17 @@ def draft_complete(*, draft_id: int, result: DraftResult) -> Draft | None:
     return draft
 
 
-def draft_fail(*, draft_id: int, reason: str) -> None:
-    """Mark an unfinished draft failed and put its conversation in front of the agents with the reason."""
+def draft_fail(*, draft_id: int, reason: str, error_code: str, task_id: str = "") -> None:
+    """Mark an unfinished draft failed and put its conversation in front of the agents with the reason.
+
+    `error_code` is one of Draft.ErrorCode. With `task_id`, only that run's claim is failed.
+    """
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(drafts__pk=draft_id)
-        failed = Draft.objects.filter(pk=draft_id, status__in=[Draft.Status.PENDING, Draft.Status.GENERATING]).update(
-            status=Draft.Status.FAILED, error=reason
-        )
-        if not failed:
+        unfinished = Draft.objects.filter(pk=draft_id, status__in=[Draft.Status.PENDING, Draft.Status.GENERATING])
+        if task_id:
+            unfinished = unfinished.filter(task_id=task_id)
+        if not unfinished.update(status=Draft.Status.FAILED, error=reason, error_code=error_code):
             return
         if conversation.status == Status.OPEN:
             _escalate(conversation, Reason.DRAFT_FAILED)
@@ -428,25 +467,50 @@ def draft_fail(*, draft_id: int, reason: str) -> None:
 
 
 def drafts_requeue_stale() -> int:
-    """Queue again the drafts whose task was lost (broker down, worker killed); fail those stuck too long.
+    """The beat sweep: queue again the drafts whose task was lost, fail those that cannot finish.
 
-    Returns how many were queued again.
+    - unfinished drafts that would be older than DRAFT_FAIL_AFTER_S by the next sweep are failed
+      (`worker_lost`), so none waits longer than that;
+    - generating drafts started longer ago than the hard time limit lost their worker (the pool kills
+      a run at that limit): they are queued again, or failed (`too_many_attempts`) once they were
+      started DRAFT_MAX_ATTEMPTS times;
+    - pending drafts queued more than DRAFT_REQUEUE_AFTER_S ago (broker down, prefetched by a worker
+      that died) are queued again.
+
+    Every step is a conditional update, so sweeps running at once queue a draft once.
+    Returns how many drafts were queued again.
     """
     now = timezone.now()
-    give_up_before = now - timedelta(seconds=settings.DRAFT_FAIL_AFTER_S)
+    give_up_before = now - timedelta(seconds=settings.DRAFT_FAIL_AFTER_S - settings.DRAFT_SWEEP_EVERY_S)
     for draft_id in Draft.objects.filter(
         status__in=[Draft.Status.PENDING, Draft.Status.GENERATING], created_at__lt=give_up_before
     ).values_list("pk", flat=True):
-        draft_fail(draft_id=draft_id, reason="No worker finished this draft in time.")
-    stale = list(
-        Draft.objects.filter(
-            status=Draft.Status.PENDING, queued_at__lt=now - timedelta(seconds=settings.DRAFT_REQUEUE_AFTER_S)
-        ).values_list("pk", flat=True)
+        draft_fail(draft_id=draft_id, reason="No worker finished this draft in time.", error_code=ErrorCode.WORKER_LOST)
+    lost = Draft.objects.filter(
+        status=Draft.Status.GENERATING, started_at__lt=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
     )
-    for draft_id in stale:
-        if Draft.objects.filter(pk=draft_id, status=Draft.Status.PENDING).update(queued_at=now):
+    for draft_id in lost.filter(attempts__gte=settings.DRAFT_MAX_ATTEMPTS).values_list("pk", flat=True):
+        _draft_fail_attempts(draft_id)
+    # One pending draft per conversation (a constraint): a newer message's draft waits already.
+    pending_sibling = Draft.objects.filter(conversation=OuterRef("conversation"), status=Draft.Status.PENDING)
+    requeued = 0
+    for draft_id, started_at in lost.filter(attempts__lt=settings.DRAFT_MAX_ATTEMPTS).values_list("pk", "started_at"):
+        # started_at unchanged: no redelivery of its task claimed it meanwhile.
+        if (
+            Draft.objects.filter(pk=draft_id, status=Draft.Status.GENERATING, started_at=started_at)
+            .exclude(Exists(pending_sibling))
+            .update(status=Draft.Status.PENDING, task_id="", queued_at=now)
+        ):
             _queue_draft_task(draft_id)
-    return len(stale)
+            requeued += 1
+    stale = Draft.objects.filter(
+        status=Draft.Status.PENDING, queued_at__lt=now - timedelta(seconds=settings.DRAFT_REQUEUE_AFTER_S)
+    )
+    for draft_id in list(stale.values_list("pk", flat=True)):
+        if stale.filter(pk=draft_id).update(queued_at=now):
+            _queue_draft_task(draft_id)
+            requeued += 1
+    return requeued
 
 
 # -- agents --------------------------------------------------------------------

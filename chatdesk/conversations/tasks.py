@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 from chatdesk.conversations import services
 
 
-@shared_task(name="chatdesk.conversations.tasks.draft_reply", acks_late=True, reject_on_worker_lost=True)
-def draft_reply(draft_id: int) -> None:
+@shared_task(name="chatdesk.conversations.tasks.draft_reply", bind=True, acks_late=True, reject_on_worker_lost=True)
+def draft_reply(self: Any, draft_id: int) -> None:
     """Write draft `draft_id` if it is still wanted (routed to the `drafts` queue).
 
-    Acknowledged after it ran, so a worker lost mid-draft hands it to another; the service's
-    conditional claim makes a redelivery harmless.
+    Acknowledged after it ran, so a worker lost mid-draft hands it to another: the redelivery keeps
+    the task's id, which lets it claim the draft its first delivery had started (services.draft_generate
+    counts each start and gives up after DRAFT_MAX_ATTEMPTS); a duplicate finds nothing to claim.
     """
-    services.draft_generate(draft_id=draft_id)
+    services.draft_generate(draft_id=draft_id, task_id=self.request.id or "")
 
 
 @shared_task(name="chatdesk.conversations.tasks.requeue_stale_drafts")

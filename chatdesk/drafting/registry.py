@@ -23,14 +23,20 @@ class UnknownEngine(Exception):
     pass
 
 
+def engine_paths() -> dict[str, str]:
+    """Every engine name and its class's dotted path: the built-in ones and DRAFT_EXTRA_ENGINES."""
+    return {**ENGINES, **settings.DRAFT_EXTRA_ENGINES}
+
+
 def get_engine(name: str | None = None) -> DraftEngine:
     """The process-wide instance of the named engine (default: the DRAFT_ENGINE setting)."""
     name = name or settings.DRAFT_ENGINE
+    paths = engine_paths()
     with _lock:
         if name not in _instances:
-            if name not in ENGINES:
-                raise UnknownEngine(f"unknown DRAFT_ENGINE {name!r}; choose one of {', '.join(sorted(ENGINES))}")
-            _instances[name] = import_string(ENGINES[name]).from_settings()
+            if name not in paths:
+                raise UnknownEngine(f"unknown DRAFT_ENGINE {name!r}; choose one of {', '.join(sorted(paths))}")
+            _instances[name] = import_string(paths[name]).from_settings()
         return _instances[name]
 
 
