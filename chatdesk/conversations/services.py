@@ -25,6 +25,7 @@ from kombu.exceptions import OperationalError
 
 from chatdesk.conversations import realtime, selectors
 from chatdesk.conversations.errors import ServiceError
+from chatdesk.conversations.injection import conversation_has_injection
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult
 from chatdesk.drafting.registry import get_engine
@@ -352,6 +353,7 @@ def draft_complete(*, draft_id: int, result: DraftResult) -> Draft | None:
             and topic is not None
             and topic.autopilot
             and result.confidence >= topic.autopilot_min_confidence
+            and not conversation_has_injection(conversation)
         ):
             draft.status = Draft.Status.AUTO_SENT
             draft.decided_at = draft.ready_at
