@@ -8,7 +8,6 @@ deleted.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +16,8 @@ from django.db import transaction
 
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
 from chatdesk.conversations.tokens import public_id_from_token
-from chatdesk.drafting import encoder
 from chatdesk.knowledge.models import ApprovedReply, Embedding
+from chatdesk.knowledge.services import embedding_key
 
 ERASED = "[erased]"
 
@@ -124,11 +123,6 @@ class Erased:
     embeddings: int = 0
 
 
-def _embedding_keys(texts: set[str]) -> list[str]:
-    # chatdesk.knowledge.services keys its encoder cache by this hash of the encoder and the text.
-    return [hashlib.sha256(f"{encoder.ENCODER_NAME}\n{text}".encode()).hexdigest() for text in texts]
-
-
 @transaction.atomic
 def customer_data_erase(conversations: list[Conversation]) -> Erased:
     """Redact every stored text of `conversations` and forget what the desk learned from them. Idempotent.
@@ -149,7 +143,7 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
         deleted, _ = ApprovedReply.objects.filter(customer_text=customer_text, reply_text=reply_text).delete()
         result.approved_replies += deleted
     texts.discard(ERASED)
-    result.embeddings, _ = Embedding.objects.filter(key__in=_embedding_keys(texts)).delete()
+    result.embeddings, _ = Embedding.objects.filter(key__in=[embedding_key(t) for t in texts]).delete()
     result.messages = Message.objects.filter(conversation__in=ids).update(text=ERASED)
     drafts = Draft.objects.filter(conversation__in=ids)
     result.drafts = drafts.update(text=ERASED, alternatives=[])
