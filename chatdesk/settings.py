@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -85,14 +86,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
     "chatdesk.knowledge",
     "chatdesk.conversations",
     "chatdesk.reports",
     "agents",
+    "chatdesk.accounts",  # after django.contrib.auth: replaces its user and group admin
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chatdesk.content_security.DeskCSPMiddleware",  # outermost but one: error pages get the header too
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -100,6 +104,24 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Content-Security-Policy on every response (django-csp 4): scripts only from this host's files, never inline.
+# Styles may be inline: the widget puts its stylesheet into its own shadow root. connect-src also gets this
+# host's ws:// and wss:// URLs (chatdesk.content_security). Pages of other sites that embed the widget
+# keep their own policy: it must allow script-src and connect-src (wss://) for this host.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "chatdesk.urls"
 ASGI_APPLICATION = "chatdesk.asgi.application"
@@ -114,6 +136,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "chatdesk.conversations.context_processors.roles",
             ],
         },
     },
@@ -323,11 +346,20 @@ STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Daphne serves /static/ itself unless a proxy in front does it (production).
 SERVE_STATIC = envbool("SERVE_STATIC", "True")
 
+# Every record goes through the root logger's one handler, whose filter masks e-mail addresses, card
+# numbers, IBANs and phone numbers first; Django's own handlers (console when DEBUG, mail to ADMINS) are
+# dropped so nothing bypasses it. Celery workers keep this configuration (CELERY_WORKER_HIJACK_ROOT_LOGGER).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"mask_pii": {"()": "chatdesk.log_filters.MaskPersonalData"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_pii"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+        "django.channels.server": {"level": "WARNING"},
+    },
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

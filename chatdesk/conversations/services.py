@@ -26,6 +26,7 @@ from kombu.exceptions import OperationalError
 from chatdesk.conversations import realtime, selectors, throttle
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import normalise_text
+from chatdesk.conversations.injection import conversation_has_injection
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult
 from chatdesk.drafting.registry import get_engine
@@ -432,6 +433,7 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
             and topic is not None
             and topic.autopilot
             and result.confidence >= topic.autopilot_min_confidence
+            and not conversation_has_injection(conversation)
         ):
             draft.status = Draft.Status.AUTO_SENT
             draft.decided_at = draft.ready_at

@@ -26,18 +26,19 @@ _index_lock = threading.Lock()
 _index_cache: dict[str, object] = {"version": None, "index": None}
 
 
-def _embedding_key(text: str) -> str:
+def embedding_key(text: str) -> str:
+    """The Embedding cache's key for `text` under the current encoder."""
     return hashlib.sha256(f"{encoder.ENCODER_NAME}\n{text}".encode()).hexdigest()
 
 
 def embeddings_for(texts: list[str]) -> np.ndarray:
     """Vectors for texts, encoding only those no process has encoded before."""
-    keys = [_embedding_key(t) for t in texts]
+    keys = [embedding_key(t) for t in texts]
     known = {e.key: e.vector for e in Embedding.objects.filter(key__in=set(keys))}
     missing = sorted({t for t, k in zip(texts, keys, strict=True) if k not in known})
     if missing:
         vectors = encoder.encode(missing)
-        new = [Embedding(key=_embedding_key(t), vector=v.tobytes()) for t, v in zip(missing, vectors, strict=True)]
+        new = [Embedding(key=embedding_key(t), vector=v.tobytes()) for t, v in zip(missing, vectors, strict=True)]
         Embedding.objects.bulk_create(new, ignore_conflicts=True)
         known.update({e.key: e.vector for e in new})
     if not texts:

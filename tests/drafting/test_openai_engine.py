@@ -16,6 +16,7 @@ import pytest
 from chatdesk.drafting.base import DraftCancelled, DraftContext, EngineError, Turn
 from chatdesk.drafting.engines.openai_engine import CONFIDENCE_FACTOR, OpenAIEngine
 from chatdesk.drafting.generation import draft_confidence
+from chatdesk.drafting.index import KnowledgeIndex, Passage
 from tests.drafting.conftest import fake_encode
 
 Behaviour = Callable[["Handler"], None]
@@ -227,7 +228,25 @@ def test_customer_data_is_masked_before_it_leaves_the_host(server: FakeServer, d
     masked, local = (r["body"]["messages"] for r in server.requests)
     assert masked[-1]["content"] == "I am [email], call [phone], card [card], order 12345"
     assert local[-1]["content"] == turns[0].text
-    assert masked[0] == local[0]  # the instructions and passages are sent as they are
+    assert masked[0] == local[0]  # nothing personal in these instructions and passages
+
+
+def test_passages_are_masked_like_the_customers_words(server: FakeServer, draft_context: DraftContext) -> None:
+    """An approved reply is an agent's answer to a customer: it may quote their e-mail, phone or card."""
+    quoting = Passage(
+        "reply:9", "Approved reply #9", "We wrote to ann@example.com and called +44 20 7946 0958 about card "
+        "4111 1111 1111 1111.", "refunds", ("where is my refund",),
+    )  # fmt: skip
+    knowledge = KnowledgeIndex([quoting], fake_encode(list(quoting.keys)))
+    context = replace(draft_context, turns=[Turn("customer", "where is my refund?")], knowledge=knowledge)
+    server.behaviours = [streams("Thanks")]
+    engine_for(server, pii_masking="always").draft(context)
+    engine_for(server, pii_masking="never").draft(context)
+    masked, plain = (r["body"]["messages"][0]["content"] for r in server.requests)
+    assert "We wrote to [email] and called [phone] about card [card]." in masked
+    for personal in ("ann@example.com", "7946 0958", "4111 1111"):
+        assert personal not in json.dumps(server.requests[0]["body"])
+        assert personal in plain
 
 
 @pytest.mark.parametrize(

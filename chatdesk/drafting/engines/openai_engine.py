@@ -57,8 +57,9 @@ class OpenAIEngine(DraftEngine):
     """Drafts with a remote or local OpenAI-compatible chat-completions server (see the module docstring).
 
     Decoding: "greedy" sends temperature 0, "sample" sends temperature, top_p and seed; "beam" is
-    not available. Customer data in the conversation is masked per `pii_masking` before it leaves
-    the host (the knowledge passages are the company's own and are sent as they are).
+    not available. Personal data in the whole prompt, the conversation and the knowledge passages
+    alike (approved replies are agents' answers to customers), is masked per `pii_masking` before it
+    leaves the host.
     """
 
     name = "openai"
@@ -200,11 +201,8 @@ class OpenAIEngine(DraftEngine):
         )
         messages = prompt.messages
         if self.mask:
-            # The conversation only: passages are the company's own texts (its phone number…).
-            messages = [
-                messages[0],
-                *(ChatMessage(role=m["role"], content=mask_pii(m["content"])) for m in messages[1:]),
-            ]
+            # The passages too: approved replies are agents' answers to customers and may quote them.
+            messages = [ChatMessage(role=m["role"], content=mask_pii(m["content"])) for m in messages]
         body = self.request_body(messages, decoding)
         prompted = time.perf_counter()
 

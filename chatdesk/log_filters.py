@@ -1,0 +1,24 @@
+"""Logging filters installed by settings.LOGGING."""
+
+from __future__ import annotations
+
+import logging
+
+from chatdesk.drafting.pii import mask_pii
+
+
+class MaskPersonalData(logging.Filter):
+    """Masks e-mail addresses, card numbers, IBANs and phone numbers (chatdesk.drafting.pii) in a record's
+    message, traceback and stack before any handler writes it. The record is changed in place, so the
+    handlers after this one (and those of other loggers it propagates to) see the masked text too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask_pii(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_pii(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_pii(record.stack_info)
+        return True

@@ -1,0 +1,190 @@
+"""Who may open what: every URL and websocket endpoint of the desk, and what each kind of visitor gets.
+
+tests/security/test_authorization_matrix.py checks every cell and that no URL exists outside this table;
+test_content_security_policy.py visits the same URLs for the CSP header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.contrib.contenttypes.models import ContentType
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from chatdesk.conversations import services
+from chatdesk.conversations.models import AgentAction, Conversation, Draft
+from chatdesk.conversations.roles import groups_ensure
+from chatdesk.conversations.tokens import conversation_token
+from chatdesk.knowledge.models import ApprovedReply, Article, SelectorVersion, Topic
+from chatdesk.knowledge.services import knowledge_seed_demo
+from tests.conftest import PASSWORD, say
+
+PERSONAS = ("anonymous", "customer_a", "customer_b", "agent", "deactivated_agent", "manager", "superuser")
+
+# What a visitor gets: a status code, or a redirect to one of the two sign-in pages.
+OK, FORBIDDEN, NOT_FOUND, NOT_ALLOWED, REDIRECT = "200", "403", "404", "405", "302"
+LOGIN, ADMIN_LOGIN = "login", "admin-login"
+
+
+def cells(
+    everyone: str, *, agent: str | None = None, manager: str | None = None, superuser: str | None = None
+) -> dict[str, str]:
+    """Customers (who hold a conversation token but no session) and deactivated agents count as anonymous."""
+    agent = agent or everyone
+    manager = manager or agent
+    return {
+        "anonymous": everyone,
+        "customer_a": everyone,
+        "customer_b": everyone,
+        "agent": agent,
+        "deactivated_agent": everyone,
+        "manager": manager,
+        "superuser": superuser or manager,
+    }
+
+
+STAFF_ONLY = cells(ADMIN_LOGIN, manager=OK)
+MANAGED = STAFF_ONLY  # models managers edit: knowledge, users, groups
+SUPERUSER_ONLY = cells(ADMIN_LOGIN, manager=FORBIDDEN, superuser=OK)
+NOBODY = cells(ADMIN_LOGIN, manager=FORBIDDEN)  # refused even to superusers (read-only models)
+
+
+def model_routes(
+    app_model: str, *, add: dict[str, str], change: dict[str, str], delete: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    listing = change if change != NOBODY else STAFF_ONLY
+    base = f"admin/{app_model}/"
+    return {
+        base: listing,
+        f"{base}add/": add,
+        f"{base}<path:object_id>/history/": listing,
+        f"{base}<path:object_id>/delete/": delete,
+        f"{base}<path:object_id>/change/": listing,
+        f"{base}<path:object_id>/": cells(ADMIN_LOGIN, manager=REDIRECT),  # to .../change/, checked there
+    }
+
+
+MATRIX: dict[str, dict[str, str]] = {
+    "": cells(OK),  # the demo shop with the widget
+    "healthz": cells(OK),
+    "accounts/login/": cells(OK),
+    "accounts/logout/": cells(NOT_ALLOWED),  # GET; signing out is a POST
+    "agents/": cells(LOGIN, agent=OK),
+    "agents/c/<uuid:public_id>/": cells(LOGIN, agent=OK),
+    "reports/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "admin/": STAFF_ONLY,
+    "admin/login/": cells(OK, manager=REDIRECT),  # staff are sent on to the admin
+    "admin/logout/": cells(REDIRECT, manager=NOT_ALLOWED),  # GET: to the admin index (then its login); staff: POST only
+    "admin/password_change/": STAFF_ONLY,
+    "admin/password_change/done/": STAFF_ONLY,
+    "admin/autocomplete/": cells(ADMIN_LOGIN, manager=FORBIDDEN),  # refused without its query
+    "admin/jsi18n/": STAFF_ONLY,
+    "admin/r/<path:content_type_id>/<path:object_id>/": cells(ADMIN_LOGIN, manager=NOT_FOUND),  # no public URLs
+    "admin/^(?P<app_label>knowledge|conversations|auth)/$": STAFF_ONLY,
+    "admin/(?P<url>.*)$": cells(ADMIN_LOGIN, manager=NOT_FOUND),
+    "admin/auth/user/<id>/password/": MANAGED,
+    **model_routes("knowledge/topic", add=MANAGED, change=MANAGED, delete=MANAGED),
+    **model_routes("knowledge/article", add=MANAGED, change=MANAGED, delete=MANAGED),
+    **model_routes("knowledge/approvedreply", add=MANAGED, change=MANAGED, delete=MANAGED),
+    **model_routes("knowledge/selectorversion", add=NOBODY, change=STAFF_ONLY, delete=NOBODY),
+    **model_routes("conversations/conversation", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
+    **model_routes("conversations/draft", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
+    **model_routes("conversations/agentaction", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
+    **model_routes("auth/user", add=MANAGED, change=MANAGED, delete=MANAGED),
+    **model_routes("auth/group", add=MANAGED, change=MANAGED, delete=MANAGED),
+}
+
+# Websocket endpoints: what each visitor gets on connecting (and, on /ws/chat/, on sending hello with the
+# token they hold). "own" is a welcome for their own conversation (customers) or a new one (everyone
+# else); "4403"/"4404" an error frame then that close code; "snapshot" the queue or the conversation.
+WS_MATRIX: dict[str, dict[str, str]] = {
+    "ws/chat/": cells("own"),
+    "ws/agents/queue/": cells("4403", agent="snapshot"),
+    "ws/agents/conversations/<uuid:public_id>/": cells("4403", agent="snapshot"),
+}
+
+
+def url_routes() -> Iterator[str]:
+    """Every route of the URL configuration, includes joined, as Django prints it."""
+
+    def walk(patterns: list[URLPattern | URLResolver], prefix: str) -> Iterator[str]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern)
+
+    return walk(get_resolver().url_patterns, "")
+
+
+@dataclass
+class World:
+    """A customer A and a customer B with a conversation each, and every kind of visitor."""
+
+    a: Conversation
+    b: Conversation
+    users: dict[str, User]
+    tokens: dict[str, str]
+    objects: dict[str, Any]
+
+    def url(self, route: str) -> str:
+        """A concrete URL for `route`: A's conversation, an existing object of the admin's model."""
+        if route == "admin/^(?P<app_label>knowledge|conversations|auth)/$":
+            return "/admin/knowledge/"
+        if route == "admin/(?P<url>.*)$":
+            return "/admin/no-such-page/"
+        if route.startswith("admin/r/"):
+            return f"/admin/r/{ContentType.objects.get_for_model(Topic).pk}/{self.objects['knowledge/topic'].pk}/"
+        url = route.replace("<uuid:public_id>", str(self.a.public_id))
+        if "<path:object_id>" in url or "<id>" in url:
+            model = "/".join(route.split("/")[1:3])
+            url = url.replace("<path:object_id>", str(self.objects[model].pk)).replace(
+                "<id>", str(self.objects[model].pk)
+            )
+        return "/" + url
+
+
+A_TEXT = "My order A-1234 never arrived"
+B_TEXT = "Do you ship to Norway?"
+
+
+def build_world() -> World:
+    """Call inside a test with database access."""
+    agents, managers = groups_ensure()
+    knowledge_seed_demo()
+
+    def person(username: str, group: Group | None, **flags: Any) -> User:
+        user = User.objects.create_user(username=username, password=PASSWORD, **flags)
+        if group:
+            user.groups.add(group)
+        return user
+
+    users = {
+        "agent": person("alice", agents),
+        "deactivated_agent": person("dora", agents, is_active=False),
+        "manager": person("mona", managers, is_staff=True),
+        "superuser": User.objects.create_superuser("root", "root@example.com", PASSWORD),
+    }
+    a, b = services.conversation_start(), services.conversation_start()
+    say(a, A_TEXT)
+    say(b, B_TEXT)
+    services.conversation_take_over(public_id=a.public_id, agent=users["agent"])
+    topic = Topic.objects.first()
+    objects: dict[str, Any] = {
+        "knowledge/topic": topic,
+        "knowledge/article": Article.objects.first(),
+        "knowledge/approvedreply": ApprovedReply.objects.create(customer_text="hi", reply_text="hello", topic=topic),
+        "knowledge/selectorversion": SelectorVersion.objects.create(
+            examples=0, topics=0, held_back_accuracy=0.0, arrays=b"", meta={}
+        ),
+        "conversations/conversation": a,
+        "conversations/draft": Draft.objects.filter(conversation=a).first(),
+        "conversations/agentaction": AgentAction.objects.filter(conversation=a).first(),
+        "auth/user": users["agent"],
+        "auth/group": agents,
+    }
+    tokens = {"customer_a": conversation_token(a.public_id), "customer_b": conversation_token(b.public_id)}
+    return World(a=a, b=b, users=users, tokens=tokens, objects=objects)

@@ -1,0 +1,66 @@
+"""No e-mail address, phone number or card number of a customer ever reaches the logs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from chatdesk.conversations import services
+from chatdesk.conversations.models import Conversation, Draft
+from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult, EngineError
+from tests.conftest import UseEngine, say
+
+pytestmark = pytest.mark.django_db
+
+EMAIL, PHONE, CARD = "ann.lee@example.com", "+44 20 7946 0958", "4111 1111 1111 1111"
+PERSONAL = (EMAIL, PHONE, CARD, "7946", "4111 1111")
+TEXT = f"I am {EMAIL}, call me on {PHONE}; my card {CARD} was charged twice for order 12345."
+
+
+class EchoingEngine(DraftEngine):
+    """Answers like a careless engine: quotes the customer back, and fails the first time with the text
+    in its error (so the service logs a traceback holding it)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def draft(self, context: DraftContext) -> DraftResult:
+        self.calls += 1
+        if self.calls == 1:
+            raise EngineError(f"the model choked on {context.latest_customer_text!r}")
+        return DraftResult(text=f"Noted: {context.latest_customer_text}", confidence=0.9, topic=None)
+
+
+def test_the_console_handler_masks_every_record() -> None:
+    handlers = settings.LOGGING["handlers"]
+    assert all("mask_pii" in handler.get("filters", []) for handler in handlers.values())
+    assert settings.LOGGING["root"]["handlers"] == ["console"]
+    assert all(logger.get("handlers", []) == [] for name, logger in settings.LOGGING["loggers"].items())
+
+
+def test_a_conversation_with_personal_data_leaves_none_in_the_logs(
+    caplog: pytest.LogCaptureFixture, use_engine: UseEngine, conversation: Conversation, agent: User
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    use_engine(EchoingEngine())
+    say(conversation, TEXT)
+    failed = Draft.objects.get(conversation=conversation)
+    services.draft_generate(draft_id=failed.pk)  # the engine's error, with the text, is logged
+    assert Draft.objects.get(pk=failed.pk).status == Draft.Status.FAILED
+    services.conversation_hand_back(public_id=conversation.public_id, agent=agent)
+    say(conversation, f"Again: {TEXT}")
+    draft = Draft.objects.get(conversation=conversation, status=Draft.Status.PENDING)
+    services.draft_generate(draft_id=draft.pk)
+    services.draft_approve(public_id=conversation.public_id, draft_id=draft.pk, agent=agent)
+    logging.getLogger("chatdesk.anything").warning("customer wrote %s", TEXT)  # even a careless call
+
+    logged = caplog.text
+    assert "draft" in logged and "failed" in logged  # the flow did log, with its traceback
+    assert "[email]" in logged and "[phone]" in logged and "[card]" in logged
+    for personal in PERSONAL:
+        assert personal not in logged
+    for record in caplog.records:
+        assert not any(personal in record.getMessage() for personal in PERSONAL)
