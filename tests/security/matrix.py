@@ -104,6 +104,7 @@ WS_MATRIX: dict[str, dict[str, str]] = {
     "ws/chat/": cells("own"),
     "ws/agents/queue/": cells("4403", agent="snapshot"),
     "ws/agents/conversations/<uuid:public_id>/": cells("4403", agent="snapshot"),
+    "": cells("4404"),  # any other path, a malformed conversation id included: not_found, for everyone
 }
 
 

@@ -150,6 +150,10 @@ def test_who_gets_what_over_websockets() -> None:
             got, frames = await agent_socket(unknown_path, headers)
             assert got == ("4404" if expected["ws/agents/queue/"] == "snapshot" else "4403"), persona
 
+            for elsewhere in ("/ws/agents/conversations/not-a-uuid/", "/ws/nowhere/"):
+                got, frames = await agent_socket(elsewhere, headers)
+                assert (got, frames[0]["code"]) == (expected[""], "not_found"), persona
+
     run(scenario)
 
 
