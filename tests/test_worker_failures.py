@@ -181,12 +181,12 @@ def test_a_hung_engine_is_stopped_at_the_time_limit_and_the_agent_is_told(desk: 
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], float]:
         customer, public_id = await customer_connects(desk)
+        asked = time.monotonic()
+        await customer_says(customer, "[hang] Where is my order?", "m-1")
+        # The conversation is stored with its first message: the agent opens it while it is drafted.
         watching = await Client.connect(
             f"{desk.ws_url}/ws/agents/conversations/{public_id}/", origin=desk.base_url, session=session
         )
-        await watching.wait_for(is_type("draft"))
-        asked = time.monotonic()
-        await customer_says(customer, "[hang] Where is my order?", "m-1")
         failed = await watching.wait_for(
             lambda f: f["type"] == "draft" and f["draft"] is not None and f["draft"]["status"] == "failed",
             timeout=HARD_TIME_LIMIT_S + 5,
