@@ -57,18 +57,8 @@ import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-QUESTIONS = [
-    "where is my order?",
-    "how do I return a jacket?",
-    "my card was declined",
-    "can I change my delivery address",
-    "how long does a refund take",
-    "I forgot my password",
-    "do you ship to Canada?",
-    "I was charged twice",
-    "my parcel arrived damaged",
-    "how do I use a promo code",
-]
+from bench.time_to_draft import QUESTIONS  # noqa: E402  (the same questions as the latency bench)
+
 PASSWORD = "soak-agent-password-0123"
 ACK_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 30.0

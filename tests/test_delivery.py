@@ -95,6 +95,19 @@ async def agent_socket(stack: LiveStack, session: str, public_id: uuid.UUID) -> 
     return agent
 
 
+async def resyncing_customer_and_agent(
+    stack: LiveStack, session: str, first_text: str
+) -> tuple[ResyncingCustomer, uuid.UUID, Client]:
+    """A reconnecting customer whose first message (client_id m-1) is stored, and an agent watching it."""
+    customer = ResyncingCustomer(stack.ws_url, stack.base_url)
+    customer.start()
+    await customer.send_message("m-1", first_text)
+    await customer.wait_until(lambda c: "m-1" in c.acks, 30)
+    public_id = public_id_from_token(customer.token or "")
+    assert public_id is not None
+    return customer, public_id, await agent_socket(stack, session, public_id)
+
+
 async def agent_replies(agent: Client, texts: list[str], prefix: str) -> list[int]:
     """Send the replies as fast as the socket takes them, then wait for every ack; their seqs, in order."""
     for n, text in enumerate(texts):
@@ -236,13 +249,7 @@ def test_after_daphne_is_killed_a_reconnecting_client_resyncs_everything(transac
         session = login_session(stack.base_url, agent.username, PASSWORD)
 
         async def scenario() -> None:
-            customer = ResyncingCustomer(stack.ws_url, stack.base_url)
-            customer.start()
-            await customer.send_message("m-1", "My order never came.")
-            await customer.wait_until(lambda c: "m-1" in c.acks, 30)
-            public_id = public_id_from_token(customer.token or "")
-            assert public_id is not None
-            agent_ws = await agent_socket(stack, session, public_id)
+            customer, public_id, agent_ws = await resyncing_customer_and_agent(stack, session, "My order never came.")
             await agent_replies(agent_ws, ["Sorry to hear that, let me check."], "before")
             await customer.wait_until(lambda c: c.contiguous_seq() == 2, 30)
 
@@ -351,13 +358,7 @@ def test_events_the_channel_layer_drops_silently_are_recovered_by_the_seq_gap_re
         session = login_session(stack.base_url, agent.username, PASSWORD)
 
         async def scenario() -> None:
-            customer = ResyncingCustomer(stack.ws_url, stack.base_url)
-            customer.start()
-            await customer.send_message("m-1", "Is anybody there?")
-            await customer.wait_until(lambda c: "m-1" in c.acks, 30)
-            public_id = public_id_from_token(customer.token or "")
-            assert public_id is not None
-            agent_ws = await agent_socket(stack, session, public_id)
+            customer, public_id, agent_ws = await resyncing_customer_and_agent(stack, session, "Is anybody there?")
 
             # 50 events at once: the agent's replies and the customer's own messages, sent without waiting.
             # The customer's consumer is busy storing its messages while the replies are broadcast, so
