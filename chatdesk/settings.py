@@ -187,6 +187,10 @@ CHANNEL_LAYERS = {
                     "health_check_interval": 1,
                     "retry": Retry(ExponentialBackoff(cap=1, base=0.05), 5),
                     "retry_on_error": [RedisConnectionError],
+                    # No CLIENT SETINFO in the connection handshake: Redis before 7.2 refuses it, and
+                    # under load a due health check reads that refusal mid-handshake and fails the
+                    # socket's group_add (seen as internal_error on hello while another client flooded).
+                    "driver_info": None,
                 }
             ],
             "prefix": REDIS_PREFIX,

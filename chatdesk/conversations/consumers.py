@@ -19,6 +19,8 @@ from chatdesk.conversations.tokens import conversation_token, public_id_from_tok
 
 log = logging.getLogger(__name__)
 
+# Too many frames: the client ignored rate_limited errors (a server may send only 1000 and 3000-4999).
+CLOSE_FLOODING = 4429
 CLOSE_NOT_FOUND = 4404
 
 
@@ -31,13 +33,17 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
     FRAMES: ClassVar[dict[str, FrameSpec]]
     groups_joined: list[str]
     recent_frames: deque[float]
+    closing: bool
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.groups_joined = []
         self.recent_frames = deque()
+        self.closing = False
         await super().websocket_connect(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
         try:
             self.count_frame()
             kind, fields = inbound.parse(text_data, self.FRAMES)
@@ -57,20 +63,30 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
         raise NotImplementedError
 
     def count_frame(self) -> None:
-        """At most WS_FRAMES_PER_SOCKET frames per WS_FRAMES_WINDOW_S on one socket, whatever they are."""
+        """At most WS_FRAMES_PER_SOCKET frames per WS_FRAMES_WINDOW_S on one socket, whatever they are.
+
+        Beyond that each frame is refused with `rate_limited`; a client that goes on to send as many
+        again within the window ignores those errors, and is disconnected (4429) so that answering it
+        cannot slow down everyone else this process serves.
+        """
         now = time.monotonic()
         window = settings.WS_FRAMES_WINDOW_S
         while self.recent_frames and self.recent_frames[0] <= now - window:
             self.recent_frames.popleft()
-        if len(self.recent_frames) >= settings.WS_FRAMES_PER_SOCKET:
+        self.recent_frames.append(now)
+        if len(self.recent_frames) > 2 * settings.WS_FRAMES_PER_SOCKET:
+            self.closing = True
+            raise ServiceError("rate_limited", "Too many frames on this connection; disconnecting.")
+        if len(self.recent_frames) > settings.WS_FRAMES_PER_SOCKET:
             retry_after = max(1, round(self.recent_frames[0] + window - now))
             raise ServiceError(
                 "rate_limited", "Too many frames on this connection. Please slow down.", retry_after=retry_after
             )
-        self.recent_frames.append(now)
 
     async def send_error(self, error: ServiceError, echo: dict[str, Any] | None = None) -> None:
         await self.send_json({**error.as_frame(), **(echo or {})})
+        if self.closing:
+            await self.close(code=CLOSE_FLOODING)
 
     async def join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 
 from chatdesk.asgi import application
 from chatdesk.conversations import services
-from chatdesk.conversations.models import Conversation, Draft, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
 from tests.agents.test_consumers import HOST, ORIGIN, session_cookie
 from tests.conftest import say
 from tests.conversations.test_consumers import connect, receive_until, run
@@ -187,7 +187,7 @@ def test_a_bad_agent_frame_gets_an_error_frame_and_changes_nothing(
 
     run(scenario)
     assert Message.objects.count() == 1
-    assert Conversation.objects.get().status == Conversation.Status.OPEN
+    assert not AgentAction.objects.exists()
 
 
 class TestDraftsAnswerTheLatestQuestion:
@@ -220,3 +220,51 @@ class TestDraftsAnswerTheLatestQuestion:
         assert not Message.objects.filter(sender=Message.Sender.AGENT).exists()
         newest = Draft.objects.exclude(pk=old.pk).get()
         assert newest.reply_to.text.startswith("Actually")
+
+
+def test_a_resume_cursor_older_than_one_frame_replays_is_told_to_reset_and_can_page_back(settings: Any) -> None:
+    settings.CHAT_REPLAY_MESSAGES = 5
+    conversation = services.conversation_start()
+    for n in range(12):
+        say(conversation, f"line {n}")
+        Message.objects.filter(conversation=conversation).update(created_at="2000-01-01T00:00:00Z")  # no rate limit
+
+    async def scenario() -> None:
+        socket = await connect()
+        from chatdesk.conversations.tokens import conversation_token
+
+        token = conversation_token(conversation.public_id)
+        behind = await hello(socket, token=token, after_seq=1)
+        assert behind["reset"] is True and [m["seq"] for m in behind["messages"]] == [8, 9, 10, 11, 12]
+        nearly = await hello(socket, token=token, after_seq=9)
+        assert nearly["reset"] is False and [m["seq"] for m in nearly["messages"]] == [10, 11, 12]
+        await socket.send_json_to({"type": "history", "before_seq": 8})
+        older = await receive_until(socket, "history")
+        assert ([m["seq"] for m in older["messages"]], older["has_more"]) == ([3, 4, 5, 6, 7], True)
+        await socket.send_json_to({"type": "history", "before_seq": 3})
+        oldest = await receive_until(socket, "history")
+        assert ([m["seq"] for m in oldest["messages"]], oldest["has_more"]) == ([1, 2], False)
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_customer_messages_are_limited_per_client_address_across_conversations(settings: Any) -> None:
+    settings.CHAT_MESSAGES_PER_MINUTE_PER_ADDRESS = 4
+
+    async def scenario() -> None:
+        codes = []
+        for n in range(3):
+            socket = await connect()
+            await hello(socket)
+            for m in range(2):
+                await socket.send_json_to({"type": "message", "client_id": f"m-{n}-{m}", "text": "Hello?"})
+                frame = await socket.receive_json_from(timeout=5)
+                while frame["type"] not in ("ack", "error"):
+                    frame = await socket.receive_json_from(timeout=5)
+                codes.append(frame.get("code", "ack"))
+            await socket.disconnect()
+        assert codes == ["ack"] * 4 + ["rate_limited"] * 2
+
+    run(scenario)
+    assert Message.objects.count() == 4
