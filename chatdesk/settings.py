@@ -313,6 +313,8 @@ DRAFT_OPENAI_LOGPROBS = envbool("DRAFT_OPENAI_LOGPROBS", "False")
 # Websocket limits. Frames larger than this (bytes of the UTF-8 payload, either direction) close the
 # socket with 1009; the desk builds every frame it sends below it (replays and snapshots are paged).
 WS_MAX_FRAME_BYTES = envint("WS_MAX_FRAME_BYTES", str(256 * 1024))
+# A socket with this many received frames not yet handled is not read until they are (backpressure).
+WS_MAX_QUEUED_FRAMES = envint("WS_MAX_QUEUED_FRAMES", "64")
 
 # Customer chat limits
 CHAT_MAX_MESSAGE_CHARS = envint("CHAT_MAX_MESSAGE_CHARS", "4000")

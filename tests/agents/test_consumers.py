@@ -56,6 +56,7 @@ def test_without_a_session_the_socket_says_why_and_closes(path: str) -> None:
         socket = await connect(path)
         assert (await socket.receive_json_from())["code"] == "not_agent"
         assert (await socket.receive_output())["code"] == 4403
+        await socket.disconnect()
 
     run(scenario)
 
@@ -67,6 +68,7 @@ def test_a_signed_in_user_who_is_no_agent_is_refused(outsider: User) -> None:
         socket = await connect("/ws/agents/queue/", cookie)
         assert (await socket.receive_json_from())["code"] == "not_agent"
         assert (await socket.receive_output())["code"] == 4403
+        await socket.disconnect()
 
     run(scenario)
 

@@ -104,6 +104,7 @@ async def agent_socket(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[s
     if frames[0]["type"] == "error":
         closed = await socket.receive_output(timeout=5)
         assert closed["type"] == "websocket.close"
+        await socket.disconnect()
         return str(closed["code"]), frames
     while True:  # the snapshot: a queue frame, or conversation + history + draft frames
         if frames[-1]["type"] in ("queue", "draft"):
