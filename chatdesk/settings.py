@@ -267,6 +267,24 @@ for _pair in envlist("DRAFT_EXTRA_ENGINES"):
     DRAFT_EXTRA_ENGINES[_name] = _path
 # Below this confidence a draft is still shown but the conversation is escalated.
 DRAFT_ESCALATE_BELOW = envfloat("DRAFT_ESCALATE_BELOW", "0.45")
+# How much each escalation reason raises a conversation's place in the agents' queue (summed over the
+# distinct reasons active in it). "reason=weight,..." overrides some of them.
+ESCALATION_WEIGHTS = {
+    "sla_breach": 40,
+    "negative_sentiment": 30,
+    "sensitive": 30,
+    "injection": 25,
+    "customer_request": 20,
+    "repeated_question": 15,
+    "draft_failed": 10,
+    "out_of_scope": 10,
+    "low_confidence": 5,
+}
+for _item in filter(None, os.environ.get("ESCALATION_WEIGHTS", "").split(",")):
+    _reason, _, _weight = _item.partition("=")
+    if _reason.strip() not in ESCALATION_WEIGHTS or not _weight.strip().isdigit():
+        raise ImproperlyConfiguredEnv(f"ESCALATION_WEIGHTS: expected reason=whole number, got {_item!r}")
+    ESCALATION_WEIGHTS[_reason.strip()] = int(_weight)
 # Pending drafts older than this are queued again (the broker was down, a worker died).
 DRAFT_REQUEUE_AFTER_S = envint("DRAFT_REQUEUE_AFTER_S", "30")
 # Drafts that never finish within this are marked failed and escalated.

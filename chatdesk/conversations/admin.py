@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
 
 
 class MessageInline(admin.TabularInline):
@@ -11,12 +11,20 @@ class MessageInline(admin.TabularInline):
     can_delete = False
 
 
+class EscalationFlagInline(admin.TabularInline):
+    model = EscalationFlag
+    extra = 0
+    fields = ("reason", "detail", "score", "message", "active", "created_at")
+    readonly_fields = fields
+    can_delete = False
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("customer_label", "status", "escalation_reason", "assigned_agent", "topic", "updated_at")
+    list_display = ("customer_label", "status", "priority", "escalation_reason", "assigned_agent", "updated_at")
     list_filter = ("status", "escalation_reason", "topic")
-    readonly_fields = ("public_id", "last_seq", "created_at", "updated_at")
-    inlines = [MessageInline]
+    readonly_fields = ("public_id", "last_seq", "priority", "sentiment", "created_at", "updated_at")
+    inlines = [EscalationFlagInline, MessageInline]
 
 
 @admin.register(Draft)

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from chatdesk.conversations import selectors
-from chatdesk.conversations.models import Conversation, Draft, Message
+from chatdesk.conversations.models import Conversation, Draft, EscalationFlag, Message
 from chatdesk.conversations.tokens import conversation_token
 
 Frame = dict[str, Any]
@@ -46,6 +46,25 @@ def status_frame(conversation: Conversation) -> Frame:
     return {"type": "status", "status": code, "text": text}
 
 
+def _reasons(conversation: Conversation) -> list[Frame]:
+    """The active flags, one per reason (its latest), the heaviest reason first."""
+    flags: list[EscalationFlag] | None = getattr(conversation, "active_flags", None)
+    if flags is None:
+        flags = list(conversation.flags.filter(active=True))
+    latest = {flag.reason: flag for flag in sorted(flags, key=lambda f: f.created_at)}
+    weights = settings.ESCALATION_WEIGHTS
+    return [
+        {
+            "reason": flag.reason,
+            "label": flag.get_reason_display(),
+            "detail": flag.detail or None,
+            "score": flag.score,
+            "at": _time(flag.created_at),
+        }
+        for flag in sorted(latest.values(), key=lambda f: -weights.get(f.reason, 0))
+    ]
+
+
 def _conversation_fields(conversation: Conversation) -> Frame:
     """What both the conversation frame and a queue row say about a conversation."""
     agent = conversation.assigned_agent
@@ -54,6 +73,9 @@ def _conversation_fields(conversation: Conversation) -> Frame:
         "customer": conversation.customer_label,
         "status": conversation.status,
         "escalation_reason": conversation.escalation_reason or None,
+        "reasons": _reasons(conversation),
+        "priority": conversation.priority,
+        "sentiment": conversation.sentiment,
         "assigned_agent": _person(agent),
         "assigned_agent_username": agent.username if agent else None,
         "topic": conversation.topic.name if conversation.topic else None,

@@ -13,7 +13,7 @@ class Conversation(models.Model):
     """One customer's chat. Its status says who answers the customer next.
 
     open        every customer message is drafted by the model; an agent reviews each draft
-    escalated   the model cannot handle it (see escalation_reason); it waits for an agent
+    escalated   the model cannot handle it (see escalation_reason and flags); it waits for an agent
     taken_over  an agent (assigned_agent) answers directly; nothing is drafted
     closed      finished; a new customer message reopens it
     """
@@ -25,13 +25,34 @@ class Conversation(models.Model):
         CLOSED = "closed", "Closed"
 
     class EscalationReason(models.TextChoices):
+        """Why a conversation needs a person. Each rule that fires is stored as an EscalationFlag."""
+
         CUSTOMER_REQUEST = "customer_request", "Customer asked for a person"
         LOW_CONFIDENCE = "low_confidence", "Draft confidence too low"
         DRAFT_FAILED = "draft_failed", "Drafting failed or timed out"
+        OUT_OF_SCOPE = "out_of_scope", "Something we don't answer"
+        NEGATIVE_SENTIMENT = "negative_sentiment", "Angry or distressed customer"
+        SENSITIVE = "sensitive", "Sensitive topic"
+        REPEATED_QUESTION = "repeated_question", "Customer repeated the question"
+        INJECTION = "injection", "Prompt injection or abuse"
+        SLA_BREACH = "sla_breach", "Waiting too long"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
-    escalation_reason = models.CharField(max_length=32, choices=EscalationReason.choices, blank=True)
+    escalation_reason = models.CharField(
+        max_length=32,
+        choices=EscalationReason.choices,
+        blank=True,
+        help_text="The reason that escalated it; every reason that fired is in flags.",
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=0,
+        db_index=True,
+        help_text="Agents' queue order, highest first: the summed weights of its active flags' reasons.",
+    )
+    sentiment = models.FloatField(
+        null=True, blank=True, help_text="Sentiment of the latest customer message, -1 (angry) to 1 (pleased)."
+    )
     escalated_at = models.DateTimeField(null=True, blank=True)
     assigned_agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -189,3 +210,33 @@ class AgentAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent} {self.kind} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class EscalationFlag(models.Model):
+    """One escalation rule that fired in a conversation, with what fired it. A conversation can carry
+    several; the active ones set its priority. Closing or handing back clears them (active=False);
+    the rows stay, for reports."""
+
+    Reason = Conversation.EscalationReason
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="flags")
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    message = models.ForeignKey(
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The customer message that fired it.",
+    )
+    detail = models.CharField(max_length=200, blank=True, help_text="What fired it, in words shown to agents.")
+    score = models.FloatField(null=True, blank=True, help_text="The rule's measure, e.g. sentiment or similarity.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["reason", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -6,9 +6,9 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
-from chatdesk.conversations.models import Conversation, Draft, Message
+from chatdesk.conversations.models import Conversation, Draft, EscalationFlag, Message
 from chatdesk.drafting.base import Turn
 
 AGENT_GROUPS = ("agents", "managers")
@@ -98,25 +98,31 @@ def customer_status(conversation: Conversation) -> tuple[str, str]:
 def with_queue_details(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     """Annotate what a queue row shows: the latest customer words and the unfinished draft, in one query."""
     unfinished = Draft.objects.filter(conversation=OuterRef("pk"), status__in=Draft.UNFINISHED).order_by("-created_at")
-    return conversations.select_related("assigned_agent", "topic").annotate(
-        latest_customer_text=Subquery(
-            Message.objects.filter(conversation=OuterRef("pk"), sender=Message.Sender.CUSTOMER)
-            .order_by("-seq")
-            .values("text")[:1]
-        ),
-        draft_status=Subquery(unfinished.values("status")[:1]),
-        draft_confidence=Subquery(unfinished.values("confidence")[:1]),
+    active_flags = Prefetch("flags", queryset=EscalationFlag.objects.filter(active=True), to_attr="active_flags")
+    return (
+        conversations.select_related("assigned_agent", "topic")
+        .prefetch_related(active_flags)
+        .annotate(
+            latest_customer_text=Subquery(
+                Message.objects.filter(conversation=OuterRef("pk"), sender=Message.Sender.CUSTOMER)
+                .order_by("-seq")
+                .values("text")[:1]
+            ),
+            draft_status=Subquery(unfinished.values("status")[:1]),
+            draft_confidence=Subquery(unfinished.values("confidence")[:1]),
+        )
     )
 
 
 def agent_queue() -> QuerySet[Conversation]:
-    """Conversations that need a person, longest-waiting first."""
+    """Conversations that need a person: highest priority (summed weights of their active escalation
+    reasons) first, then the longest-waiting customer."""
     return with_queue_details(
         Conversation.objects.filter(
             Q(status__in=[Conversation.Status.ESCALATED, Conversation.Status.TAKEN_OVER])
             | Q(awaiting_reply_since__isnull=False)
         ).exclude(status=Conversation.Status.CLOSED)
-    ).order_by("awaiting_reply_since", "-updated_at")
+    ).order_by("-priority", F("awaiting_reply_since").asc(nulls_last=True), "-updated_at")
 
 
 def conversation_in_queue(conversation: Conversation) -> bool:

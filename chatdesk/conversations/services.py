@@ -27,7 +27,7 @@ from chatdesk.conversations import realtime, selectors, throttle
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.injection import conversation_has_injection
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult
 from chatdesk.drafting.registry import get_engine
 from chatdesk.knowledge.models import Topic
@@ -127,10 +127,39 @@ def _append_message(conversation: Conversation, *, sender: str, text: str, **fie
     return message
 
 
-def _escalate(conversation: Conversation, reason: str) -> None:
-    conversation.status = Status.ESCALATED
-    conversation.escalation_reason = reason
-    conversation.escalated_at = timezone.now()
+def flag(
+    conversation: Conversation,
+    reason: str,
+    *,
+    message: Message | None = None,
+    detail: str = "",
+    score: float | None = None,
+    escalate: bool = True,
+) -> EscalationFlag:
+    """Record that an escalation rule fired and raise the conversation's priority (the caller holds the
+    lock and saves the conversation). With `escalate`, an open conversation is escalated for `reason`;
+    without, it only moves up the queue (e.g. sentiment on a conversation still being drafted).
+    """
+    record = EscalationFlag.objects.create(
+        conversation=conversation, reason=reason, message=message, detail=detail[:200], score=score
+    )
+    if escalate and conversation.status in (Status.OPEN, Status.CLOSED):
+        conversation.status = Status.ESCALATED
+        conversation.escalation_reason = reason
+        conversation.escalated_at = timezone.now()
+    conversation.priority = _priority(conversation)
+    return record
+
+
+def _priority(conversation: Conversation) -> int:
+    reasons = set(conversation.flags.filter(active=True).values_list("reason", flat=True))
+    return min(sum(settings.ESCALATION_WEIGHTS.get(reason, 0) for reason in reasons), 32767)
+
+
+def _clear_flags(conversation: Conversation) -> None:
+    """A person has dealt with it (closed, handed back): its flags stop counting toward priority."""
+    conversation.flags.filter(active=True).update(active=False)
+    conversation.priority = 0
 
 
 def _supersede_ready_drafts(conversation: Conversation) -> None:
@@ -226,7 +255,7 @@ def customer_message_post(
         _supersede_ready_drafts(conversation)
         if asks_for_human(text):
             if conversation.status == Status.OPEN:
-                _escalate(conversation, Reason.CUSTOMER_REQUEST)
+                flag(conversation, Reason.CUSTOMER_REQUEST, message=message, detail="asked in words")
         elif conversation.status in (Status.OPEN, Status.ESCALATED):
             # Escalated conversations are drafted too: the agent who picks one up gets a suggestion.
             _request_draft(conversation, message)
@@ -252,7 +281,7 @@ def conversation_request_human(*, public_id: uuid.UUID, client_address: str = ""
     with transaction.atomic():
         conversation = _lock_or_start(public_id, client_address)
         if conversation.status in (Status.OPEN, Status.CLOSED):
-            _escalate(conversation, Reason.CUSTOMER_REQUEST)
+            flag(conversation, Reason.CUSTOMER_REQUEST, detail="pressed the button")
             conversation.save()
             realtime.conversation_changed(conversation.pk)
     return conversation
@@ -441,7 +470,13 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
         else:
             draft.status = Draft.Status.READY
             if conversation.status == Status.OPEN and result.confidence < settings.DRAFT_ESCALATE_BELOW:
-                _escalate(conversation, Reason.LOW_CONFIDENCE)
+                flag(
+                    conversation,
+                    Reason.LOW_CONFIDENCE,
+                    message=draft.reply_to,
+                    detail=f"draft confidence {result.confidence:.0%}, below {settings.DRAFT_ESCALATE_BELOW:.0%}",
+                    score=result.confidence,
+                )
         draft.save()
         if draft.status in (Draft.Status.READY, Draft.Status.AUTO_SENT):
             conversation.topic = topic
@@ -463,7 +498,7 @@ def draft_fail(*, draft_id: int, reason: str, error_code: str, task_id: str = ""
         if not unfinished.update(status=Draft.Status.FAILED, error=reason, error_code=error_code):
             return
         if conversation.status == Status.OPEN:
-            _escalate(conversation, Reason.DRAFT_FAILED)
+            flag(conversation, Reason.DRAFT_FAILED, detail=reason)
             conversation.save()
         realtime.conversation_changed(conversation.pk)
 
@@ -668,6 +703,7 @@ def conversation_hand_back(*, public_id: uuid.UUID, agent: User) -> Conversation
             raise ServiceError("not_taken_over", "Drafting is already on for this conversation.")
         conversation.status = Status.OPEN
         conversation.assigned_agent = None
+        _clear_flags(conversation)
         latest = conversation.messages.order_by("-seq").first()
         if latest is not None and latest.sender == Message.Sender.CUSTOMER:
             _request_draft(conversation, latest)
@@ -682,6 +718,7 @@ def conversation_close(*, public_id: uuid.UUID, agent: User) -> Conversation:
         conversation = _lock_for_agent(public_id, agent)
         conversation.status = Status.CLOSED
         conversation.awaiting_reply_since = None
+        _clear_flags(conversation)
         _discard_unfinished_drafts(conversation)
         _record(conversation, agent, AgentAction.Kind.CLOSE)
         conversation.save()
