@@ -1,12 +1,12 @@
 """The desk's two roles as groups: agents work conversations; managers also read reports and edit the
-knowledge base and users in the admin. `migrate` creates them (apps.ConversationsConfig)."""
+knowledge base, users and sensitive-topic rules in the admin. `migrate` creates them (apps.ConversationsConfig)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-MANAGER_MODELS = ("article", "topic", "approvedreply", "selectorversion", "user", "group")
+MANAGER_MODELS = ("article", "topic", "approvedreply", "selectorversion", "user", "group", "sensitiverule")
 
 
 @transaction.atomic
