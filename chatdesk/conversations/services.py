@@ -472,8 +472,10 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
         else:
             draft.status = Draft.Status.READY
             if sensitive is not None and conversation.status in (Status.OPEN, Status.ESCALATED):
-                note = f" ({sensitive.note})" if sensitive.note else ""
-                flag(conversation, Reason.SENSITIVE, message=draft.reply_to, detail=f"topic: {topic}{note}")
+                detail = f"topic: {topic}" + (f" ({sensitive.note})" if sensitive.note else "")
+                # Every draft of the conversation is on that topic: one active flag says it.
+                if not conversation.flags.filter(active=True, reason=Reason.SENSITIVE, detail=detail).exists():
+                    flag(conversation, Reason.SENSITIVE, message=draft.reply_to, detail=detail)
             if conversation.status == Status.OPEN and result.confidence < settings.DRAFT_ESCALATE_BELOW:
                 flag(
                     conversation,

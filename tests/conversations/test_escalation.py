@@ -16,7 +16,9 @@ from chatdesk.conversations import frames, selectors, services
 from chatdesk.conversations.models import Conversation, Draft, EscalationFlag, Message, SensitiveRule
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
 from chatdesk.knowledge.models import Topic
+from tests.agents.test_consumers import connect, customer_socket, session_cookie
 from tests.conftest import PASSWORD, UseEngine, say
+from tests.conversations.test_consumers import receive_until, run
 
 pytestmark = pytest.mark.django_db
 
@@ -173,6 +175,9 @@ class TestSensitive:
         assert conversation.status == Status.ESCALATED
         assert conversation.escalation_reason == Reason.SENSITIVE
         assert shown_to_agents(conversation)["sensitive"]["detail"] == "topic: legal (Legal questions)"
+        say(conversation, "And for wholesale?")
+        assert draft_now(conversation).status == Draft.Status.READY
+        assert flags(conversation) == [Reason.SENSITIVE]  # one flag for the topic, not one per draft
 
     def test_a_draft_on_an_ordinary_topic_is_not_flagged(
         self, conversation: Conversation, use_engine: UseEngine
@@ -319,3 +324,33 @@ class TestManagersEditRules:
             "/admin/conversations/sensitiverule/add/", {"phrase": "sue", "topic": topic.pk, "note": "", "active": "on"}
         )
         assert response.status_code == 200 and "Give either a phrase or a topic" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_angry_message_jumps_the_agents_live_queue_with_its_reason_and_score(agent: User) -> None:
+    """Through the real sockets: the customer's widget sends, the agent's queue shows it first."""
+    cookie = session_cookie(agent)
+    calm, angry = services.conversation_start(), services.conversation_start()
+    say(calm, "Where is my order?")
+
+    async def scenario() -> None:
+        queue = await connect("/ws/agents/queue/", cookie)
+        assert [item["id"] for item in (await queue.receive_json_from())["items"]] == [str(calm.public_id)]
+        customer = await customer_socket(angry)
+        text = "This is ridiculous, nobody answers! 气死我了"
+        await customer.send_json_to({"type": "message", "client_id": "m-1", "text": text})
+        item = (await receive_until(queue, "queue.update", id=str(angry.public_id)))["item"]
+        assert (item["status"], item["priority"]) == ("open", 30)
+        [reason] = item["reasons"]
+        assert (reason["reason"], reason["label"]) == ("negative_sentiment", "Angry or distressed customer")
+        assert reason["score"] == item["sentiment"] < -0.45
+        assert reason["detail"] == f"sentiment {item['sentiment']:+.2f}"
+        await customer.disconnect()
+        await queue.disconnect()
+
+        queue = await connect("/ws/agents/queue/", cookie)
+        order = [item["id"] for item in (await queue.receive_json_from())["items"]]
+        assert order == [str(angry.public_id), str(calm.public_id)]
+        await queue.disconnect()
+
+    run(scenario)
