@@ -44,8 +44,9 @@ def test_an_angry_customer_moves_to_the_top_live_and_its_risky_draft_offers_writ
     top = rows.first
     expect(top).to_have_attribute("data-id", str(newer.public_id), timeout=WAIT_MS)
     reason = top.locator('[data-testid="reason"]').first
-    expect(reason).to_have_text("Angry or distressed customer")
-    expect(reason).to_have_attribute("title", "sentiment -0.80")
+    expect(reason).to_have_text("Angry or distressed customer: sentiment -0.80")  # the detail for screen readers
+    expect(reason).to_have_attribute("title", "sentiment -0.80")  # and as a tooltip
+    expect(reason.get_by_text("Angry or distressed customer", exact=True)).to_be_visible()
     expect(top.locator('[data-testid="sentiment"]')).to_contain_text("Angry · Sentiment \u22120.8")
     expect(top.locator('[data-testid="priority"]')).to_contain_text("Priority 30")
     expect(rows.nth(1)).to_have_attribute("data-id", str(older.public_id))
@@ -96,8 +97,8 @@ def test_an_sla_breach_is_announced_on_the_queue_page_until_dismissed(
     expect(alert).to_have_count(1, timeout=WAIT_MS)
     expect(alert).to_contain_text(f"{waiting.customer_label}: customer waiting 6 min")
     expect(desk.locator('[data-testid="alerts"]')).to_have_attribute("aria-live", "assertive")
-    expect(desk.locator('[data-testid="queue-item"]').first.locator('[data-testid="reason"]').first).to_have_text(
-        "Waiting too long"
+    expect(desk.locator('[data-testid="queue-item"]').first.locator('[data-testid="reason"]').first).to_contain_text(
+        "Waiting too long: customer waiting 6 min"
     )
     alert.locator('[data-testid="alert-dismiss"]').click()
     expect(alert).to_have_count(0)

@@ -65,18 +65,24 @@
 
   /*
    * The reasons a conversation needs a person (frames' `reasons`, heaviest first) as a list of chips.
-   * withDetail: the detail is written out after the label; otherwise it is the chip's tooltip.
+   * withDetail: the detail is written out after the label; otherwise it is the chip's tooltip (and is
+   * read out by screen readers, which do not show tooltips).
    */
   function reasonChips(reasons, withDetail) {
     var list = el("ul", "reason-chips");
     list.setAttribute("aria-label", "Reasons");
     (reasons || []).forEach(function (reason) {
-      var chip = el("li", "chip reason-" + reason.reason, reason.label || REASON_LABELS[reason.reason] || reason.reason);
+      var chip = el("li", "chip reason-" + reason.reason);
+      chip.appendChild(el("span", "chip-label", reason.label || REASON_LABELS[reason.reason] || reason.reason));
       chip.setAttribute("data-testid", "reason");
       chip.setAttribute("data-reason", reason.reason);
       if (reason.detail) {
-        if (withDetail) chip.appendChild(el("span", "chip-detail", ": " + reason.detail));
-        else chip.title = reason.detail;
+        if (withDetail) {
+          chip.appendChild(el("span", "chip-detail", ": " + reason.detail));
+        } else {
+          chip.title = reason.detail; // a tooltip for the eye; screen readers read it with the label
+          chip.appendChild(el("span", "visually-hidden", ": " + reason.detail));
+        }
       }
       list.appendChild(chip);
     });
