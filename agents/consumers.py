@@ -8,13 +8,14 @@ session no longer names an active agent.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 
-from chatdesk.conversations import frames, realtime, selectors, services
+from chatdesk.conversations import frames, presence, realtime, selectors, services
 from chatdesk.conversations.consumers import CLOSE_NOT_FOUND, FrameConsumer
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import Field, FrameSpec
@@ -23,11 +24,19 @@ CLOSE_SESSION_ENDED = 4401
 CLOSE_NOT_AGENT = 4403
 
 
+# Every agent socket says whether its tab is visible; it counts toward the agent's presence.
+PRESENCE: dict[str, FrameSpec] = {"presence": {"away": Field("boolean", required=True)}}
+# A socket's presence row is refreshed at most this often by the frames (pings) it sends.
+SEEN_EVERY_S = 20
+
+
 class AgentConsumer(FrameConsumer):
-    """Accepts only signed-in agents; anyone else gets an error frame and close code 4403."""
+    """Accepts only signed-in agents; anyone else gets an error frame and close code 4403. While open,
+    the socket counts toward its agent's presence (chatdesk.conversations.presence)."""
 
     agent: User | None = None
     session_key: str | None = None
+    seen_at: float | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -40,15 +49,36 @@ class AgentConsumer(FrameConsumer):
             return
         await self.join(realtime.user_group(self.agent.pk))
         await self.join(realtime.session_group(self.session_key or ""))
+        await database_sync_to_async(presence.socket_opened)(self.agent, self.channel_name)
+        self.seen_at = time.monotonic()
         await self.start()
 
     async def start(self) -> None:
         raise NotImplementedError
 
+    async def act(self, kind: str, fields: dict[str, Any]) -> None:
+        """Handle one of the endpoint's own frames (all but ping and presence)."""
+        raise NotImplementedError
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if await self.session_ended():
             return
+        if self.seen_at is not None and time.monotonic() - self.seen_at > SEEN_EVERY_S:
+            self.seen_at = time.monotonic()
+            await database_sync_to_async(presence.socket_seen)(self.channel_name)
         await super().receive(text_data, bytes_data)
+
+    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
+        if kind == "presence":
+            # No answer: the page sends it on its own (tab shown or hidden), nobody waits for it.
+            await database_sync_to_async(presence.socket_seen)(self.channel_name, away=fields["away"])
+            return
+        await self.act(kind, fields)
+
+    async def disconnect(self, code: int) -> None:
+        if self.seen_at is not None:
+            await database_sync_to_async(presence.socket_closed)(self.channel_name)
+        await super().disconnect(code)
 
     async def access_changed(self, event: dict[str, Any]) -> None:
         """Channel-layer event from realtime: this socket's session or user changed; check again."""
@@ -71,14 +101,14 @@ class AgentConsumer(FrameConsumer):
 class QueueConsumer(AgentConsumer):
     """The queue of conversations that need a person: the top of it, then one update per change."""
 
-    FRAMES: ClassVar[dict[str, FrameSpec]] = {"ping": {}}
+    FRAMES: ClassVar[dict[str, FrameSpec]] = {"ping": {}, **PRESENCE}
 
     async def start(self) -> None:
         await self.join(realtime.QUEUE_GROUP)
         await self.send_json(await database_sync_to_async(frames.queue_snapshot_frame)())
 
-    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
-        raise AssertionError(f"{kind} frames are answered by FrameConsumer")  # only ping is accepted
+    async def act(self, kind: str, fields: dict[str, Any]) -> None:
+        raise AssertionError(f"{kind} frames are answered by AgentConsumer")  # only ping and presence are accepted
 
 
 DRAFT = {"draft_id": Field("number", required=True, minimum=1)}
@@ -97,6 +127,7 @@ class AgentConversationConsumer(AgentConsumer):
         "close": {},
         "history": {"before_seq": Field("number", required=True, minimum=1)},
         "ping": {},
+        **PRESENCE,
     }
 
     public_id: uuid.UUID
@@ -114,7 +145,7 @@ class AgentConversationConsumer(AgentConsumer):
         for frame in await database_sync_to_async(frames.agent_snapshot_frames)(conversation):
             await self.send_json(frame)
 
-    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
+    async def act(self, kind: str, fields: dict[str, Any]) -> None:
         if kind == "history":
             frame = await database_sync_to_async(frames.history_frame)(self.public_id, before_seq=fields["before_seq"])
             await self.send_json(frame)

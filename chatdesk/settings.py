@@ -267,6 +267,10 @@ for _pair in envlist("DRAFT_EXTRA_ENGINES"):
     DRAFT_EXTRA_ENGINES[_name] = _path
 # Below this confidence a draft is still shown but the conversation is escalated.
 DRAFT_ESCALATE_BELOW = envfloat("DRAFT_ESCALATE_BELOW", "0.45")
+# Presence: an agent whose dashboard sockets all closed stays online this long (a reload); a socket not
+# heard from for AGENT_PRESENCE_STALE_S (clients ping every 25 s) no longer counts.
+AGENT_OFFLINE_GRACE_S = envint("AGENT_OFFLINE_GRACE_S", "30")
+AGENT_PRESENCE_STALE_S = envint("AGENT_PRESENCE_STALE_S", "90")
 # How much each escalation reason raises a conversation's place in the agents' queue (summed over the
 # distinct reasons active in it). "reason=weight,..." overrides some of them.
 ESCALATION_WEIGHTS = {

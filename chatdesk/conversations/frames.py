@@ -80,6 +80,7 @@ def _conversation_fields(conversation: Conversation) -> Frame:
         "assigned_agent_username": agent.username if agent else None,
         "topic": conversation.topic.name if conversation.topic else None,
         "awaiting_reply_since": _time(conversation.awaiting_reply_since),
+        "contact_email": conversation.contact_email or None,
     }
 
 

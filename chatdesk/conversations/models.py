@@ -61,6 +61,10 @@ class Conversation(models.Model):
         "knowledge.Topic", null=True, blank=True, on_delete=models.SET_NULL, help_text="Topic of the latest draft."
     )
     last_seq = models.PositiveIntegerField(default=0, help_text="Sequence number of the latest message.")
+    contact_email = models.EmailField(
+        blank=True, help_text="Where the customer asked to be answered when no agent was at the desk."
+    )
+    contact_email_at = models.DateTimeField(null=True, blank=True)
     awaiting_reply_since = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When the oldest unanswered customer message arrived."
     )
@@ -240,3 +244,24 @@ class EscalationFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class AgentSocket(models.Model):
+    """One open dashboard socket of an agent: what the desk knows of who is at the desk.
+
+    An agent is online while one of their sockets is open, heard from within AGENT_PRESENCE_STALE_S
+    (clients ping every 25 s; a server killed without closing its sockets leaves rows that stop
+    counting), and not away (the tab is hidden); still online for AGENT_OFFLINE_GRACE_S after their
+    last socket closed (a reload, a network blip); otherwise offline. Read it through
+    chatdesk.conversations.presence.
+    """
+
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard_sockets")
+    channel_name = models.CharField(max_length=200, unique=True)
+    away = models.BooleanField(default=False, help_text="The agent's tab is hidden.")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.agent} socket {self.channel_name}"

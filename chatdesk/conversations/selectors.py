@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
+from chatdesk.conversations import presence
 from chatdesk.conversations.models import Conversation, Draft, EscalationFlag, Message
 from chatdesk.drafting.base import Turn
 
@@ -87,6 +88,14 @@ def customer_status(conversation: Conversation) -> tuple[str, str]:
     if conversation.status == Conversation.Status.TAKEN_OVER:
         return "agent_joined", "An agent has joined the conversation."
     if conversation.status == Conversation.Status.ESCALATED:
+        if conversation.contact_email:
+            return "email_left", f"Thanks. Someone will write to {conversation.contact_email} as soon as they can."
+        if not presence.anyone_online():
+            return (
+                "no_agent_online",
+                "No one is at the desk right now. Leave your email address and we will write back; "
+                "your conversation stays in the queue.",
+            )
         return "waiting_for_agent", "We are finding an agent for you…"
     if conversation.status == Conversation.Status.CLOSED:
         return "closed", "This conversation is closed. Write again any time."

@@ -18,6 +18,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -284,6 +286,30 @@ def conversation_request_human(*, public_id: uuid.UUID, client_address: str = ""
             flag(conversation, Reason.CUSTOMER_REQUEST, detail="pressed the button")
             conversation.save()
             realtime.conversation_changed(conversation.pk)
+    return conversation
+
+
+def conversation_leave_email(*, public_id: uuid.UUID, email: object, client_address: str = "") -> Conversation:
+    """The customer left an email address to be answered at (offered when no agent is at the desk).
+    The conversation stays in the agents' queue, escalated for a person, with the address on it.
+
+    Raises ServiceError `invalid_email` for anything that is not one email address.
+    """
+    if not isinstance(email, str) or len(email) > 254:
+        raise ServiceError("invalid_email", "Please enter an email address such as name@example.com.")
+    email = email.strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ServiceError("invalid_email", "Please enter an email address such as name@example.com.") from None
+    with transaction.atomic():
+        conversation = _lock_or_start(public_id, client_address)
+        conversation.contact_email = email
+        conversation.contact_email_at = timezone.now()
+        if conversation.status in (Status.OPEN, Status.CLOSED):
+            flag(conversation, Reason.CUSTOMER_REQUEST, detail="left an email address")
+        conversation.save()
+        realtime.conversation_changed(conversation.pk)
     return conversation
 
 

@@ -41,6 +41,8 @@
     customer: find('[data-field="customer"]'),
     status: byTestId("conversation-status"),
     escalation: find('[data-field="escalation"]'),
+    contactRow: find('[data-field="contact-row"]'),
+    contact: find('[data-field="contact"]'),
     agent: find('[data-field="agent"]'),
     topic: find('[data-field="topic"]'),
     waiting: find('[data-field="waiting"]'),
@@ -131,6 +133,9 @@
     ui.escalation.classList.toggle("is-current", Boolean(reason) && c.status === "escalated");
     ui.agent.textContent = personText(c.assigned_agent);
     ui.topic.textContent = c.topic || "—";
+    // The customer left an address when no agent was at the desk.
+    ui.contactRow.hidden = !c.contact_email;
+    ui.contact.textContent = c.contact_email || "—";
     tick();
 
     if (c.status === "closed") {

@@ -78,6 +78,7 @@
       top.appendChild(el("span", "q-reason", REASON_LABELS[item.escalation_reason] || item.escalation_reason));
     }
     if (item.topic) top.appendChild(el("span", "q-topic", item.topic));
+    if (item.contact_email) top.appendChild(el("span", "q-contact", "Answer by email: " + item.contact_email));
     main.appendChild(top);
     main.appendChild(el("p", "q-text", item.latest_customer_text ? "“" + item.latest_customer_text + "”" : "No message yet"));
 
