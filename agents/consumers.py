@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 
-from chatdesk.conversations import frames, presence, realtime, selectors, services
+from chatdesk.conversations import assignment, frames, presence, realtime, selectors, services
 from chatdesk.conversations.consumers import CLOSE_NOT_FOUND, FrameConsumer
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import Field, FrameSpec
@@ -106,6 +106,8 @@ class QueueConsumer(AgentConsumer):
     async def start(self) -> None:
         await self.join(realtime.QUEUE_GROUP)
         await self.send_json(await database_sync_to_async(frames.queue_snapshot_frame)())
+        # An agent arrived at the desk: conversations waiting for someone online may go to them.
+        await database_sync_to_async(assignment.assign_waiting)()
 
     async def act(self, kind: str, fields: dict[str, Any]) -> None:
         raise AssertionError(f"{kind} frames are answered by AgentConsumer")  # only ping and presence are accepted
@@ -126,11 +128,15 @@ class AgentConversationConsumer(AgentConsumer):
         "hand_back": {},
         "close": {},
         "history": {"before_seq": Field("number", required=True, minimum=1)},
+        "claim": {},
+        "release": {},
+        "transfer": {"to_agent": Field("string"), "to_team": Field("string"), "note": Field("string")},
         "ping": {},
         **PRESENCE,
     }
 
     public_id: uuid.UUID
+    conversation_id: int | None = None
 
     async def start(self) -> None:
         self.public_id = self.scope["url_route"]["kwargs"]["public_id"]
@@ -141,9 +147,24 @@ class AgentConversationConsumer(AgentConsumer):
             await self.send_error(ServiceError("not_found", "This conversation does not exist."))
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        self.conversation_id = conversation.pk
         await self.join(realtime.agent_conversation_group(self.public_id))
         for frame in await database_sync_to_async(frames.agent_snapshot_frames)(conversation):
             await self.send_json(frame)
+        await database_sync_to_async(presence.socket_viewing)(self.channel_name, conversation.pk)
+        await self.announce_viewers()
+
+    async def announce_viewers(self) -> None:
+        """Tell every agent with this conversation open who else is looking at it."""
+        frame = await database_sync_to_async(frames.viewers_frame)(self.conversation_id)
+        await self.channel_layer.group_send(
+            realtime.agent_conversation_group(self.public_id), realtime.deliver_event([frame])
+        )
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if self.conversation_id is not None:
+            await self.announce_viewers()
 
     async def act(self, kind: str, fields: dict[str, Any]) -> None:
         if kind == "history":
@@ -171,4 +192,9 @@ ACTIONS = {
     "take_over": lambda pid, agent, f: services.conversation_take_over(public_id=pid, agent=agent),
     "hand_back": lambda pid, agent, f: services.conversation_hand_back(public_id=pid, agent=agent),
     "close": lambda pid, agent, f: services.conversation_close(public_id=pid, agent=agent),
+    "claim": lambda pid, agent, f: services.conversation_claim(public_id=pid, agent=agent),
+    "release": lambda pid, agent, f: services.conversation_release(public_id=pid, agent=agent),
+    "transfer": lambda pid, agent, f: services.conversation_transfer(
+        public_id=pid, agent=agent, to_agent=f["to_agent"], to_team=f["to_team"], note=f["note"] or ""
+    ),
 }

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Team, TeamTopic
 
 
 class MessageInline(admin.TabularInline):
@@ -38,3 +38,17 @@ class AgentActionAdmin(admin.ModelAdmin):
     list_display = ("created_at", "agent", "kind", "conversation", "draft")
     list_filter = ("kind", "agent")
     readonly_fields = ("conversation", "draft", "agent", "kind", "draft_text", "sent_text", "created_at")
+
+
+class TeamTopicInline(admin.TabularInline):
+    model = TeamTopic
+    extra = 1
+    verbose_name = "topic"
+    verbose_name_plural = "topics (each topic belongs to one team at most)"
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name",)
+    filter_horizontal = ("members",)
+    inlines = [TeamTopicInline]

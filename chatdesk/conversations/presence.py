@@ -37,6 +37,18 @@ def socket_seen(channel_name: str, *, away: bool | None = None, now: datetime | 
     AgentSocket.objects.filter(channel_name=channel_name, closed_at__isnull=True).update(**fields)
 
 
+def socket_viewing(channel_name: str, conversation_id: int) -> None:
+    """The socket shows this conversation (the agent's conversation page)."""
+    AgentSocket.objects.filter(channel_name=channel_name).update(conversation_id=conversation_id)
+
+
+def viewers(conversation_id: int, *, now: datetime | None = None) -> list[User]:
+    """Agents with the conversation open right now, by name."""
+    stale = (now or timezone.now()) - timedelta(seconds=settings.AGENT_PRESENCE_STALE_S)
+    ids = AgentSocket.objects.filter(conversation_id=conversation_id, closed_at__isnull=True, last_seen__gte=stale)
+    return list(User.objects.filter(pk__in=ids.values("agent_id")).order_by("first_name", "username"))
+
+
 def socket_closed(channel_name: str, *, now: datetime | None = None) -> None:
     AgentSocket.objects.filter(channel_name=channel_name).update(closed_at=now or timezone.now())
 

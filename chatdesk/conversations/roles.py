@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-MANAGER_MODELS = ("article", "topic", "approvedreply", "selectorversion", "user", "group")
+MANAGER_MODELS = ("article", "topic", "approvedreply", "selectorversion", "user", "group", "team", "teamtopic")
 
 
 @transaction.atomic

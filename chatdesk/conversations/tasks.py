@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from chatdesk.conversations import services
+from chatdesk.conversations import assignment, services
 
 
 @shared_task(name="chatdesk.conversations.tasks.draft_reply", bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -24,3 +24,10 @@ def draft_reply(self: Any, draft_id: int) -> None:
 def requeue_stale_drafts() -> int:
     """Periodic (celery beat): queue lost drafts again, fail the ones stuck too long."""
     return services.drafts_requeue_stale()
+
+
+@shared_task(name="chatdesk.conversations.tasks.assign_waiting")
+def assign_waiting() -> int:
+    """Periodic (celery beat): hand out escalated conversations whose agent went offline, or that waited
+    for someone to come online."""
+    return assignment.assign_waiting()

@@ -321,6 +321,7 @@
     }
     return frame.request_id;
   }
+  window.ChatDeskConversation = { act: act };
 
   function actOnDraft(frame) {
     frame.draft_id = view.draft.id;
@@ -387,6 +388,8 @@
   // ----------------------------------------------------------------- frames
 
   function onFrame(frame) {
+    // agent-routing.js (claim, release, transfer, who is looking) listens to the same frames.
+    document.dispatchEvent(new CustomEvent("chatdesk:frame", { detail: frame }));
     switch (frame.type) {
       case "conversation":
         view.conversation = frame;
