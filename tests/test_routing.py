@@ -13,11 +13,12 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from chatdesk.conversations import assignment, services
+from chatdesk.conversations import assignment, frames, services
 from chatdesk.conversations.models import AgentAction, Conversation, Team, TeamTopic
 from chatdesk.conversations.roles import groups_ensure
 from chatdesk.knowledge.models import Topic
 from tests.agents.test_consumers import connect, session_cookie
+from tests.conftest import say
 from tests.conversations.test_consumers import receive_until, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -212,3 +213,19 @@ def test_agents_see_who_else_has_the_conversation_open(agent: User, other_agent:
         await alice.disconnect()
 
     run(scenario)
+
+
+def test_the_agent_gets_a_summary_of_what_the_customer_wants_and_what_was_answered(agent: User) -> None:
+    conversation = services.conversation_start()
+    say(conversation, "hi")
+    say(conversation, "My parcel never arrived at the depot")
+    services.agent_reply(public_id=conversation.public_id, agent=agent, text="We resent it on Monday.")
+    services.conversation_hand_back(public_id=conversation.public_id, agent=agent)
+    say(conversation, "Still nothing. I want to talk to a person")
+    conversation.refresh_from_db()
+    assert conversation.status == "escalated"
+    assert conversation.handoff_summary == (
+        "Wants: “My parcel never arrived at the depot”. Latest: “Still nothing. I want to talk to a person”. "
+        "Already answered (1 reply), last: “We resent it on Monday.”."
+    )
+    assert frames.conversation_frame(conversation)["handoff_summary"] == conversation.handoff_summary

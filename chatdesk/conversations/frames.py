@@ -103,6 +103,7 @@ def conversation_frame(conversation: Conversation) -> Frame:
         **_conversation_fields(conversation),
         "last_seq": conversation.last_seq,
         "created_at": _time(conversation.created_at),
+        "handoff_summary": conversation.handoff_summary or None,
         "last_transfer": transfer
         and {
             "by": _person(transfer.agent),

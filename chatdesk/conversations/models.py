@@ -98,6 +98,9 @@ class Conversation(models.Model):
         blank=True, help_text="Where the customer asked to be answered when no agent was at the desk."
     )
     contact_email_at = models.DateTimeField(null=True, blank=True)
+    handoff_summary = models.TextField(
+        blank=True, help_text="What the customer wants and what was answered, written when it last reached a person."
+    )
     awaiting_reply_since = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When the oldest unanswered customer message arrived."
     )

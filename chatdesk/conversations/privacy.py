@@ -64,6 +64,7 @@ def conversation_export(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "escalation_reason": conversation.escalation_reason,
         "contact_email": conversation.contact_email or None,
+        "handoff_summary": conversation.handoff_summary or None,
         "topic": conversation.topic.name if conversation.topic else None,
         "created_at": _time(conversation.created_at),
         "updated_at": _time(conversation.updated_at),
@@ -130,8 +131,8 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
 
     Messages and drafts keep their rows with the text "[erased]"; agent actions keep their kind with empty
     texts (so fine-tuning exports skip them, as they skip actions that sent nothing); escalation flags lose their
-    details and the conversation its contact email; approved replies made from these conversations, and cached
-    vectors of their texts, are deleted. Report counts do not change.
+    details, the conversation its contact email and handoff summary; approved replies made from these
+    conversations, and cached vectors of their texts, are deleted. Report counts do not change.
     """
     ids = [c.pk for c in Conversation.objects.select_for_update().filter(pk__in=[c.pk for c in conversations])]
     learned = set(
@@ -153,5 +154,5 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
     result.agent_actions = AgentAction.objects.filter(conversation__in=ids).update(draft_text="", sent_text="")
     # Flags may quote the customer's words; the address is theirs.
     EscalationFlag.objects.filter(conversation__in=ids).update(detail="")
-    Conversation.objects.filter(pk__in=ids).update(contact_email="")
+    Conversation.objects.filter(pk__in=ids).update(contact_email="", handoff_summary="")
     return result

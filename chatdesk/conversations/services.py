@@ -25,7 +25,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from chatdesk.conversations import assignment, realtime, selectors, throttle
+from chatdesk.conversations import assignment, handoff, realtime, selectors, throttle
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.injection import conversation_has_injection
@@ -153,6 +153,7 @@ def flag(
         conversation.status = Status.ESCALATED
         conversation.escalation_reason = reason
         conversation.escalated_at = timezone.now()
+        conversation.handoff_summary = handoff.handoff_summary(conversation)
         assignment.route(conversation)
     conversation.priority = _priority(conversation)
     return record
@@ -709,6 +710,8 @@ def agent_reply(*, public_id: uuid.UUID, agent: User, text: object, client_id: o
 
 
 def _take_over(conversation: Conversation, agent: User) -> None:
+    if conversation.status == Status.OPEN:  # straight from drafting: the agent did not get a summary yet
+        conversation.handoff_summary = handoff.handoff_summary(conversation)
     conversation.status = Status.TAKEN_OVER
     conversation.assigned_agent = agent
     _discard_unfinished_drafts(conversation)

@@ -1,5 +1,5 @@
-/* Routing on the agent's conversation page: who is responsible (claim, release), handing the
- * conversation to another agent or team with a note, and which other agents have it open.
+/* Routing on the agent's conversation page: the handoff summary, who is responsible (claim, release),
+ * handing the conversation to another agent or team with a note, and which other agents have it open.
  * It reads the frames agent-conversation.js receives ("chatdesk:frame" events) and sends through its
  * act(); docs/protocol.md describes the frames. */
 (function () {
@@ -12,6 +12,7 @@
   function find(selector) { return root.querySelector(selector); }
   var ui = {
     viewers: find('[data-testid="viewers"]'),
+    summary: find('[data-testid="handoff-summary"]'),
     lastTransfer: find('[data-testid="last-transfer"]'),
     team: find('[data-field="team"]'),
     claim: find('[data-testid="claim"]'),
@@ -28,6 +29,8 @@
     var open = c.status !== "closed";
     var mine = c.assigned_agent_username === ME;
     ui.team.textContent = c.team || "Everyone";
+    ui.summary.hidden = !c.handoff_summary;
+    ui.summary.textContent = c.handoff_summary ? "Handoff summary: " + c.handoff_summary : "";
     // Claim: take responsibility for an escalated conversation nobody (else) holds yet.
     ui.claim.disabled = !(c.status === "escalated" && !mine && !c.assigned_agent_username);
     ui.release.disabled = !(c.status === "escalated" && mine);
