@@ -18,6 +18,13 @@ from tests.conversations.test_consumers import receive_until, run
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def _no_assignment(settings: object) -> None:
+    """These tests watch the queue, not routing (tests/test_routing.py): an agent opening the queue
+    would otherwise be assigned the escalated conversations, each an update of its own."""
+    settings.AGENT_MAX_ASSIGNED = 0  # type: ignore[attr-defined]
+
+
 def flag_angry(conversation: Conversation, sentiment: float = -0.8) -> None:
     """What the sentiment rule does to a conversation: a negative_sentiment flag and the score, under its lock."""
     with transaction.atomic():
