@@ -18,6 +18,7 @@ from chatdesk.conversations import frames, realtime, selectors, services
 from chatdesk.conversations.consumers import CLOSE_NOT_FOUND, FrameConsumer
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import Field, FrameSpec
+from chatdesk.knowledge import services as knowledge_services
 
 CLOSE_SESSION_ENDED = 4401
 CLOSE_NOT_AGENT = 4403
@@ -96,6 +97,7 @@ class AgentConversationConsumer(AgentConsumer):
         "hand_back": {},
         "close": {},
         "history": {"before_seq": Field("number", required=True, minimum=1)},
+        "mark_out_of_scope": {"seq": Field("number", required=True, minimum=1)},
         "ping": {},
     }
 
@@ -140,4 +142,7 @@ ACTIONS = {
     "take_over": lambda pid, agent, f: services.conversation_take_over(public_id=pid, agent=agent),
     "hand_back": lambda pid, agent, f: services.conversation_hand_back(public_id=pid, agent=agent),
     "close": lambda pid, agent, f: services.conversation_close(public_id=pid, agent=agent),
+    "mark_out_of_scope": lambda pid, agent, f: knowledge_services.out_of_scope_mark(
+        public_id=pid, seq=f["seq"], agent=agent
+    ),
 }

@@ -6,7 +6,17 @@ from __future__ import annotations
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-MANAGER_MODELS = ("article", "topic", "approvedreply", "selectorversion", "user", "group")
+MANAGER_MODELS = (
+    "article",
+    "topic",
+    "approvedreply",
+    "selectorversion",
+    "outofscopeexample",
+    "escalationpolicy",
+    "escalationthreshold",
+    "user",
+    "group",
+)
 
 
 @transaction.atomic
