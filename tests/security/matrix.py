@@ -84,6 +84,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "agents/": cells(LOGIN, agent=OK),
     "agents/c/<uuid:public_id>/": cells(LOGIN, agent=OK),
     "reports/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "knowledge/out-of-scope/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "admin/": STAFF_ONLY,
     "admin/login/": cells(OK, manager=REDIRECT),  # staff are sent on to the admin
     "admin/logout/": cells(REDIRECT, manager=NOT_ALLOWED),  # GET: to the admin index (then its login); staff: POST only

@@ -171,7 +171,7 @@ class Command(BaseCommand):
             }
             self.table(
                 [(names[rule], on_test[rule]) for rule in rules]
-                + [(f"  its threshold on validation ({rule})", on_validation[rule]) for rule in rules]
+                + [(f"  its threshold on val ({rule})", on_validation[rule]) for rule in rules]
             )
         results.update(
             format=options["format"],
