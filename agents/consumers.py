@@ -72,14 +72,29 @@ class AgentConsumer(FrameConsumer):
 class QueueConsumer(AgentConsumer):
     """The queue of conversations that need a person: the top of it, then one update per change."""
 
-    FRAMES: ClassVar[dict[str, FrameSpec]] = {"ping": {}}
+    FRAMES: ClassVar[dict[str, FrameSpec]] = {
+        "filter": {"reason": Field("string"), "topic": Field("string"), "mine": Field("boolean")},
+        "ping": {},
+    }
+
+    queue_filter = selectors.QueueFilter()
 
     async def start(self) -> None:
         await self.join(realtime.QUEUE_GROUP)
         await self.send_json(await database_sync_to_async(frames.queue_snapshot_frame)())
 
     async def handle(self, kind: str, fields: dict[str, Any]) -> None:
-        raise AssertionError(f"{kind} frames are answered by FrameConsumer")  # only ping is accepted
+        """`filter`: from now on this socket shows only the matching part of the queue, starting with a
+        new `queue` snapshot of it."""
+        assert self.agent is not None
+        self.queue_filter = selectors.queue_filter(
+            reason=fields["reason"], topic=fields["topic"], mine=bool(fields["mine"]), agent=self.agent
+        )
+        await self.send_json(await database_sync_to_async(frames.queue_snapshot_frame)(self.queue_filter))
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        for frame in event["frames"]:
+            await self.send_json(frames.queue_frame_for(frame, self.queue_filter))
 
 
 DRAFT = {"draft_id": Field("number", required=True, minimum=1)}

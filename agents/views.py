@@ -8,13 +8,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from chatdesk.conversations import selectors
+from chatdesk.conversations.models import Conversation
 
 
 @login_required
 def queue(request: HttpRequest) -> HttpResponse:
     if not selectors.user_is_agent(request.user):
         raise PermissionDenied("Only agents and managers can use the dashboard.")
-    return render(request, "agents/queue.html")
+    context = {"reasons": Conversation.EscalationReason.choices, "topics": selectors.topic_names()}
+    return render(request, "agents/queue.html", context)
 
 
 @login_required

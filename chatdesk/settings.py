@@ -244,6 +244,19 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "options": {"expires": DRAFT_SWEEP_EVERY_S},
     },
 }
+# Service levels: a customer waiting for any reply longer than SLA_CUSTOMER_WAIT_S, or a draft ready and
+# undecided longer than SLA_DRAFT_REVIEW_S, is flagged sla_breach and announced to agents; the beat sweep
+# checks every SLA_SWEEP_EVERY_S.
+SLA_CUSTOMER_WAIT_S = envint("SLA_CUSTOMER_WAIT_S", "300")
+SLA_DRAFT_REVIEW_S = envint("SLA_DRAFT_REVIEW_S", "120")
+SLA_SWEEP_EVERY_S = envfloat("SLA_SWEEP_EVERY_S", "10")
+if min(SLA_CUSTOMER_WAIT_S, SLA_DRAFT_REVIEW_S, SLA_SWEEP_EVERY_S) <= 0:
+    raise ImproperlyConfiguredEnv("SLA_CUSTOMER_WAIT_S, SLA_DRAFT_REVIEW_S and SLA_SWEEP_EVERY_S must be above 0")
+CELERY_BEAT_SCHEDULE["sla-sweep"] = {
+    "task": "chatdesk.conversations.tasks.sla_sweep",
+    "schedule": SLA_SWEEP_EVERY_S,
+    "options": {"expires": SLA_SWEEP_EVERY_S},
+}
 if SELECTOR_TRAIN_EVERY_S > 0:
     CELERY_BEAT_SCHEDULE["train-selector"] = {
         "task": "chatdesk.knowledge.tasks.train_selector",

@@ -107,6 +107,17 @@ class LiveStack:
         self.processes.append(worker)
         return worker
 
+    def wait_worker_ready(self, timeout_s: float = 180.0) -> None:
+        """Until the latest worker consumes tasks: it imports the engine first, which takes long on a busy
+        machine, and a test's own waits should not have to include that."""
+        assert self.log_dir is not None
+        log = self.log_dir / f"worker-{len(self.workers)}.log"
+        deadline = time.monotonic() + timeout_s
+        while b" ready." not in log.read_bytes():
+            if self.workers[-1].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not get ready; see {log}")
+            time.sleep(0.2)
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -144,6 +155,7 @@ def start_live_stack(
     stack.start_worker()
     try:
         stack.start_daphne()
+        stack.wait_worker_ready()
     except Exception:
         stack.stop()
         raise
@@ -339,6 +351,17 @@ class Desk:
     def wait_for_output(self, text: str, timeout: float = 60) -> None:
         poll_until(lambda: text in self.output, timeout, f"{text!r} in the output:\n{self.output}")
 
+    def wait_worker_ready(self, timeout_s: float = 180.0) -> None:
+        """Until the latest worker consumes tasks: it imports the engine first, which takes long on a busy
+        machine, and a test's own waits should not have to include that."""
+        assert self.log_dir is not None
+        log = self.log_dir / f"worker-{len(self.workers)}.log"
+        deadline = time.monotonic() + timeout_s
+        while b" ready." not in log.read_bytes():
+            if self.workers[-1].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not get ready; see {log}")
+            time.sleep(0.2)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
@@ -390,6 +413,17 @@ class RedisServer:
             stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )  # fmt: skip
         wait_for_port(self.port, [self.process], timeout=10)
+
+    def wait_worker_ready(self, timeout_s: float = 180.0) -> None:
+        """Until the latest worker consumes tasks: it imports the engine first, which takes long on a busy
+        machine, and a test's own waits should not have to include that."""
+        assert self.log_dir is not None
+        log = self.log_dir / f"worker-{len(self.workers)}.log"
+        deadline = time.monotonic() + timeout_s
+        while b" ready." not in log.read_bytes():
+            if self.workers[-1].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not get ready; see {log}")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

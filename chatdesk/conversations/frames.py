@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from chatdesk.conversations import selectors
-from chatdesk.conversations.models import Conversation, Draft, EscalationFlag, Message
+from chatdesk.conversations.models import Conversation, Draft, Message
 from chatdesk.conversations.tokens import conversation_token
 
 Frame = dict[str, Any]
@@ -48,11 +48,6 @@ def status_frame(conversation: Conversation) -> Frame:
 
 def _reasons(conversation: Conversation) -> list[Frame]:
     """The active flags, one per reason (its latest), the heaviest reason first."""
-    flags: list[EscalationFlag] | None = getattr(conversation, "active_flags", None)
-    if flags is None:
-        flags = list(conversation.flags.filter(active=True))
-    latest = {flag.reason: flag for flag in sorted(flags, key=lambda f: f.created_at)}
-    weights = settings.ESCALATION_WEIGHTS
     return [
         {
             "reason": flag.reason,
@@ -61,7 +56,7 @@ def _reasons(conversation: Conversation) -> list[Frame]:
             "score": flag.score,
             "at": _time(flag.created_at),
         }
-        for flag in sorted(latest.values(), key=lambda f: -weights.get(f.reason, 0))
+        for flag in selectors.conversation_reasons(conversation)
     ]
 
 
@@ -93,8 +88,11 @@ def conversation_frame(conversation: Conversation) -> Frame:
 
 
 def draft_frame(draft: Draft | None) -> Frame:
+    """The draft agents look at; `risky`/`risk_reasons` (selectors.draft_is_risky) say whether it needs
+    care before sending."""
     if draft is None:
         return {"type": "draft", "draft": None}
+    risks = selectors.draft_is_risky(draft, draft.conversation)
     return {
         "type": "draft",
         "draft": {
@@ -115,6 +113,8 @@ def draft_frame(draft: Draft | None) -> Frame:
             "ready_at": _time(draft.ready_at),
             "decided_by": _person(draft.decided_by),
             "decided_at": _time(draft.decided_at),
+            "risky": bool(risks),
+            "risk_reasons": risks,
         },
     }
 
@@ -129,17 +129,25 @@ def queue_item(conversation: Conversation) -> Frame:
     }
 
 
-def queue_frame(conversations: Iterable[Conversation], *, total: int) -> Frame:
-    """The top of the queue (as many rows as fit in half a frame, at most CHAT_REPLAY_MESSAGES) and how
-    many conversations the whole queue holds."""
+def queue_frame(
+    conversations: Iterable[Conversation], *, total: int, queue_filter: selectors.QueueFilter | None = None
+) -> Frame:
+    """The top of the queue (as many rows as fit in half a frame, at most CHAT_REPLAY_MESSAGES), how
+    many conversations the whole (filtered) queue holds, and the filter it was read with."""
     items = _fitting(queue_item(c) for c in conversations)
-    return {"type": "queue", "items": items, "total": total, "truncated": len(items) < total}
+    return {
+        "type": "queue",
+        "items": items,
+        "total": total,
+        "truncated": len(items) < total,
+        "filter": (queue_filter or selectors.QueueFilter()).as_frame(),
+    }
 
 
-def queue_snapshot_frame() -> Frame:
-    """What an agent's queue socket gets on connect."""
-    queue = selectors.agent_queue()
-    return queue_frame(queue[: settings.CHAT_REPLAY_MESSAGES], total=queue.count())
+def queue_snapshot_frame(queue_filter: selectors.QueueFilter | None = None) -> Frame:
+    """What an agent's queue socket gets on connect (unfiltered) and after each `filter` request."""
+    queue = selectors.agent_queue(queue_filter)
+    return queue_frame(queue[: settings.CHAT_REPLAY_MESSAGES], total=queue.count(), queue_filter=queue_filter)
 
 
 def queue_update_frame(conversation: Conversation, *, in_queue: bool) -> Frame:
@@ -149,6 +157,21 @@ def queue_update_frame(conversation: Conversation, *, in_queue: bool) -> Frame:
         "in_queue": in_queue,
         "item": queue_item(conversation) if in_queue else None,
     }
+
+
+def queue_frame_for(frame: Frame, queue_filter: selectors.QueueFilter) -> Frame:
+    """A frame bound for a queue socket, as that socket's filter shows it: a `queue.update` whose row no
+    longer matches says the row left (`in_queue: false`); every other frame passes unchanged."""
+    if frame.get("type") != "queue.update" or not frame.get("in_queue"):
+        return frame
+    if selectors.queue_item_matches(frame["item"], queue_filter):
+        return frame
+    return {**frame, "in_queue": False, "item": None}
+
+
+def alert_frame(kind: str, conversation: Conversation, text: str) -> Frame:
+    """A notice for every agent on the queue page, e.g. kind `sla_breach`."""
+    return {"type": "alert", "kind": kind, "conversation": str(conversation.public_id), "text": text}
 
 
 def welcome_frame(public_id: uuid.UUID, *, after_seq: int) -> Frame:

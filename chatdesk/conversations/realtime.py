@@ -97,6 +97,19 @@ def _publish(conversation_id: int, message_id: int | None) -> None:
         log.exception("broadcast for conversation %s failed", conversation.public_id)
 
 
+def agents_alerted(frame: frames.Frame) -> None:
+    """After commit, send an `alert` frame (frames.alert_frame) to every agent's queue socket."""
+
+    def publish() -> None:
+        try:
+            _send(QUEUE_GROUP, [frame])
+        except Exception:
+            # The conversation's new priority still reaches agents with its queue.update or their next snapshot.
+            log.exception("alerting the agents failed")
+
+    transaction.on_commit(publish)
+
+
 def draft_text_streamed(
     public_id: uuid.UUID, *, draft_id: int, offset: int, text: str
 ) -> concurrent.futures.Future[None]:

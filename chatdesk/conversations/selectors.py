@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
+from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import Conversation, Draft, EscalationFlag, Message
 from chatdesk.drafting.base import Turn
+from chatdesk.knowledge.models import Topic
 
 AGENT_GROUPS = ("agents", "managers")
 
@@ -114,15 +117,106 @@ def with_queue_details(conversations: QuerySet[Conversation]) -> QuerySet[Conver
     )
 
 
-def agent_queue() -> QuerySet[Conversation]:
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which part of the queue an agent looks at; None (False for `mine_of`) means any.
+
+    reason   an EscalationReason value the conversation has an active flag for
+    topic    a Topic name
+    mine_of  a username: only conversations assigned to that agent
+    """
+
+    reason: str | None = None
+    topic: str | None = None
+    mine_of: str | None = None
+
+    def as_frame(self) -> dict[str, object]:
+        return {"reason": self.reason, "topic": self.topic, "mine": self.mine_of is not None}
+
+
+def queue_filter(*, reason: str | None, topic: str | None, mine: bool, agent: User) -> QueueFilter:
+    """A checked QueueFilter; an unknown reason is refused (`invalid_request`), an unknown topic matches nothing."""
+    if reason and reason not in Conversation.EscalationReason.values:
+        raise ServiceError("invalid_request", f"Unknown reason {reason!r}.", field="reason")
+    return QueueFilter(reason=reason or None, topic=topic or None, mine_of=agent.username if mine else None)
+
+
+def agent_queue(queue_filter: QueueFilter | None = None) -> QuerySet[Conversation]:
     """Conversations that need a person: highest priority (summed weights of their active escalation
-    reasons) first, then the longest-waiting customer."""
-    return with_queue_details(
-        Conversation.objects.filter(
-            Q(status__in=[Conversation.Status.ESCALATED, Conversation.Status.TAKEN_OVER])
-            | Q(awaiting_reply_since__isnull=False)
-        ).exclude(status=Conversation.Status.CLOSED)
-    ).order_by("-priority", F("awaiting_reply_since").asc(nulls_last=True), "-updated_at")
+    reasons) first, then the longest-waiting customer; only those matching `queue_filter`, if given."""
+    conversations = Conversation.objects.filter(
+        Q(status__in=[Conversation.Status.ESCALATED, Conversation.Status.TAKEN_OVER])
+        | Q(awaiting_reply_since__isnull=False)
+    ).exclude(status=Conversation.Status.CLOSED)
+    if queue_filter is not None:
+        if queue_filter.reason:
+            flagged = EscalationFlag.objects.filter(conversation=OuterRef("pk"), active=True)
+            conversations = conversations.filter(Exists(flagged.filter(reason=queue_filter.reason)))
+        if queue_filter.topic:
+            conversations = conversations.filter(topic__name=queue_filter.topic)
+        if queue_filter.mine_of:
+            conversations = conversations.filter(assigned_agent__username=queue_filter.mine_of)
+    return with_queue_details(conversations).order_by(
+        "-priority", F("awaiting_reply_since").asc(nulls_last=True), "-updated_at"
+    )
+
+
+def queue_item_matches(item: dict[str, object], queue_filter: QueueFilter) -> bool:
+    """Whether a queue row (frames.queue_item) passes `queue_filter`: the same test as agent_queue's, on the frame."""
+    reasons = item.get("reasons")
+    if queue_filter.reason and not (
+        isinstance(reasons, list) and any(r.get("reason") == queue_filter.reason for r in reasons)
+    ):
+        return False
+    if queue_filter.topic and item.get("topic") != queue_filter.topic:
+        return False
+    return not queue_filter.mine_of or item.get("assigned_agent_username") == queue_filter.mine_of
+
+
+def topic_names() -> list[str]:
+    """Every topic's name, for the queue's topic filter."""
+    return list(Topic.objects.order_by("name").values_list("name", flat=True))
+
+
+def conversation_active_flags(conversation: Conversation) -> list[EscalationFlag]:
+    """Its active flags, oldest first (prefetched by with_queue_details, else read now)."""
+    flags: list[EscalationFlag] | None = getattr(conversation, "active_flags", None)
+    return list(flags) if flags is not None else list(conversation.flags.filter(active=True))
+
+
+def conversation_reasons(conversation: Conversation) -> list[EscalationFlag]:
+    """The latest active flag of each reason, the heaviest reason (ESCALATION_WEIGHTS) first."""
+    latest = {flag.reason: flag for flag in sorted(conversation_active_flags(conversation), key=lambda f: f.created_at)}
+    weights = settings.ESCALATION_WEIGHTS
+    return sorted(latest.values(), key=lambda f: -weights.get(f.reason, 0))
+
+
+# Reasons that say nothing about whether a draft's content is safe to send: low confidence is judged on
+# the draft itself, a failed draft was an earlier one, and a breached SLA is about time.
+NOT_A_DRAFT_RISK = frozenset(
+    {
+        Conversation.EscalationReason.LOW_CONFIDENCE,
+        Conversation.EscalationReason.DRAFT_FAILED,
+        Conversation.EscalationReason.SLA_BREACH,
+    }
+)
+
+
+def draft_is_risky(draft: Draft, conversation: Conversation) -> list[str]:
+    """Why an agent should not send this draft with one click, in sentences shown to agents: its
+    confidence is below the escalation threshold, and each reason the conversation is flagged for
+    (heaviest first) except those in NOT_A_DRAFT_RISK. An empty list: nothing speaks against it."""
+    from chatdesk.knowledge.services import escalation_threshold  # knowledge.services imports this module
+
+    threshold = escalation_threshold(draft.topic)  # the one place that says how confident a draft must be
+    risks = []
+    if draft.confidence is not None and draft.confidence < threshold:
+        risks.append(f"Confidence {draft.confidence:.0%} is below the {threshold:.0%} a draft needs.")
+    for flag in conversation_reasons(conversation):
+        if flag.reason not in NOT_A_DRAFT_RISK:
+            label = flag.get_reason_display()
+            risks.append(f"{label}: {flag.detail}." if flag.detail else f"{label}.")
+    return risks
 
 
 def conversation_in_queue(conversation: Conversation) -> bool:

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -23,7 +23,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from chatdesk.conversations import realtime, selectors, throttle
+from chatdesk.conversations import frames, realtime, selectors, throttle
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.injection import conversation_has_injection
@@ -560,6 +560,91 @@ def drafts_requeue_stale() -> int:
             _queue_draft_task(draft_id)
             requeued += 1
     return requeued
+
+
+# -- service levels (called by the beat task) ------------------------------------
+
+
+def sla_sweep(now: datetime) -> int:
+    """Flag `sla_breach` on conversations waiting too long, once per waiting episode, and alert agents.
+
+    A conversation breaches when its customer has waited for any reply longer than SLA_CUSTOMER_WAIT_S,
+    or a draft has been ready and undecided longer than SLA_DRAFT_REVIEW_S, measured at `now` (the
+    caller's clock; the beat task passes the current time). A waiting episode starts with the first
+    unanswered customer message (`awaiting_reply_since`) and ends with any reply; its breach flag points
+    at that message, so a later sweep, or a hand-back that cleared the flag, does not flag it again.
+    The flag raises priority without escalating: the conversation is in the queue already. Each breach
+    sends an `alert` frame to the agents' queue sockets after commit. Concurrent sweeps flag once (the
+    check is repeated under the conversation's lock). Returns how many conversations were flagged.
+    """
+    late_draft = Draft.objects.filter(
+        conversation=OuterRef("pk"),
+        status=Draft.Status.READY,
+        ready_at__lt=now - timedelta(seconds=settings.SLA_DRAFT_REVIEW_S),
+    )
+    candidates = (
+        Conversation.objects.filter(awaiting_reply_since__isnull=False)
+        .exclude(status=Status.CLOSED)
+        .filter(Q(awaiting_reply_since__lt=now - timedelta(seconds=settings.SLA_CUSTOMER_WAIT_S)) | Exists(late_draft))
+        .exclude(Exists(_sla_flags_this_episode()))
+    )
+    return sum(_sla_breach(public_id, now) for public_id in list(candidates.values_list("public_id", flat=True)))
+
+
+def _sla_flags_this_episode() -> QuerySet[EscalationFlag]:
+    """sla_breach flags of the conversation (OuterRef "pk") raised in its current waiting episode."""
+    return EscalationFlag.objects.filter(
+        conversation=OuterRef("pk"),
+        reason=Reason.SLA_BREACH,
+        message__created_at__gte=OuterRef("awaiting_reply_since"),
+    )
+
+
+def _sla_breach(public_id: uuid.UUID, now: datetime) -> int:
+    with transaction.atomic():
+        conversation = _lock(public_id)
+        since = conversation.awaiting_reply_since
+        if since is None or conversation.status == Status.CLOSED:
+            return 0  # answered or closed since the sweep looked
+        if Conversation.objects.filter(pk=conversation.pk).filter(Exists(_sla_flags_this_episode())).exists():
+            return 0  # another sweep got here first
+        breaches = []
+        ready = conversation.drafts.filter(status=Draft.Status.READY, ready_at__isnull=False).order_by("ready_at")
+        draft = ready.first()
+        if draft is not None and draft.ready_at is not None:
+            in_review = (now - draft.ready_at).total_seconds()
+            if in_review > settings.SLA_DRAFT_REVIEW_S:
+                breaches.append(
+                    f"draft awaiting review {_duration(in_review)} (limit {_duration(settings.SLA_DRAFT_REVIEW_S)})"
+                )
+        waited = (now - since).total_seconds()
+        if waited > settings.SLA_CUSTOMER_WAIT_S:
+            breaches.append(
+                f"customer waiting {_duration(waited)} for a reply (limit {_duration(settings.SLA_CUSTOMER_WAIT_S)})"
+            )
+        if not breaches:
+            return 0
+        first_unanswered = (
+            conversation.messages.filter(sender=Message.Sender.CUSTOMER, created_at__gte=since).order_by("seq").first()
+        )
+        detail = "; ".join(breaches)
+        flag(conversation, Reason.SLA_BREACH, message=first_unanswered, detail=detail, score=waited, escalate=False)
+        conversation.save()
+        realtime.conversation_changed(conversation.pk)
+        text = f"{conversation.customer_label}: {detail}."
+        realtime.agents_alerted(frames.alert_frame(Reason.SLA_BREACH, conversation, text[:1].upper() + text[1:]))
+    return 1
+
+
+def _duration(seconds: float) -> str:
+    """ "45 s", "2 min", "5 min 07 s", "1 h 02 min": how agents read a wait."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s" if rest else f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 # -- agents --------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.utils import timezone
 
 from chatdesk.conversations import services
 
@@ -24,3 +25,9 @@ def draft_reply(self: Any, draft_id: int) -> None:
 def requeue_stale_drafts() -> int:
     """Periodic (celery beat): queue lost drafts again, fail the ones stuck too long."""
     return services.drafts_requeue_stale()
+
+
+@shared_task(name="chatdesk.conversations.tasks.sla_sweep")
+def sla_sweep() -> int:
+    """Periodic (celery beat): flag and announce conversations waiting longer than the service levels."""
+    return services.sla_sweep(timezone.now())

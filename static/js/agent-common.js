@@ -8,10 +8,17 @@
   "use strict";
 
   var STATUS_LABELS = { open: "Drafting", escalated: "Escalated", taken_over: "Taken over", closed: "Closed" };
+  // The server sends each reason's label with it; these are for `escalation_reason`, which carries only the code.
   var REASON_LABELS = {
     customer_request: "Customer asked for a person",
     low_confidence: "Draft confidence too low",
-    draft_failed: "Drafting failed or timed out"
+    draft_failed: "Drafting failed or timed out",
+    out_of_scope: "Something we don't answer",
+    negative_sentiment: "Angry or distressed customer",
+    sensitive: "Sensitive topic",
+    repeated_question: "Customer repeated the question",
+    injection: "Prompt injection or abuse",
+    sla_breach: "Waiting too long"
   };
 
   // ------------------------------------------------------------- formatting
@@ -26,6 +33,72 @@
     var minutes = Math.floor(seconds / 60);
     if (minutes < 60) return minutes + " min " + pad(seconds % 60) + " s";
     return Math.floor(minutes / 60) + " h " + pad(minutes % 60) + " min";
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  // -0.8 -> "−0.8" (a real minus sign, as people write it).
+  function signed(value) {
+    var text = Math.abs(value).toFixed(1);
+    return (value < 0 && text !== "0.0" ? "\u2212" : "") + text;
+  }
+
+  /*
+   * A conversation's sentiment when it is negative, else null: a marker (not colour alone) and the score.
+   * The score runs from -1 (angry) to 1 (pleased).
+   */
+  function sentimentBadge(value) {
+    if (typeof value !== "number" || value >= 0) return null;
+    var badge = el("span", "sentiment" + (value <= -0.5 ? " is-angry" : ""));
+    badge.setAttribute("data-testid", "sentiment");
+    badge.title = "Sentiment of the latest customer message, from −1 (angry) to 1 (pleased)";
+    var marker = el("span", "sentiment-marker", value <= -0.5 ? "\u2639 Angry" : "\u2639 Unhappy");
+    badge.appendChild(marker);
+    badge.appendChild(document.createTextNode(" · Sentiment " + signed(value)));
+    return badge;
+  }
+
+  /*
+   * The reasons a conversation needs a person (frames' `reasons`, heaviest first) as a list of chips.
+   * withDetail: the detail is written out after the label; otherwise it is the chip's tooltip (and is
+   * read out by screen readers, which do not show tooltips).
+   */
+  function reasonChips(reasons, withDetail) {
+    var list = el("ul", "reason-chips");
+    list.setAttribute("aria-label", "Reasons");
+    (reasons || []).forEach(function (reason) {
+      var chip = el("li", "chip reason-" + reason.reason);
+      chip.appendChild(el("span", "chip-label", reason.label || REASON_LABELS[reason.reason] || reason.reason));
+      chip.setAttribute("data-testid", "reason");
+      chip.setAttribute("data-reason", reason.reason);
+      if (reason.detail) {
+        if (withDetail) {
+          chip.appendChild(el("span", "chip-detail", ": " + reason.detail));
+        } else {
+          chip.title = reason.detail; // a tooltip for the eye; screen readers read it with the label
+          chip.appendChild(el("span", "visually-hidden", ": " + reason.detail));
+        }
+      }
+      list.appendChild(chip);
+    });
+    return list;
+  }
+
+  // The queue's order, the server's (docs/protocol.md): priority, highest first, then the longest-waiting
+  // customer; rows with nothing unanswered last. Equal rows keep the order they came in (a stable sort).
+  function queueOrder(a, b) {
+    var pa = a.priority || 0;
+    var pb = b.priority || 0;
+    if (pa !== pb) return pb - pa;
+    var ta = a.awaiting_reply_since ? Date.parse(a.awaiting_reply_since) : Infinity;
+    var tb = b.awaiting_reply_since ? Date.parse(b.awaiting_reply_since) : Infinity;
+    if (ta === tb) return 0;
+    return ta < tb ? -1 : 1;
   }
 
   // ------------------------------------------------------------- connection
@@ -118,7 +191,12 @@
     STATUS_LABELS: STATUS_LABELS,
     REASON_LABELS: REASON_LABELS,
     pad: pad,
+    el: el,
+    signed: signed,
     waitingText: waitingText,
+    sentimentBadge: sentimentBadge,
+    reasonChips: reasonChips,
+    queueOrder: queueOrder,
     showConnection: showConnection,
     connect: connect
   };

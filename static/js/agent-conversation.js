@@ -41,6 +41,9 @@
     customer: find('[data-field="customer"]'),
     status: byTestId("conversation-status"),
     escalation: find('[data-field="escalation"]'),
+    reasons: find('[data-field="reasons"]'),
+    priority: find('[data-field="priority"]'),
+    sentiment: find('[data-field="sentiment"]'),
     agent: find('[data-field="agent"]'),
     topic: find('[data-field="topic"]'),
     waiting: find('[data-field="waiting"]'),
@@ -59,7 +62,11 @@
     sources: byTestId("draft-sources"),
     alternativesPanel: byTestId("draft-alternatives-panel"),
     alternatives: byTestId("draft-alternatives"),
+    risk: byTestId("draft-risk"),
+    riskReasons: byTestId("risk-reasons"),
+    writeReply: byTestId("write-reply"),
     approve: byTestId("approve"),
+    approveHint: find('[data-field="approve-hint"]'),
     sendEdit: byTestId("send-edit"),
     rejectReply: byTestId("reject-reply"),
     redraft: byTestId("redraft"),
@@ -80,6 +87,7 @@
     stream: { draftId: null, text: "" }, // the draft being written, as streamed so far
     filled: { id: null, text: "" }, // the draft last put into the draft box
     filledUsed: false,         // that draft was decided, so the box may be replaced without asking
+    approveArmed: null,        // id of a risky draft whose Approve was clicked once: the next click sends it
     pendingReplies: new Map(), // request_id -> text of a reply on its way
     markedOutOfScope: new Set(), // seqs of customer messages marked "we don't answer this" here
     nextRequest: 1
@@ -130,6 +138,14 @@
     // The reason stays after an escalation is handled; only the status says whether it is current.
     ui.escalation.textContent = !reason ? "—" : c.status === "escalated" ? reason : "Earlier: " + reason;
     ui.escalation.classList.toggle("is-current", Boolean(reason) && c.status === "escalated");
+    ui.reasons.replaceChildren();
+    if (c.reasons && c.reasons.length) ui.reasons.appendChild(common.reasonChips(c.reasons, true));
+    ui.reasons.hidden = !(c.reasons && c.reasons.length);
+    ui.priority.textContent = c.priority ? String(c.priority) : "—";
+    var sentiment = common.sentimentBadge(c.sentiment);
+    ui.sentiment.replaceChildren();
+    if (sentiment) ui.sentiment.appendChild(sentiment);
+    else ui.sentiment.textContent = typeof c.sentiment === "number" ? common.signed(c.sentiment) : "—";
     ui.agent.textContent = personText(c.assigned_agent);
     ui.topic.textContent = c.topic || "—";
     tick();
@@ -229,6 +245,7 @@
     renderStream();
 
     renderAlternatives(d);
+    renderRisk(d);
 
     var ready = Boolean(d && d.status === "ready");
     ui.draftText.readOnly = !ready;
@@ -239,6 +256,20 @@
       view.filledUsed = true;
     }
     offerDraftText(d);
+  }
+
+  // A risky draft awaiting review shows why first (the server decides: risky, risk_reasons).
+  function isRisky(d) {
+    return Boolean(d && d.status === "ready" && d.risky);
+  }
+
+  function renderRisk(d) {
+    var risky = isRisky(d);
+    ui.risk.hidden = !risky;
+    ui.riskReasons.replaceChildren.apply(ui.riskReasons, (risky ? d.risk_reasons || [] : []).map(function (text) {
+      return el("li", null, text);
+    }));
+    if (!risky || view.approveArmed !== d.id) disarmApprove();
   }
 
   // Beam search proposes other wordings: "Use" puts one in the box, to send with "Send edited".
@@ -310,6 +341,12 @@
     var ready = canAct && Boolean(d) && d.status === "ready";
     var boxText = ui.draftText.value.trim();
 
+    // A risky draft: "Write a reply" is the main action; Approve is secondary and asks for a second click.
+    var risky = ready && isRisky(d);
+    ui.writeReply.hidden = !risky;
+    ui.writeReply.disabled = !canAct;
+    ui.approve.classList.toggle("primary", !risky);
+    ui.approve.textContent = !risky ? "Approve" : view.approveArmed === d.id ? "Confirm: send as drafted" : "Approve anyway…";
     ui.approve.disabled = !ready;
     ui.sendEdit.disabled = !ready || !boxText || boxText === (d.text || "").trim();
     ui.rejectReply.disabled = !ready || !boxText;
@@ -337,7 +374,28 @@
   }
 
   function approve() {
+    var d = view.draft;
+    if (isRisky(d) && view.approveArmed !== d.id) {
+      view.approveArmed = d.id;
+      ui.approveHint.textContent = "This draft is risky (see above). Click “Confirm: send as drafted” to send it as it is.";
+      ui.approveHint.hidden = false;
+      updateButtons();
+      return;
+    }
+    disarmApprove();
     actOnDraft({ type: "approve" });
+  }
+
+  function disarmApprove() {
+    view.approveArmed = null;
+    ui.approveHint.hidden = true;
+    ui.approveHint.textContent = "";
+  }
+
+  // The agent answers in their own words: the reply box below the conversation (it takes the conversation over).
+  function writeReply() {
+    ui.replyInput.scrollIntoView({ block: "center" });
+    ui.replyInput.focus();
   }
 
   function sendEdited() {
@@ -375,6 +433,7 @@
 
   function wireButtons() {
     ui.approve.addEventListener("click", approve);
+    ui.writeReply.addEventListener("click", writeReply);
     ui.sendEdit.addEventListener("click", sendEdited);
     ui.rejectReply.addEventListener("click", rejectWithReply);
     ui.redraft.addEventListener("click", askForRedraft);

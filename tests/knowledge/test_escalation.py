@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from chatdesk.conversations import services
+from chatdesk.conversations import frames, services
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
@@ -328,3 +328,17 @@ def test_evaluate_drafts_escalates_texts_like_the_train_files_out_of_scope_ones(
     assert plain["oos_recall"] == 1.0 and plain["n_out_of_scope"] == 2
     assert {"larson", "product", "each_class"} <= set(results["validation"])
     assert not OutOfScopeExample.objects.exists()  # the desk's own examples are untouched
+
+
+def test_agents_see_a_draft_below_its_topics_calibrated_threshold_as_risky(
+    knowledge: None, settings: Any, use_engine: UseEngine
+) -> None:
+    settings.DRAFT_ESCALATE_BELOW = 0.45
+    history(calibrated_rows(100, wrong_above=0.5), Topic.objects.get(name="shipping"))
+    (_, shipping) = escalation_calibrate()
+    assert shipping.topic == "shipping" and shipping.threshold > 0.6
+    use_engine(FixedEngine(0.6, "shipping"))
+    _, draft = drafted("When does my parcel come?")
+    shown = frames.draft_frame(draft)["draft"]
+    assert shown["risky"] is True
+    assert shown["risk_reasons"][0] == f"Confidence 60% is below the {shipping.threshold:.0%} a draft needs."
