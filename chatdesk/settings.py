@@ -317,6 +317,14 @@ for _item in filter(None, os.environ.get("ESCALATION_WEIGHTS", "").split(",")):
     if _reason.strip() not in ESCALATION_WEIGHTS or not _weight.strip().isdigit():
         raise ImproperlyConfiguredEnv(f"ESCALATION_WEIGHTS: expected reason=whole number, got {_item!r}")
     ESCALATION_WEIGHTS[_reason.strip()] = int(_weight)
+# A customer message whose sentiment (-1..1) is below this flags negative_sentiment (docs/escalation.md).
+ESCALATION_SENTIMENT_BELOW = envfloat("ESCALATION_SENTIMENT_BELOW", "-0.45")
+if not -1 <= ESCALATION_SENTIMENT_BELOW <= 1:
+    raise ImproperlyConfiguredEnv("ESCALATION_SENTIMENT_BELOW must be between -1 and 1")
+# A question this similar (0..1) to the customer's previous one, asked right after a reply, flags repeated_question.
+ESCALATION_REPEAT_SIMILARITY = envfloat("ESCALATION_REPEAT_SIMILARITY", "0.75")
+if not 0 < ESCALATION_REPEAT_SIMILARITY <= 1:
+    raise ImproperlyConfiguredEnv("ESCALATION_REPEAT_SIMILARITY must be above 0 and at most 1")
 # Pending drafts older than this are queued again (the broker was down, a worker died).
 DRAFT_REQUEUE_AFTER_S = envint("DRAFT_REQUEUE_AFTER_S", "30")
 # Drafts that never finish within this are marked failed and escalated.

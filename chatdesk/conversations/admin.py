@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, SensitiveRule
 
 
 class MessageInline(admin.TabularInline):
@@ -38,3 +38,13 @@ class AgentActionAdmin(admin.ModelAdmin):
     list_display = ("created_at", "agent", "kind", "conversation", "draft")
     list_filter = ("kind", "agent")
     readonly_fields = ("conversation", "draft", "agent", "kind", "draft_text", "sent_text", "created_at")
+
+
+@admin.register(SensitiveRule)
+class SensitiveRuleAdmin(admin.ModelAdmin):
+    """Managers mark phrases and topics the desk never handles alone (docs/escalation.md)."""
+
+    list_display = ("__str__", "note", "active", "created_at")
+    list_filter = ("active", "topic")
+    search_fields = ("phrase", "note", "topic__name")
+    fields = ("phrase", "topic", "note", "active")

@@ -16,8 +16,10 @@ _ENGLISH = (
     r"\b(ignore|disregard|forget|override|bypass)\s+(all\s+|any\s+|the\s+)?(your|my|the|previous|prior|above|earlier|"
     r"preceding|system|original)\s+((previous|prior|earlier|system|original)\s+)?"
     r"(instructions?|prompts?|rules?|directions?|guidelines?|context)\b",
-    r"\b(reveal|show|print|repeat|tell\s+me|output|leak|display)\s+(me\s+)?(your|the)\s+"
-    r"((system|initial|hidden|original)\s+)?(prompt|instructions?)\b",
+    # "the instructions" alone is a customer's manual ("show me the instructions for the blender")
+    r"\b(reveal|show|print|repeat|tell\s+me|output|leak|display)\s+(me\s+)?(your\s+((system|initial|hidden|original)\s+)?"
+    r"(prompt|instructions?)|the\s+((system|initial|hidden|original)\s+)?prompt|"
+    r"the\s+(system|initial|hidden|original)\s+instructions?)\b",
     r"\bsystem\s+prompt\b",
     r"\byou\s+are\s+now\s+(a|an|in|the)\b",
     r"\b(developer|jailbreak|god)\s+mode\b",

@@ -240,3 +240,44 @@ class EscalationFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class SensitiveRule(models.Model):
+    """Something the desk never handles alone: a customer phrase or a knowledge topic a manager marked
+    sensitive (legal threats, account closure, safety, fraud). A message with the phrase, or a draft on
+    the topic, flags the conversation `sensitive`: it goes to a person and is never auto-sent.
+
+    phrase  matched in customers' messages ignoring case and width; Latin-script phrases as whole words
+    topic   a draft on this topic is reviewed by a person
+    """
+
+    phrase = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text='Words a customer may write, e.g. "lawyer" or "注销账户" (case and width do not matter; '
+        "Latin-script phrases match whole words only).",
+    )
+    topic = models.ForeignKey(
+        "knowledge.Topic",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="sensitive_rules",
+        help_text="Or a topic: drafts on it always go to a person.",
+    )
+    note = models.CharField(max_length=200, blank=True, help_text="Why it is sensitive, shown to agents.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["phrase", "topic__name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(phrase="") & Q(topic__isnull=False)) | (~Q(phrase="") & Q(topic__isnull=True)),
+                name="sensitive_rule_phrase_or_topic",
+                violation_error_message="Give either a phrase or a topic, not both.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f'"{self.phrase}"' if self.phrase else f"topic {self.topic}"

@@ -1,5 +1,5 @@
 """The desk's two roles as groups: agents work conversations; managers also read reports and edit the
-knowledge base and users in the admin. `migrate` creates them (apps.ConversationsConfig)."""
+knowledge base, users and sensitive-topic rules in the admin. `migrate` creates them (apps.ConversationsConfig)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ MANAGER_MODELS = (
     "escalationthreshold",
     "user",
     "group",
+    "sensitiverule",
 )
 
 

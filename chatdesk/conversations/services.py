@@ -23,7 +23,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from chatdesk.conversations import frames, realtime, selectors, throttle
+from chatdesk.conversations import escalation, frames, realtime, selectors, throttle
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.injection import conversation_has_injection
@@ -45,14 +45,6 @@ Status = Conversation.Status
 Reason = Conversation.EscalationReason
 ErrorCode = Draft.ErrorCode
 
-# Plain words that mean "get me a person", in the languages our customers write.
-HUMAN_REQUEST = re.compile(
-    r"\b(talk|speak|chat)\s+(to|with)\s+(a\s+|an\s+|some\s*one|somebody|a\s+real\s+)?"
-    r"(human|person|agent|someone|somebody|representative|operator)\b"
-    r"|\b(real|live)\s+(person|human|agent)\b|\bhuman\s+agent\b|\brepresentative\b"
-    r"|人工客服|转人工|人工服务|真人",
-    re.IGNORECASE,
-)
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -79,10 +71,6 @@ def check_client_id(client_id: object) -> str:
     if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
         raise ServiceError("invalid_client_id", "client_id must be 1 to 64 characters: letters, digits and . _ : -")
     return client_id
-
-
-def asks_for_human(text: str) -> bool:
-    return bool(HUMAN_REQUEST.search(text))
 
 
 # -- shared steps (call inside a transaction holding the conversation lock) ----
@@ -237,7 +225,8 @@ def customer_message_post(
     Idempotent per client_id: a resend of the same text returns the stored message and created=False;
     the same client_id with another text is refused (`client_id_conflict`, with the stored `seq`).
     The conversation is stored with its first message. Every new message supersedes the drafts still
-    awaiting review: a draft always answers the latest customer message.
+    awaiting review: a draft always answers the latest customer message. The escalation rules read its
+    words (docs/escalation.md): its sentiment is stored, each rule that fires is flagged.
     """
     client_id = check_client_id(client_id)
     text = check_text(text)
@@ -259,15 +248,24 @@ def customer_message_post(
             conversation.status = Status.OPEN
         message = _append_message(conversation, sender=Message.Sender.CUSTOMER, text=text, client_id=client_id)
         _supersede_ready_drafts(conversation)
-        if asks_for_human(text):
-            if conversation.status == Status.OPEN:
-                flag(conversation, Reason.CUSTOMER_REQUEST, message=message, detail="asked in words")
-        elif conversation.status in (Status.OPEN, Status.ESCALATED):
-            # Escalated conversations are drafted too: the agent who picks one up gets a suggestion.
+        asked_for_person = _flag_customer_message(conversation, message)
+        # Escalated conversations are drafted too: the agent who picks one up gets a suggestion. A customer
+        # who asked for a person in words gets one, not a draft.
+        if not asked_for_person and conversation.status in (Status.OPEN, Status.ESCALATED):
             _request_draft(conversation, message)
         conversation.save()
         realtime.conversation_changed(conversation.pk, message_id=message.pk)
     return message, True
+
+
+def _flag_customer_message(conversation: Conversation, message: Message) -> bool:
+    """Run the escalation rules on a new customer message (lock held): store its sentiment and flag each
+    rule that fired. True when the customer asked for a person in words."""
+    assessment = escalation.customer_message_assess(conversation, message)
+    conversation.sentiment = assessment.sentiment
+    for hit in assessment.hits:
+        flag(conversation, hit.reason, message=message, detail=hit.detail, score=hit.score, escalate=hit.escalate)
+    return assessment.asked_for_person
 
 
 def _resent(existing: Message, text: str) -> Message:
@@ -459,6 +457,7 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
         draft.ready_at = timezone.now()
         latest_customer_seq = conversation.messages.filter(sender=Message.Sender.CUSTOMER).aggregate(m=Max("seq"))["m"]
         sent: Message | None = None
+        sensitive = escalation.sensitive_topic_rule(topic)
         if draft.reply_to.seq != latest_customer_seq:
             draft.status = Draft.Status.SUPERSEDED
         elif conversation.status in (Status.TAKEN_OVER, Status.CLOSED):
@@ -469,6 +468,9 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
             and topic.autopilot
             and result.confidence >= topic.autopilot_min_confidence
             and result.out_of_scope is None
+            and sensitive is None
+            # Any rule that fired (sentiment, a repeated question, ...) means a person reviews the reply.
+            and not conversation.flags.filter(active=True).exists()
             and not conversation_has_injection(conversation)
         ):
             draft.status = Draft.Status.AUTO_SENT
@@ -480,6 +482,11 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
                 example = result.out_of_scope
                 detail = out_of_scope_detail(example)
                 flag(conversation, Reason.OUT_OF_SCOPE, message=draft.reply_to, detail=detail, score=example.score)
+            if sensitive is not None and conversation.status in (Status.OPEN, Status.ESCALATED):
+                detail = f"topic: {topic}" + (f" ({sensitive.note})" if sensitive.note else "")
+                # Every draft of the conversation is on that topic: one active flag says it.
+                if not conversation.flags.filter(active=True, reason=Reason.SENSITIVE, detail=detail).exists():
+                    flag(conversation, Reason.SENSITIVE, message=draft.reply_to, detail=detail)
             threshold = escalation_threshold(topic)
             if conversation.status == Status.OPEN and result.confidence < threshold:
                 flag(

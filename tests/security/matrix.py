@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from chatdesk.conversations import services
-from chatdesk.conversations.models import AgentAction, Conversation, Draft
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, SensitiveRule
 from chatdesk.conversations.roles import groups_ensure
 from chatdesk.conversations.tokens import conversation_token
 from chatdesk.knowledge.models import (
@@ -56,7 +56,7 @@ def cells(
 
 
 STAFF_ONLY = cells(ADMIN_LOGIN, manager=OK)
-MANAGED = STAFF_ONLY  # models managers edit: knowledge, users, groups
+MANAGED = STAFF_ONLY  # models managers edit: knowledge, users, groups, sensitive-topic rules
 SUPERUSER_ONLY = cells(ADMIN_LOGIN, manager=FORBIDDEN, superuser=OK)
 NOBODY = cells(ADMIN_LOGIN, manager=FORBIDDEN)  # refused even to superusers (read-only models)
 
@@ -106,6 +106,7 @@ MATRIX: dict[str, dict[str, str]] = {
     **model_routes("conversations/conversation", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
     **model_routes("conversations/draft", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
     **model_routes("conversations/agentaction", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
+    **model_routes("conversations/sensitiverule", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("auth/user", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("auth/group", add=MANAGED, change=MANAGED, delete=MANAGED),
 }
@@ -209,6 +210,7 @@ def build_world() -> World:
         "conversations/conversation": a,
         "conversations/draft": Draft.objects.filter(conversation=a).first(),
         "conversations/agentaction": AgentAction.objects.filter(conversation=a).first(),
+        "conversations/sensitiverule": SensitiveRule.objects.create(phrase="chargeback", note="Payment dispute"),
         "auth/user": users["agent"],
         "auth/group": agents,
     }
