@@ -8,13 +8,14 @@ session no longer names an active agent.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 
-from chatdesk.conversations import frames, realtime, selectors, services
+from chatdesk.conversations import assignment, frames, presence, realtime, selectors, services
 from chatdesk.conversations.consumers import CLOSE_NOT_FOUND, FrameConsumer
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import Field, FrameSpec
@@ -24,11 +25,19 @@ CLOSE_SESSION_ENDED = 4401
 CLOSE_NOT_AGENT = 4403
 
 
+# Every agent socket says whether its tab is visible; it counts toward the agent's presence.
+PRESENCE: dict[str, FrameSpec] = {"presence": {"away": Field("boolean", required=True)}}
+# A socket's presence row is refreshed at most this often by the frames (pings) it sends.
+SEEN_EVERY_S = 20
+
+
 class AgentConsumer(FrameConsumer):
-    """Accepts only signed-in agents; anyone else gets an error frame and close code 4403."""
+    """Accepts only signed-in agents; anyone else gets an error frame and close code 4403. While open,
+    the socket counts toward its agent's presence (chatdesk.conversations.presence)."""
 
     agent: User | None = None
     session_key: str | None = None
+    seen_at: float | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -41,15 +50,36 @@ class AgentConsumer(FrameConsumer):
             return
         await self.join(realtime.user_group(self.agent.pk))
         await self.join(realtime.session_group(self.session_key or ""))
+        await database_sync_to_async(presence.socket_opened)(self.agent, self.channel_name)
+        self.seen_at = time.monotonic()
         await self.start()
 
     async def start(self) -> None:
         raise NotImplementedError
 
+    async def act(self, kind: str, fields: dict[str, Any]) -> None:
+        """Handle one of the endpoint's own frames (all but ping and presence)."""
+        raise NotImplementedError
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if await self.session_ended():
             return
+        if self.seen_at is not None and time.monotonic() - self.seen_at > SEEN_EVERY_S:
+            self.seen_at = time.monotonic()
+            await database_sync_to_async(presence.socket_seen)(self.channel_name)
         await super().receive(text_data, bytes_data)
+
+    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
+        if kind == "presence":
+            # No answer: the page sends it on its own (tab shown or hidden), nobody waits for it.
+            await database_sync_to_async(presence.socket_seen)(self.channel_name, away=fields["away"])
+            return
+        await self.act(kind, fields)
+
+    async def disconnect(self, code: int) -> None:
+        if self.seen_at is not None:
+            await database_sync_to_async(presence.socket_closed)(self.channel_name)
+        await super().disconnect(code)
 
     async def access_changed(self, event: dict[str, Any]) -> None:
         """Channel-layer event from realtime: this socket's session or user changed; check again."""
@@ -75,6 +105,7 @@ class QueueConsumer(AgentConsumer):
     FRAMES: ClassVar[dict[str, FrameSpec]] = {
         "filter": {"reason": Field("string"), "topic": Field("string"), "mine": Field("boolean")},
         "ping": {},
+        **PRESENCE,
     }
 
     queue_filter = selectors.QueueFilter()
@@ -82,8 +113,10 @@ class QueueConsumer(AgentConsumer):
     async def start(self) -> None:
         await self.join(realtime.QUEUE_GROUP)
         await self.send_json(await database_sync_to_async(frames.queue_snapshot_frame)())
+        # An agent arrived at the desk: conversations waiting for someone online may go to them.
+        await database_sync_to_async(assignment.assign_waiting)()
 
-    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
+    async def act(self, kind: str, fields: dict[str, Any]) -> None:
         """`filter`: from now on this socket shows only the matching part of the queue, starting with a
         new `queue` snapshot of it."""
         assert self.agent is not None
@@ -113,10 +146,15 @@ class AgentConversationConsumer(AgentConsumer):
         "close": {},
         "history": {"before_seq": Field("number", required=True, minimum=1)},
         "mark_out_of_scope": {"seq": Field("number", required=True, minimum=1)},
+        "claim": {},
+        "release": {},
+        "transfer": {"to_agent": Field("string"), "to_team": Field("string"), "note": Field("string")},
         "ping": {},
+        **PRESENCE,
     }
 
     public_id: uuid.UUID
+    conversation_id: int | None = None
 
     async def start(self) -> None:
         self.public_id = self.scope["url_route"]["kwargs"]["public_id"]
@@ -127,11 +165,26 @@ class AgentConversationConsumer(AgentConsumer):
             await self.send_error(ServiceError("not_found", "This conversation does not exist."))
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        self.conversation_id = conversation.pk
         await self.join(realtime.agent_conversation_group(self.public_id))
         for frame in await database_sync_to_async(frames.agent_snapshot_frames)(conversation):
             await self.send_json(frame)
+        await database_sync_to_async(presence.socket_viewing)(self.channel_name, conversation.pk)
+        await self.announce_viewers()
 
-    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
+    async def announce_viewers(self) -> None:
+        """Tell every agent with this conversation open who else is looking at it."""
+        frame = await database_sync_to_async(frames.viewers_frame)(self.conversation_id)
+        await self.channel_layer.group_send(
+            realtime.agent_conversation_group(self.public_id), realtime.deliver_event([frame])
+        )
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if self.conversation_id is not None:
+            await self.announce_viewers()
+
+    async def act(self, kind: str, fields: dict[str, Any]) -> None:
         if kind == "history":
             frame = await database_sync_to_async(frames.history_frame)(self.public_id, before_seq=fields["before_seq"])
             await self.send_json(frame)
@@ -159,5 +212,10 @@ ACTIONS = {
     "close": lambda pid, agent, f: services.conversation_close(public_id=pid, agent=agent),
     "mark_out_of_scope": lambda pid, agent, f: knowledge_services.out_of_scope_mark(
         public_id=pid, seq=f["seq"], agent=agent
+    ),
+    "claim": lambda pid, agent, f: services.conversation_claim(public_id=pid, agent=agent),
+    "release": lambda pid, agent, f: services.conversation_release(public_id=pid, agent=agent),
+    "transfer": lambda pid, agent, f: services.conversation_transfer(
+        public_id=pid, agent=agent, to_agent=f["to_agent"], to_team=f["to_team"], note=f["note"] or ""
     ),
 }

@@ -1,29 +1,107 @@
-"""The agents' dashboard pages. They render a shell; live data comes over the websockets."""
+"""The agents' dashboard pages. The queue and conversation pages render a shell whose live data comes
+over the websockets; the inbox is a plain searchable list."""
 
 import uuid
+from datetime import date
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from chatdesk.conversations import selectors
-from chatdesk.conversations.models import Conversation
+from chatdesk.conversations import selectors, services
+from chatdesk.conversations.errors import ServiceError
+from chatdesk.conversations.models import Conversation, Team
+
+
+def _agent(request: HttpRequest) -> User:
+    """The signed-in agent or manager; anyone else is refused (403)."""
+    user = request.user
+    if not isinstance(user, User) or not selectors.user_is_agent(user):
+        raise PermissionDenied("Only agents and managers can use the dashboard.")
+    return user
 
 
 @login_required
 def queue(request: HttpRequest) -> HttpResponse:
-    if not selectors.user_is_agent(request.user):
-        raise PermissionDenied("Only agents and managers can use the dashboard.")
+    _agent(request)
     context = {"reasons": Conversation.EscalationReason.choices, "topics": selectors.topic_names()}
     return render(request, "agents/queue.html", context)
 
 
 @login_required
 def conversation(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    if not selectors.user_is_agent(request.user):
-        raise PermissionDenied("Only agents and managers can use the dashboard.")
-    found = selectors.conversation_for_agent(user=request.user, public_id=public_id)
+    agent = _agent(request)
+    found = selectors.conversation_for_agent(user=agent, public_id=public_id)
     if found is None:
         raise Http404("No such conversation.")
-    return render(request, "agents/conversation.html", {"conversation": found})
+    context = {
+        "conversation": found,
+        "transfer_agents": selectors.agents_to_transfer_to(exclude=agent.pk),
+        "transfer_teams": Team.objects.all(),
+    }
+    return render(request, "agents/conversation.html", context)
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    """All / Mine / Unassigned / Closed conversations, searchable by words, agent, topic and dates, so
+    an answered or closed conversation can be found again; each can be assigned to a named agent."""
+    agent = _agent(request)
+    view = request.GET.get("view", "all")
+    view = view if view in selectors.INBOX_VIEWS else "all"
+    search = {
+        "text": request.GET.get("q", "").strip()[:200],
+        "agent": request.GET.get("agent", "").strip()[:150],
+        "topic": request.GET.get("topic", "").strip()[:80],
+        "since": _date(request.GET.get("since")),
+        "until": _date(request.GET.get("until")),
+    }
+    found = selectors.inbox(user=agent, view=view, **search)  # type: ignore[arg-type]
+    page = Paginator(found, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "view": view,
+        "views": selectors.INBOX_VIEWS,
+        "search": search,
+        "query": query.urlencode(),
+        "agents": selectors.agents_to_transfer_to(exclude=None),
+        "topics": selectors.topic_names(),
+    }
+    return render(request, "agents/inbox.html", context)
+
+
+@login_required
+@require_POST
+def inbox_assign(request: HttpRequest) -> HttpResponse:
+    """Assign a conversation to a named agent from the inbox (a transfer, recorded as such)."""
+    agent = _agent(request)
+    try:
+        public_id = uuid.UUID(request.POST.get("conversation", ""))
+    except ValueError:
+        raise Http404("No such conversation.") from None
+    if selectors.conversation_for_agent(user=agent, public_id=public_id) is None:
+        raise Http404("No such conversation.")
+    to_agent = request.POST.get("to_agent", "")
+    try:
+        services.conversation_transfer(public_id=public_id, agent=agent, to_agent=to_agent)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Assigned.")
+    back = request.POST.get("next", "")
+    # Back to the list the agent was on; never anywhere else.
+    return redirect(back if back.startswith("/agents/inbox/") and "//" not in back else "agents:inbox")

@@ -236,12 +236,19 @@ SELECTOR_TUNE_BUDGET_S = envfloat("SELECTOR_TUNE_BUDGET_S", "360")
 SELECTOR_TUNE_MIN_EXAMPLES = envint("SELECTOR_TUNE_MIN_EXAMPLES", "200")
 # How often the beat sweep queues lost drafts again and fails hopeless ones (drafts_requeue_stale).
 DRAFT_SWEEP_EVERY_S = envfloat("DRAFT_SWEEP_EVERY_S", "15")
+# How often escalated conversations of agents gone offline (or waiting for one) are handed out again.
+ASSIGN_SWEEP_EVERY_S = envint("ASSIGN_SWEEP_EVERY_S", "15")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "requeue-stale-drafts": {
         "task": "chatdesk.conversations.tasks.requeue_stale_drafts",
         "schedule": DRAFT_SWEEP_EVERY_S,
         # A sweep not run by the next one's time is dropped: sweeps never pile up behind busy workers.
         "options": {"expires": DRAFT_SWEEP_EVERY_S},
+    },
+    "assign-waiting": {
+        "task": "chatdesk.conversations.tasks.assign_waiting",
+        "schedule": float(ASSIGN_SWEEP_EVERY_S),
+        "options": {"expires": float(ASSIGN_SWEEP_EVERY_S)},
     },
 }
 # Service levels: a customer waiting for any reply longer than SLA_CUSTOMER_WAIT_S, or a draft ready and
@@ -299,6 +306,12 @@ if CALIBRATE_EVERY_S > 0:
 # "We don't answer this": a message whose nearest out-of-scope example is at least this much more
 # similar (cosine) than its nearest in-scope key text is escalated as out of scope.
 OUT_OF_SCOPE_MARGIN = envfloat("OUT_OF_SCOPE_MARGIN", "0.0")
+# Presence: an agent whose dashboard sockets all closed stays online this long (a reload); a socket not
+# heard from for AGENT_PRESENCE_STALE_S (clients ping every 25 s) no longer counts.
+AGENT_OFFLINE_GRACE_S = envint("AGENT_OFFLINE_GRACE_S", "30")
+AGENT_PRESENCE_STALE_S = envint("AGENT_PRESENCE_STALE_S", "90")
+# Escalated conversations are assigned automatically only to agents responsible for fewer than this.
+AGENT_MAX_ASSIGNED = envint("AGENT_MAX_ASSIGNED", "5")
 # How much each escalation reason raises a conversation's place in the agents' queue (summed over the
 # distinct reasons active in it). "reason=weight,..." overrides some of them.
 ESCALATION_WEIGHTS = {

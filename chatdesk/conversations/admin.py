@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, SensitiveRule
+from chatdesk.conversations.models import (
+    AgentAction,
+    Conversation,
+    Draft,
+    EscalationFlag,
+    Message,
+    SensitiveRule,
+    Team,
+    TeamTopic,
+)
 
 
 class MessageInline(admin.TabularInline):
@@ -48,3 +57,17 @@ class SensitiveRuleAdmin(admin.ModelAdmin):
     list_filter = ("active", "topic")
     search_fields = ("phrase", "note", "topic__name")
     fields = ("phrase", "topic", "note", "active")
+
+
+class TeamTopicInline(admin.TabularInline):
+    model = TeamTopic
+    extra = 1
+    verbose_name = "topic"
+    verbose_name_plural = "topics (each topic belongs to one team at most)"
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name",)
+    filter_horizontal = ("members",)
+    inlines = [TeamTopicInline]

@@ -122,6 +122,7 @@ class CustomerChatConsumer(FrameConsumer):
         "hello": {"token": Field("string"), "after_seq": Field("number")},
         "message": {"client_id": Field("string", required=True), "text": Field("string", required=True)},
         "request_human": {},
+        "leave_email": {"email": Field("string", required=True)},
         "history": {"before_seq": Field("number", required=True, minimum=1)},
         "ping": {},
     }
@@ -143,6 +144,10 @@ class CustomerChatConsumer(FrameConsumer):
         elif kind == "request_human":
             await database_sync_to_async(services.conversation_request_human)(
                 public_id=self.public_id, client_address=self.client_address()
+            )
+        elif kind == "leave_email":
+            await database_sync_to_async(services.conversation_leave_email)(
+                public_id=self.public_id, email=fields["email"], client_address=self.client_address()
             )
         elif kind == "history":
             await self.send_json(

@@ -14,8 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
-from chatdesk.conversations import selectors
-from chatdesk.conversations.models import Conversation, Draft, Message
+from chatdesk.conversations import presence, selectors
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
 from chatdesk.conversations.tokens import conversation_token
 
 Frame = dict[str, Any]
@@ -75,15 +75,38 @@ def _conversation_fields(conversation: Conversation) -> Frame:
         "assigned_agent_username": agent.username if agent else None,
         "topic": conversation.topic.name if conversation.topic else None,
         "awaiting_reply_since": _time(conversation.awaiting_reply_since),
+        "contact_email": conversation.contact_email or None,
+        "team": conversation.team.name if conversation.team else None,
     }
 
 
+def viewers_frame(conversation_id: int) -> Frame:
+    """Which agents have the conversation open (sent to its agents' group when that changes)."""
+    people = presence.viewers(conversation_id)
+    return {"type": "viewers", "agents": [{"name": _person(p), "username": p.username} for p in people]}
+
+
 def conversation_frame(conversation: Conversation) -> Frame:
+    transfer = (
+        conversation.actions.filter(kind=AgentAction.Kind.TRANSFER)
+        .select_related("agent", "to_agent", "to_team")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
     return {
         "type": "conversation",
         **_conversation_fields(conversation),
         "last_seq": conversation.last_seq,
         "created_at": _time(conversation.created_at),
+        "handoff_summary": conversation.handoff_summary or None,
+        "last_transfer": transfer
+        and {
+            "by": _person(transfer.agent),
+            "to_agent": _person(transfer.to_agent),
+            "to_team": transfer.to_team.name if transfer.to_team else None,
+            "note": transfer.note or None,
+            "at": _time(transfer.created_at),
+        },
     }
 
 

@@ -9,6 +9,31 @@ from django.db import models
 from django.db.models import Q
 
 
+class Team(models.Model):
+    """Agents who answer some topics. An escalated conversation on one of the team's topics waits in the
+    team's queue and is assigned to one of its members; a conversation on no team's topic is everyone's."""
+
+    name = models.CharField(max_length=80, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams")
+    topics = models.ManyToManyField("knowledge.Topic", through="TeamTopic", blank=True, related_name="teams")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamTopic(models.Model):
+    """A topic belongs to at most one team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE)
+    topic = models.OneToOneField("knowledge.Topic", on_delete=models.CASCADE, related_name="team_topic")
+
+    def __str__(self) -> str:
+        return f"{self.topic} → {self.team}"
+
+
 class Conversation(models.Model):
     """One customer's chat. Its status says who answers the customer next.
 
@@ -55,12 +80,27 @@ class Conversation(models.Model):
     )
     escalated_at = models.DateTimeField(null=True, blank=True)
     assigned_agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+        help_text="The agent responsible for it: assigned or claimed while escalated, answering once taken over.",
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, help_text="Whose queue it waits in; none: everyone's."
     )
     topic = models.ForeignKey(
         "knowledge.Topic", null=True, blank=True, on_delete=models.SET_NULL, help_text="Topic of the latest draft."
     )
     last_seq = models.PositiveIntegerField(default=0, help_text="Sequence number of the latest message.")
+    contact_email = models.EmailField(
+        blank=True, help_text="Where the customer asked to be answered when no agent was at the desk."
+    )
+    contact_email_at = models.DateTimeField(null=True, blank=True)
+    handoff_summary = models.TextField(
+        blank=True, help_text="What the customer wants and what was answered, written when it last reached a person."
+    )
     awaiting_reply_since = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When the oldest unanswered customer message arrived."
     )
@@ -196,6 +236,10 @@ class AgentAction(models.Model):
         HAND_BACK = "hand_back", "Handed back"
         REPLY = "reply", "Replied"
         CLOSE = "close", "Closed"
+        ASSIGN = "assign", "Assigned automatically"
+        CLAIM = "claim", "Claimed"
+        RELEASE = "release", "Released"
+        TRANSFER = "transfer", "Transferred"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="actions")
     draft = models.ForeignKey(Draft, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions")
@@ -203,6 +247,16 @@ class AgentAction(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     draft_text = models.TextField(blank=True)
     sent_text = models.TextField(blank=True)
+    to_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assignments_received",
+        help_text="Assign, claim, transfer: who became responsible.",
+    )
+    to_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True, help_text="A transfer's note to whoever takes it.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -281,3 +335,32 @@ class SensitiveRule(models.Model):
 
     def __str__(self) -> str:
         return f'"{self.phrase}"' if self.phrase else f"topic {self.topic}"
+
+
+class AgentSocket(models.Model):
+    """One open dashboard socket of an agent: what the desk knows of who is at the desk.
+
+    An agent is online while one of their sockets is open, heard from within AGENT_PRESENCE_STALE_S
+    (clients ping every 25 s; a server killed without closing its sockets leaves rows that stop
+    counting), and not away (the tab is hidden); still online for AGENT_OFFLINE_GRACE_S after their
+    last socket closed (a reload, a network blip); otherwise offline. Read it through
+    chatdesk.conversations.presence.
+    """
+
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard_sockets")
+    channel_name = models.CharField(max_length=200, unique=True)
+    conversation = models.ForeignKey(
+        Conversation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="viewers",
+        help_text="The conversation this socket shows (none: the queue).",
+    )
+    away = models.BooleanField(default=False, help_text="The agent's tab is hidden.")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.agent} socket {self.channel_name}"

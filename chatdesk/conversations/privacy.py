@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
 from chatdesk.conversations.tokens import public_id_from_token
 from chatdesk.knowledge.models import ApprovedReply, Embedding
 from chatdesk.knowledge.services import embedding_key
@@ -63,6 +63,8 @@ def conversation_export(conversation: Conversation) -> dict[str, Any]:
         "id": str(conversation.public_id),
         "status": conversation.status,
         "escalation_reason": conversation.escalation_reason,
+        "contact_email": conversation.contact_email or None,
+        "handoff_summary": conversation.handoff_summary or None,
         "topic": conversation.topic.name if conversation.topic else None,
         "created_at": _time(conversation.created_at),
         "updated_at": _time(conversation.updated_at),
@@ -128,8 +130,9 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
     """Redact every stored text of `conversations` and forget what the desk learned from them. Idempotent.
 
     Messages and drafts keep their rows with the text "[erased]"; agent actions keep their kind with empty
-    texts (so fine-tuning exports skip them, as they skip actions that sent nothing); approved replies made
-    from these conversations, and cached vectors of their texts, are deleted. Report counts do not change.
+    texts (so fine-tuning exports skip them, as they skip actions that sent nothing); escalation flags lose their
+    details, the conversation its contact email and handoff summary; approved replies made from these
+    conversations, and cached vectors of their texts, are deleted. Report counts do not change.
     """
     ids = [c.pk for c in Conversation.objects.select_for_update().filter(pk__in=[c.pk for c in conversations])]
     learned = set(
@@ -149,4 +152,7 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
     result.drafts = drafts.update(text=ERASED, alternatives=[])
     drafts.exclude(error="").update(error=ERASED)
     result.agent_actions = AgentAction.objects.filter(conversation__in=ids).update(draft_text="", sent_text="")
+    # Flags may quote the customer's words; the address is theirs.
+    EscalationFlag.objects.filter(conversation__in=ids).update(detail="")
+    Conversation.objects.filter(pk__in=ids).update(contact_email="", handoff_summary="")
     return result

@@ -17,6 +17,8 @@ MANAGER_MODELS = (
     "user",
     "group",
     "sensitiverule",
+    "team",
+    "teamtopic",
 )
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
+from chatdesk.conversations import presence
 from chatdesk.conversations.errors import ServiceError
-from chatdesk.conversations.models import Conversation, Draft, EscalationFlag, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
 from chatdesk.drafting.base import Turn
 from chatdesk.knowledge.models import Topic
 
@@ -28,6 +30,22 @@ def user_is_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
     if not isinstance(user, User) or not user.is_active:
         return False
     return user.is_superuser or user.groups.filter(name="managers").exists()
+
+
+def active_agent(username: object) -> User | None:
+    """The active agent (or manager) with this username, or None."""
+    if not isinstance(username, str):
+        return None
+    user = User.objects.filter(username=username, is_active=True).first()
+    return user if user is not None and user_is_agent(user) else None
+
+
+def agents_to_transfer_to(*, exclude: int | None) -> QuerySet[User]:
+    """Active agents and managers but `exclude`, by name: who a conversation can be handed to."""
+    people = User.objects.filter(is_active=True, groups__name__in=AGENT_GROUPS)
+    if exclude is not None:
+        people = people.exclude(pk=exclude)
+    return people.distinct().order_by("first_name", "last_name", "username")
 
 
 def agent_for_session(session_key: str | None) -> User | None:
@@ -52,11 +70,11 @@ def conversation_for_agent(*, user: AbstractBaseUser | AnonymousUser, public_id:
     """The one access check for agents: the conversation, or None when it does not exist or the user is no agent."""
     if not user_is_agent(user):
         return None
-    return Conversation.objects.select_related("assigned_agent", "topic").filter(public_id=public_id).first()
+    return Conversation.objects.select_related("assigned_agent", "topic", "team").filter(public_id=public_id).first()
 
 
 def conversation_by_public_id(public_id: uuid.UUID) -> Conversation | None:
-    return Conversation.objects.select_related("assigned_agent", "topic").filter(public_id=public_id).first()
+    return Conversation.objects.select_related("assigned_agent", "topic", "team").filter(public_id=public_id).first()
 
 
 def conversation_messages_newest_first(
@@ -90,6 +108,14 @@ def customer_status(conversation: Conversation) -> tuple[str, str]:
     if conversation.status == Conversation.Status.TAKEN_OVER:
         return "agent_joined", "An agent has joined the conversation."
     if conversation.status == Conversation.Status.ESCALATED:
+        if conversation.contact_email:
+            return "email_left", f"Thanks. Someone will write to {conversation.contact_email} as soon as they can."
+        if not presence.anyone_online():
+            return (
+                "no_agent_online",
+                "No one is at the desk right now. Leave your email address and we will write back; "
+                "your conversation stays in the queue.",
+            )
         return "waiting_for_agent", "We are finding an agent for you…"
     if conversation.status == Conversation.Status.CLOSED:
         return "closed", "This conversation is closed. Write again any time."
@@ -103,7 +129,7 @@ def with_queue_details(conversations: QuerySet[Conversation]) -> QuerySet[Conver
     unfinished = Draft.objects.filter(conversation=OuterRef("pk"), status__in=Draft.UNFINISHED).order_by("-created_at")
     active_flags = Prefetch("flags", queryset=EscalationFlag.objects.filter(active=True), to_attr="active_flags")
     return (
-        conversations.select_related("assigned_agent", "topic")
+        conversations.select_related("assigned_agent", "topic", "team")
         .prefetch_related(active_flags)
         .annotate(
             latest_customer_text=Subquery(
@@ -224,3 +250,45 @@ def conversation_in_queue(conversation: Conversation) -> bool:
         conversation.status in (Conversation.Status.ESCALATED, Conversation.Status.TAKEN_OVER)
         or conversation.awaiting_reply_since is not None
     )
+
+
+INBOX_VIEWS = {"all": "All", "mine": "Mine", "unassigned": "Unassigned", "closed": "Closed"}
+
+
+def inbox(
+    *,
+    user: User,
+    view: str = "all",
+    text: str = "",
+    agent: str = "",
+    topic: str = "",
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[Conversation]:
+    """Conversations for the agents' inbox, most recently active first.
+
+    view: all | mine (assigned to `user`) | unassigned (open ones nobody is responsible for) | closed.
+    text: words in any of its messages (case-insensitive); agent: a username who was responsible for
+    it or acted on it; topic: a topic name; since/until: last activity between these dates (inclusive).
+    """
+    found = Conversation.objects.select_related("assigned_agent", "topic", "team").exclude(last_seq=0)
+    if view == "mine":
+        found = found.filter(assigned_agent=user)
+    elif view == "unassigned":
+        found = found.filter(assigned_agent__isnull=True).exclude(status=Conversation.Status.CLOSED)
+    elif view == "closed":
+        found = found.filter(status=Conversation.Status.CLOSED)
+    if text:
+        found = found.filter(Exists(Message.objects.filter(conversation=OuterRef("pk"), text__icontains=text)))
+    if agent:
+        found = found.filter(
+            Q(assigned_agent__username=agent)
+            | Exists(AgentAction.objects.filter(conversation=OuterRef("pk"), agent__username=agent))
+        )
+    if topic:
+        found = found.filter(topic__name=topic)
+    if since:
+        found = found.filter(updated_at__date__gte=since)
+    if until:
+        found = found.filter(updated_at__date__lte=until)
+    return found.order_by("-updated_at")

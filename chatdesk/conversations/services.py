@@ -18,16 +18,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from chatdesk.conversations import escalation, frames, realtime, selectors, throttle
+from chatdesk.conversations import assignment, escalation, frames, handoff, realtime, selectors, throttle
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.injection import conversation_has_injection
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Team
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult
 from chatdesk.drafting.registry import get_engine
 from chatdesk.knowledge.models import Topic
@@ -96,6 +98,10 @@ def _lock_or_start(public_id: uuid.UUID, client_address: str) -> Conversation:
     return _lock(public_id)
 
 
+def _name(user: User) -> str:
+    return user.get_full_name() or user.get_username()
+
+
 def _lock_for_agent(public_id: uuid.UUID, agent: User) -> Conversation:
     """The locked conversation, refused when another agent has taken it over or it is closed."""
     conversation = _lock(public_id)
@@ -103,7 +109,7 @@ def _lock_for_agent(public_id: uuid.UUID, agent: User) -> Conversation:
         raise ServiceError("closed", "This conversation is closed.")
     if conversation.status == Status.TAKEN_OVER and conversation.assigned_agent_id != agent.pk:
         owner = conversation.assigned_agent
-        name = (owner.get_full_name() or owner.username) if owner else "Another agent"
+        name = _name(owner) if owner else "Another agent"
         raise ServiceError("taken_over_by_other", f"{name} has taken over this conversation.", by=name)
     return conversation
 
@@ -141,6 +147,8 @@ def flag(
         conversation.status = Status.ESCALATED
         conversation.escalation_reason = reason
         conversation.escalated_at = timezone.now()
+        conversation.handoff_summary = handoff.handoff_summary(conversation)
+        assignment.route(conversation)
     conversation.priority = _priority(conversation)
     return record
 
@@ -288,6 +296,30 @@ def conversation_request_human(*, public_id: uuid.UUID, client_address: str = ""
             flag(conversation, Reason.CUSTOMER_REQUEST, detail="pressed the button")
             conversation.save()
             realtime.conversation_changed(conversation.pk)
+    return conversation
+
+
+def conversation_leave_email(*, public_id: uuid.UUID, email: object, client_address: str = "") -> Conversation:
+    """The customer left an email address to be answered at (offered when no agent is at the desk).
+    The conversation stays in the agents' queue, escalated for a person, with the address on it.
+
+    Raises ServiceError `invalid_email` for anything that is not one email address.
+    """
+    if not isinstance(email, str) or len(email) > 254:
+        raise ServiceError("invalid_email", "Please enter an email address such as name@example.com.")
+    email = email.strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ServiceError("invalid_email", "Please enter an email address such as name@example.com.") from None
+    with transaction.atomic():
+        conversation = _lock_or_start(public_id, client_address)
+        conversation.contact_email = email
+        conversation.contact_email_at = timezone.now()
+        if conversation.status in (Status.OPEN, Status.CLOSED):
+            flag(conversation, Reason.CUSTOMER_REQUEST, detail="left an email address")
+        conversation.save()
+        realtime.conversation_changed(conversation.pk)
     return conversation
 
 
@@ -681,7 +713,7 @@ def _claim_ready_draft(conversation: Conversation, draft_id: object, agent: User
         raise ServiceError("not_found", "That draft does not exist in this conversation.")
     if not claimed:
         if draft.decided_by is not None:
-            by = draft.decided_by.get_full_name() or draft.decided_by.username
+            by = _name(draft.decided_by)
             raise ServiceError(
                 "already_handled", f"Already handled by {by} ({draft.get_status_display().lower()}).", by=by
             )
@@ -782,6 +814,8 @@ def agent_reply(*, public_id: uuid.UUID, agent: User, text: object, client_id: o
 
 
 def _take_over(conversation: Conversation, agent: User) -> None:
+    if conversation.status == Status.OPEN:  # straight from drafting: the agent did not get a summary yet
+        conversation.handoff_summary = handoff.handoff_summary(conversation)
     conversation.status = Status.TAKEN_OVER
     conversation.assigned_agent = agent
     _discard_unfinished_drafts(conversation)
@@ -812,6 +846,83 @@ def conversation_hand_back(*, public_id: uuid.UUID, agent: User) -> Conversation
         if latest is not None and latest.sender == Message.Sender.CUSTOMER:
             _request_draft(conversation, latest)
         _record(conversation, agent, AgentAction.Kind.HAND_BACK)
+        conversation.save()
+        realtime.conversation_changed(conversation.pk)
+    return conversation
+
+
+def conversation_claim(*, public_id: uuid.UUID, agent: User) -> Conversation:
+    """Make `agent` responsible for an escalated conversation. Of two agents claiming at once one wins
+    (the row lock orders them); the other is refused with `already_claimed` naming the winner."""
+    with transaction.atomic():
+        conversation = _lock_for_agent(public_id, agent)
+        if conversation.assigned_agent_id == agent.pk:
+            return conversation
+        if conversation.assigned_agent is not None and conversation.status == Status.ESCALATED:
+            name = _name(conversation.assigned_agent)
+            raise ServiceError("already_claimed", f"{name} is already on this conversation.", by=name)
+        conversation.assigned_agent = agent
+        AgentAction.objects.create(conversation=conversation, agent=agent, kind=AgentAction.Kind.CLAIM, to_agent=agent)
+        conversation.save()
+        realtime.conversation_changed(conversation.pk)
+    return conversation
+
+
+def conversation_release(*, public_id: uuid.UUID, agent: User) -> Conversation:
+    """Give back a conversation assigned to (or claimed by) `agent` without taking it over: it goes to
+    another online agent of its team, or waits unassigned."""
+    with transaction.atomic():
+        conversation = _lock_for_agent(public_id, agent)
+        if conversation.assigned_agent_id != agent.pk or conversation.status != Status.ESCALATED:
+            raise ServiceError("not_assigned", "Only an escalated conversation assigned to you can be released.")
+        conversation.assigned_agent = None
+        _record(conversation, agent, AgentAction.Kind.RELEASE)
+        assignment.route(conversation, exclude=agent.pk)
+        conversation.save()
+        realtime.conversation_changed(conversation.pk)
+    return conversation
+
+
+def conversation_transfer(
+    *, public_id: uuid.UUID, agent: User, to_agent: object = None, to_team: object = None, note: object = ""
+) -> Conversation:
+    """Hand a conversation to another agent (by username) or team (by name), with a note for them.
+
+    To an agent: they become responsible (and answer, if it was taken over). To a team: it waits in
+    that team's queue, escalated, and goes to its least-loaded online member. Raises ServiceError
+    `invalid_request` (neither or both targets), `not_found` (no such active agent or team).
+    """
+    if (to_agent is None) == (to_team is None):
+        raise ServiceError("invalid_request", "Transfer to one agent (to_agent) or one team (to_team).")
+    note = normalise_text(note).strip() if isinstance(note, str) else ""
+    if len(note) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ServiceError("message_too_long", "The note is too long.", limit=settings.CHAT_MAX_MESSAGE_CHARS)
+    with transaction.atomic():
+        conversation = _lock_for_agent(public_id, agent)
+        if to_agent is not None:
+            target = selectors.active_agent(to_agent)
+            if target is None:
+                raise ServiceError("not_found", f"There is no active agent named {to_agent!r}.", field="to_agent")
+            conversation.assigned_agent = target
+            if conversation.status == Status.OPEN:
+                flag(conversation, Reason.CUSTOMER_REQUEST, detail=f"transferred by {_name(agent)}")
+            AgentAction.objects.create(
+                conversation=conversation, agent=agent, kind=AgentAction.Kind.TRANSFER, to_agent=target, note=note
+            )
+        else:
+            team = Team.objects.filter(name=to_team).first() if isinstance(to_team, str) else None
+            if team is None:
+                raise ServiceError("not_found", f"There is no team named {to_team!r}.", field="to_team")
+            conversation.team = team
+            conversation.assigned_agent = None
+            if conversation.status in (Status.OPEN, Status.TAKEN_OVER):
+                conversation.status = Status.OPEN  # nobody answers it now: the team's queue does
+                flag(conversation, Reason.CUSTOMER_REQUEST, detail=f"transferred to {team.name} by {_name(agent)}")
+            else:
+                assignment.route(conversation)
+            AgentAction.objects.create(
+                conversation=conversation, agent=agent, kind=AgentAction.Kind.TRANSFER, to_team=team, note=note
+            )
         conversation.save()
         realtime.conversation_changed(conversation.pk)
     return conversation

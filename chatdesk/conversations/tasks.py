@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
-from chatdesk.conversations import services
+from chatdesk.conversations import assignment, services
 
 
 @shared_task(name="chatdesk.conversations.tasks.draft_reply", bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -31,3 +31,10 @@ def requeue_stale_drafts() -> int:
 def sla_sweep() -> int:
     """Periodic (celery beat): flag and announce conversations waiting longer than the service levels."""
     return services.sla_sweep(timezone.now())
+
+
+@shared_task(name="chatdesk.conversations.tasks.assign_waiting")
+def assign_waiting() -> int:
+    """Periodic (celery beat): hand out escalated conversations whose agent went offline, or that waited
+    for someone to come online."""
+    return assignment.assign_waiting()

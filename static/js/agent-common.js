@@ -137,6 +137,7 @@
       var pingTimer = null; // one per connection, so an old socket's close cannot stop the new one's
       current.addEventListener("open", function () {
         pingTimer = setInterval(function () { send({ type: "ping" }); }, 25000);
+        sendPresence(); // a hidden tab counts as away, not at the desk
       });
       current.addEventListener("message", function (event) {
         if (current !== socket) return; // a socket being replaced: its frames are stale
@@ -166,6 +167,11 @@
         retryTimer = setTimeout(open, delay);
       });
     }
+
+    function sendPresence() {
+      send({ type: "presence", away: document.visibilityState === "hidden" });
+    }
+    document.addEventListener("visibilitychange", sendPresence);
 
     function send(frame) {
       if (socket && socket.readyState === WebSocket.OPEN) {

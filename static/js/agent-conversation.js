@@ -44,6 +44,8 @@
     reasons: find('[data-field="reasons"]'),
     priority: find('[data-field="priority"]'),
     sentiment: find('[data-field="sentiment"]'),
+    contactRow: find('[data-field="contact-row"]'),
+    contact: find('[data-field="contact"]'),
     agent: find('[data-field="agent"]'),
     topic: find('[data-field="topic"]'),
     waiting: find('[data-field="waiting"]'),
@@ -148,6 +150,9 @@
     else ui.sentiment.textContent = typeof c.sentiment === "number" ? common.signed(c.sentiment) : "—";
     ui.agent.textContent = personText(c.assigned_agent);
     ui.topic.textContent = c.topic || "—";
+    // The customer left an address when no agent was at the desk.
+    ui.contactRow.hidden = !c.contact_email;
+    ui.contact.textContent = c.contact_email || "—";
     tick();
 
     if (c.status === "closed") {
@@ -367,6 +372,7 @@
     }
     return frame.request_id;
   }
+  window.ChatDeskConversation = { act: act };
 
   function actOnDraft(frame) {
     frame.draft_id = view.draft.id;
@@ -455,6 +461,8 @@
   // ----------------------------------------------------------------- frames
 
   function onFrame(frame) {
+    // agent-routing.js (claim, release, transfer, who is looking) listens to the same frames.
+    document.dispatchEvent(new CustomEvent("chatdesk:frame", { detail: frame }));
     switch (frame.type) {
       case "conversation":
         view.conversation = frame;

@@ -134,6 +134,7 @@
     var priority = priorityBadge(item.priority);
     if (priority) top.appendChild(priority);
     if (item.topic) top.appendChild(el("span", "q-topic", item.topic));
+    if (item.contact_email) top.appendChild(el("span", "q-contact", "Answer by email: " + item.contact_email));
     main.appendChild(top);
 
     var reasons = item.reasons || [];

@@ -149,12 +149,23 @@
     form.appendChild(send);
     var human = el("button", { type: "button", class: "human", "data-chatdesk": "human" }, "Talk to a person");
 
-    [header, empty, list, status, error, form, human].forEach(function (node) { panel.appendChild(node); });
+    // Offered when no agent is at the desk: an address to be answered at.
+    var emailForm = el("form", { class: "email", "data-chatdesk": "email-form", hidden: "" });
+    var emailLabel = el("label", { for: "chatdesk-email" }, "Your email address");
+    var emailInput = el("input", { id: "chatdesk-email", type: "email", autocomplete: "email", required: "",
+      "data-chatdesk": "email", placeholder: "name@example.com" });
+    var emailSend = el("button", { type: "submit", class: "send" }, "Leave email");
+    emailForm.appendChild(emailLabel);
+    emailForm.appendChild(emailInput);
+    emailForm.appendChild(emailSend);
+
+    [header, empty, list, status, emailForm, error, form, human].forEach(function (node) { panel.appendChild(node); });
     shadow.appendChild(panel);
     shadow.appendChild(launcher);
 
     return { host: host, launcher: launcher, unread: unread, panel: panel, closeButton: closeButton,
       list: list, empty: empty, status: status, error: error, form: form, input: input, human: human,
+      emailForm: emailForm, emailInput: emailInput,
       connection: connection };
   }
 
@@ -175,6 +186,11 @@
       }
     });
     ui.human.addEventListener("click", requestHuman);
+    ui.emailForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      showError("");
+      if (state.ready) send({ type: "leave_email", email: ui.emailInput.value.trim() });
+    });
     window.addEventListener("online", reconnectSoon);
     document.addEventListener("visibilitychange", function () {
       if (document.visibilityState === "visible") reconnectSoon();
@@ -202,9 +218,15 @@
     ui.error.hidden = !text;
   }
 
-  function showStatus(text) {
+  function showStatus(text, code) {
     ui.status.textContent = text || "";
     ui.status.hidden = !text;
+    var offerEmail = code === "no_agent_online";
+    if (offerEmail && ui.emailForm.hidden) {
+      ui.emailForm.hidden = false;
+      ui.emailInput.focus();
+    }
+    if (!offerEmail) ui.emailForm.hidden = true;
   }
 
   function showConnection(text) {
@@ -448,7 +470,7 @@
       case "welcome": return onWelcome(frame);
       case "ack": return onAck(frame);
       case "message": return onMessage(frame);
-      case "status": return showStatus(frame.text);
+      case "status": return showStatus(frame.text, frame.status);
       case "error": return onError(frame);
       default: return undefined; // pong, and frame types added later
     }
@@ -468,7 +490,7 @@
     }
     (frame.messages || []).forEach(receiveMessage);
     renderList();
-    showStatus(frame.status_text);
+    showStatus(frame.status_text, frame.status);
     showConnection("");
     flushOutbox();
     if (state.wantHuman) {
@@ -581,6 +603,10 @@
     ".send { border: 0; border-radius: 10px; padding: 0 16px; background: #2453d1; color: #fff; font: inherit;",
     "  font-weight: 600; cursor: pointer; }",
     ".send:hover { background: #1b3fa3; }",
+    ".email { display: flex; flex-wrap: wrap; gap: 6px 8px; padding: 8px 12px; margin: 0; background: #eef2fb; }",
+    ".email label { flex-basis: 100%; font-size: 13px; color: #3b4558; }",
+    ".email input { flex: 1; min-width: 0; padding: 7px 9px; border: 1px solid #c9d0de; border-radius: 8px;",
+    "  font: inherit; color: inherit; background: #fff; }",
     ".human { margin: 0 12px 12px; align-self: flex-start; border: 0; background: none; padding: 4px 2px;",
     "  color: #2453d1; font: inherit; font-size: 13.5px; text-decoration: underline; cursor: pointer; }"
   ].join("\n");

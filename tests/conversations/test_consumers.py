@@ -63,7 +63,7 @@ def test_reconnecting_with_the_token_resumes_with_the_full_history() -> None:
         await socket.send_json_to({"type": "hello", "token": conversation_token(conversation.public_id)})
         welcome = await socket.receive_json_from()
         assert [m["text"] for m in welcome["messages"]] == ["talk to a human"]
-        assert welcome["status"] == "waiting_for_agent"
+        assert welcome["status"] == "no_agent_online"  # no agent has a dashboard open
         await socket.send_json_to({"type": "hello", "token": welcome["token"], "after_seq": 1})
         assert (await socket.receive_json_from())["messages"] == []
         await socket.disconnect()

@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from chatdesk.conversations import services
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, SensitiveRule
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, SensitiveRule, Team
 from chatdesk.conversations.roles import groups_ensure
 from chatdesk.conversations.tokens import conversation_token
 from chatdesk.knowledge.models import (
@@ -83,6 +83,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "accounts/logout/": cells(NOT_ALLOWED),  # GET; signing out is a POST
     "agents/": cells(LOGIN, agent=OK),
     "agents/c/<uuid:public_id>/": cells(LOGIN, agent=OK),
+    "agents/inbox/": cells(LOGIN, agent=OK),
+    "agents/inbox/assign/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; assigning is a POST
     "reports/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "knowledge/out-of-scope/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "admin/": STAFF_ONLY,
@@ -107,6 +109,7 @@ MATRIX: dict[str, dict[str, str]] = {
     **model_routes("conversations/draft", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
     **model_routes("conversations/agentaction", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
     **model_routes("conversations/sensitiverule", add=MANAGED, change=MANAGED, delete=MANAGED),
+    **model_routes("conversations/team", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("auth/user", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("auth/group", add=MANAGED, change=MANAGED, delete=MANAGED),
 }
@@ -211,6 +214,7 @@ def build_world() -> World:
         "conversations/draft": Draft.objects.filter(conversation=a).first(),
         "conversations/agentaction": AgentAction.objects.filter(conversation=a).first(),
         "conversations/sensitiverule": SensitiveRule.objects.create(phrase="chargeback", note="Payment dispute"),
+        "conversations/team": Team.objects.create(name="Billing"),
         "auth/user": users["agent"],
         "auth/group": agents,
     }
