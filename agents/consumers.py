@@ -19,6 +19,7 @@ from chatdesk.conversations import assignment, frames, presence, realtime, selec
 from chatdesk.conversations.consumers import CLOSE_NOT_FOUND, FrameConsumer
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import Field, FrameSpec
+from chatdesk.knowledge import services as knowledge_services
 
 CLOSE_SESSION_ENDED = 4401
 CLOSE_NOT_AGENT = 4403
@@ -144,6 +145,7 @@ class AgentConversationConsumer(AgentConsumer):
         "hand_back": {},
         "close": {},
         "history": {"before_seq": Field("number", required=True, minimum=1)},
+        "mark_out_of_scope": {"seq": Field("number", required=True, minimum=1)},
         "claim": {},
         "release": {},
         "transfer": {"to_agent": Field("string"), "to_team": Field("string"), "note": Field("string")},
@@ -208,6 +210,9 @@ ACTIONS = {
     "take_over": lambda pid, agent, f: services.conversation_take_over(public_id=pid, agent=agent),
     "hand_back": lambda pid, agent, f: services.conversation_hand_back(public_id=pid, agent=agent),
     "close": lambda pid, agent, f: services.conversation_close(public_id=pid, agent=agent),
+    "mark_out_of_scope": lambda pid, agent, f: knowledge_services.out_of_scope_mark(
+        public_id=pid, seq=f["seq"], agent=agent
+    ),
     "claim": lambda pid, agent, f: services.conversation_claim(public_id=pid, agent=agent),
     "release": lambda pid, agent, f: services.conversation_release(public_id=pid, agent=agent),
     "transfer": lambda pid, agent, f: services.conversation_transfer(

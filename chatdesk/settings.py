@@ -285,8 +285,27 @@ for _pair in envlist("DRAFT_EXTRA_ENGINES"):
     if not (_name and _sep and "." in _path):
         raise ImproperlyConfiguredEnv(f"DRAFT_EXTRA_ENGINES entries must be name=dotted.path, not {_pair!r}")
     DRAFT_EXTRA_ENGINES[_name] = _path
-# Below this confidence a draft is still shown but the conversation is escalated.
+# Below this confidence a draft is still shown but the conversation is escalated (until
+# calibrate_escalation has chosen thresholds from the desk's own history; docs/escalation.md).
 DRAFT_ESCALATE_BELOW = envfloat("DRAFT_ESCALATE_BELOW", "0.45")
+# Calibration: the answered precision thresholds are chosen for (a manager may override it in the
+# admin's escalation policy), the labelled drafts a topic needs for a threshold of its own, how much
+# of a draft an edit may change before the draft counts as wrong (normalised edit distance, 0 to 1),
+# and how often the beat task recalibrates (0: never, only by command).
+ESCALATION_TARGET_PRECISION = envfloat("ESCALATION_TARGET_PRECISION", "0.97")
+if not 0.5 <= ESCALATION_TARGET_PRECISION <= 1:
+    raise ImproperlyConfiguredEnv("ESCALATION_TARGET_PRECISION must be between 0.5 and 1")
+CALIBRATION_MIN_EXAMPLES = envint("CALIBRATION_MIN_EXAMPLES", "50")
+CALIBRATION_MAX_EDIT = envfloat("CALIBRATION_MAX_EDIT", "0.3")
+CALIBRATE_EVERY_S = envint("CALIBRATE_EVERY_S", "86400")
+if CALIBRATE_EVERY_S > 0:
+    CELERY_BEAT_SCHEDULE["calibrate-escalation"] = {
+        "task": "chatdesk.knowledge.tasks.calibrate_escalation",
+        "schedule": float(CALIBRATE_EVERY_S),
+    }
+# "We don't answer this": a message whose nearest out-of-scope example is at least this much more
+# similar (cosine) than its nearest in-scope key text is escalated as out of scope.
+OUT_OF_SCOPE_MARGIN = envfloat("OUT_OF_SCOPE_MARGIN", "0.0")
 # Presence: an agent whose dashboard sockets all closed stays online this long (a reload); a socket not
 # heard from for AGENT_PRESENCE_STALE_S (clients ping every 25 s) no longer counts.
 AGENT_OFFLINE_GRACE_S = envint("AGENT_OFFLINE_GRACE_S", "30")

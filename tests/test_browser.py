@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, expect
 
+from chatdesk.knowledge.models import OutOfScopeExample
 from tests.browser_pages import agent_desk, customer_says, shop_chat
 from tests.live import LiveStack
 
@@ -61,3 +62,23 @@ def test_an_empty_or_oversized_message_gets_a_clear_error_and_nothing_typed_is_l
     expect(page.locator('[data-chatdesk="error"]')).to_contain_text("4,000")
     expect(page.locator('[data-chatdesk="input"]')).to_have_value(too_long)
     expect(page.locator('[data-chatdesk="message"]')).to_have_count(0)
+
+
+def test_an_agent_marks_a_question_we_dont_answer_with_one_click(
+    live_stack: LiveStack, knowledge: None, agent: User, browser: Browser
+) -> None:
+    base = live_stack.base_url
+    customer = shop_chat(browser, base)
+    customer_says(customer, "Can I pay with bitcoin?")
+    expect(customer.locator('[data-chatdesk="message"][data-sender="customer"]')).to_have_attribute(
+        "data-seq", "1", timeout=WAIT_MS
+    )
+    desk = agent_desk(browser, base, agent.username)
+    desk.locator('[data-testid="queue-item"] a').first.click()
+    expect(desk.locator('[data-testid="draft-text"]')).not_to_have_value("", timeout=WAIT_MS)
+    button = desk.locator('[data-testid="message"][data-sender="customer"] [data-testid="mark-out-of-scope"]')
+    expect(button).to_have_text("We don't answer this")
+    button.click()
+    expect(button).to_have_text("Marked: we don't answer this", timeout=WAIT_MS)
+    expect(button).to_be_disabled()
+    assert OutOfScopeExample.objects.filter(text="Can I pay with bitcoin?", marked_by=agent).exists()

@@ -232,7 +232,9 @@ def draft_is_risky(draft: Draft, conversation: Conversation) -> list[str]:
     """Why an agent should not send this draft with one click, in sentences shown to agents: its
     confidence is below the escalation threshold, and each reason the conversation is flagged for
     (heaviest first) except those in NOT_A_DRAFT_RISK. An empty list: nothing speaks against it."""
-    threshold = settings.DRAFT_ESCALATE_BELOW  # the one place that says how confident a draft must be
+    from chatdesk.knowledge.services import escalation_threshold  # knowledge.services imports this module
+
+    threshold = escalation_threshold(draft.topic)  # the one place that says how confident a draft must be
     risks = []
     if draft.confidence is not None and draft.confidence < threshold:
         risks.append(f"Confidence {draft.confidence:.0%} is below the {threshold:.0%} a draft needs.")

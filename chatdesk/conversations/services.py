@@ -33,7 +33,13 @@ from chatdesk.conversations.models import AgentAction, Conversation, Draft, Esca
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult
 from chatdesk.drafting.registry import get_engine
 from chatdesk.knowledge.models import Topic
-from chatdesk.knowledge.services import approved_reply_remember, knowledge_index_current, knowledge_source_penalize
+from chatdesk.knowledge.services import (
+    approved_reply_remember,
+    escalation_threshold,
+    knowledge_index_current,
+    knowledge_source_penalize,
+    out_of_scope_detail,
+)
 
 log = logging.getLogger(__name__)
 
@@ -493,6 +499,7 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
             and topic is not None
             and topic.autopilot
             and result.confidence >= topic.autopilot_min_confidence
+            and result.out_of_scope is None
             and sensitive is None
             # Any rule that fired (sentiment, a repeated question, ...) means a person reviews the reply.
             and not conversation.flags.filter(active=True).exists()
@@ -503,17 +510,22 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
             sent = _append_message(conversation, sender=Message.Sender.BOT, text=draft.text, draft=draft)
         else:
             draft.status = Draft.Status.READY
+            if conversation.status == Status.OPEN and result.out_of_scope is not None:
+                example = result.out_of_scope
+                detail = out_of_scope_detail(example)
+                flag(conversation, Reason.OUT_OF_SCOPE, message=draft.reply_to, detail=detail, score=example.score)
             if sensitive is not None and conversation.status in (Status.OPEN, Status.ESCALATED):
                 detail = f"topic: {topic}" + (f" ({sensitive.note})" if sensitive.note else "")
                 # Every draft of the conversation is on that topic: one active flag says it.
                 if not conversation.flags.filter(active=True, reason=Reason.SENSITIVE, detail=detail).exists():
                     flag(conversation, Reason.SENSITIVE, message=draft.reply_to, detail=detail)
-            if conversation.status == Status.OPEN and result.confidence < settings.DRAFT_ESCALATE_BELOW:
+            threshold = escalation_threshold(topic)
+            if conversation.status == Status.OPEN and result.confidence < threshold:
                 flag(
                     conversation,
                     Reason.LOW_CONFIDENCE,
                     message=draft.reply_to,
-                    detail=f"draft confidence {result.confidence:.0%}, below {settings.DRAFT_ESCALATE_BELOW:.0%}",
+                    detail=f"draft confidence {result.confidence:.0%}, below {threshold:.0%}",
                     score=result.confidence,
                 )
         draft.save()

@@ -72,7 +72,12 @@ class DraftContext:
 
 @dataclass
 class DraftResult:
-    """text is what the customer would receive; confidence is in [0, 1] (see docs/architecture.md)."""
+    """text is what the customer would receive; confidence is in [0, 1] (see docs/architecture.md).
+
+    out_of_scope, when set, is the "we don't answer this" example the customer message is closer to
+    than the rule allows (KnowledgeIndex.out_of_scope_match): id "out_of_scope:<pk>", title its text,
+    score its cosine similarity to the message. The desk escalates such a draft whatever its confidence.
+    """
 
     text: str
     confidence: float
@@ -81,6 +86,7 @@ class DraftResult:
     timings: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
     alternatives: list[str] = field(default_factory=list)
+    out_of_scope: Source | None = None
 
 
 class DraftEngine(ABC):

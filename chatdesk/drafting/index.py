@@ -25,6 +25,25 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class OutOfScopeKey:
+    """A question the desk does not answer ("we don't answer this"), and who said so."""
+
+    id: str
+    text: str
+    marked_by: str | None = None
+
+
+@dataclass(frozen=True)
+class OutOfScopeMatch:
+    """A message's nearest out-of-scope example, with its cosine similarity and that of the message's
+    nearest in-scope key text (unweighted)."""
+
+    example: OutOfScopeKey
+    similarity: float
+    in_scope_similarity: float
+
+
+@dataclass(frozen=True)
 class Match:
     passage: Passage
     score: float
@@ -36,6 +55,8 @@ class KnowledgeIndex:
 
     `selector`, when the desk has trained one (train_selector), decides the topic first; when it
     works on a fine-tuned encoder of its own, `selector_encode` gives a message's vector for it.
+    `out_of_scope` are the desk's negative examples with one unit vector each (same encoder as the
+    keys); `out_of_scope_margin` is the rule `out_of_scope_match` applies (docs/escalation.md).
     """
 
     def __init__(
@@ -45,8 +66,18 @@ class KnowledgeIndex:
         selector: TopicSelector | None = None,
         *,
         selector_encode: EncodeFn | None = None,
+        out_of_scope: list[OutOfScopeKey] | None = None,
+        out_of_scope_vectors: np.ndarray | None = None,
+        out_of_scope_margin: float = 0.0,
     ) -> None:
         self.passages = passages
+        self.out_of_scope = out_of_scope or []
+        self._out_of_scope_vectors = (
+            out_of_scope_vectors if out_of_scope_vectors is not None else np.zeros((0, key_vectors.shape[1]))
+        )
+        if self._out_of_scope_vectors.shape[0] != len(self.out_of_scope):
+            raise ValueError("one vector per out-of-scope example is needed")
+        self.out_of_scope_margin = out_of_scope_margin
         self.selector = selector
         self.selector_encode = selector_encode
         self._owners = np.array([i for i, p in enumerate(passages) for _ in p.keys], dtype=np.int64)
@@ -84,3 +115,15 @@ class KnowledgeIndex:
             Match(passage=self.passages[owner], score=float(scores[k]), key=self._keys[k])
             for owner, k in best_per_passage.items()
         ]
+
+    def out_of_scope_match(self, query: np.ndarray) -> OutOfScopeMatch | None:
+        """The message's nearest out-of-scope example when it is at least `out_of_scope_margin` more
+        similar (cosine) than the nearest in-scope key text; None otherwise or without examples."""
+        if not self.out_of_scope:
+            return None
+        similarities = self._out_of_scope_vectors @ query
+        nearest = int(np.argmax(similarities))
+        in_scope = float(np.max(self._vectors @ query)) if self._keys else -1.0
+        if float(similarities[nearest]) < in_scope + self.out_of_scope_margin:
+            return None
+        return OutOfScopeMatch(self.out_of_scope[nearest], float(similarities[nearest]), in_scope)

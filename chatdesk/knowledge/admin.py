@@ -2,7 +2,15 @@ from django.contrib import admin
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import HttpRequest
 
-from chatdesk.knowledge.models import ApprovedReply, Article, SelectorVersion, Topic
+from chatdesk.knowledge.models import (
+    ApprovedReply,
+    Article,
+    EscalationPolicy,
+    EscalationThreshold,
+    OutOfScopeExample,
+    SelectorVersion,
+    Topic,
+)
 
 
 @admin.register(Topic)
@@ -59,4 +67,57 @@ class SelectorVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: SelectorVersion | None = None) -> bool:
+        return False
+
+
+@admin.register(OutOfScopeExample)
+class OutOfScopeExampleAdmin(admin.ModelAdmin):
+    """ "We don't answer this": agents mark them on customer messages; managers add, edit or remove them here."""
+
+    list_display = ("text", "source", "marked_by", "created_at")
+    list_filter = ("source",)
+    search_fields = ("text",)
+    fields = ("text", "source", "marked_by", "message", "created_at")
+    readonly_fields = ("source", "marked_by", "message", "created_at")
+
+    def save_model(self, request: HttpRequest, obj: OutOfScopeExample, form: object, change: bool) -> None:
+        if not change:
+            obj.source = OutOfScopeExample.Source.IMPORT
+            obj.marked_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(admin.ModelAdmin):
+    """One row: the manager's target answered precision for calibrate_escalation."""
+
+    list_display = ("__str__", "target_precision")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not EscalationPolicy.objects.exists() and super().has_add_permission(request)
+
+
+@admin.register(EscalationThreshold)
+class EscalationThresholdAdmin(admin.ModelAdmin):
+    """Read-only: calibrate_escalation chooses them; managers see what each would have done on the history."""
+
+    list_display = (
+        "__str__",
+        "threshold",
+        "target_precision",
+        "precision",
+        "coverage",
+        "answered",
+        "escalated",
+        "n",
+        "computed_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: EscalationThreshold | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: EscalationThreshold | None = None) -> bool:
         return False

@@ -115,3 +115,85 @@ class SelectorVersion(models.Model):
 
     def __str__(self) -> str:
         return f"Selector v{self.pk} ({self.held_back_accuracy:.1%}{', active' if self.is_active else ''})"
+
+
+class OutOfScopeExample(models.Model):
+    """A question the desk does not answer ("we don't answer this"): a negative example. A customer message
+    closer to one of these than to anything the desk answers is escalated instead of drafted confidently."""
+
+    class Source(models.TextChoices):
+        AGENT = "agent", "Marked by an agent"
+        IMPORT = "import", "Imported by a manager"
+        EVALUATION = "evaluation", "Loaded by evaluate_drafts"
+
+    text = models.TextField()
+    source = models.CharField(max_length=16, choices=Source.choices)
+    marked_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, help_text="The agent or manager who added it."
+    )
+    message = models.ForeignKey(
+        "conversations.Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The customer message it was marked on.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message"], condition=models.Q(message__isnull=False), name="out_of_scope_once_per_message"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class EscalationPolicy(models.Model):
+    """The desk's own escalation settings, changed by managers (one row; see escalation_policy())."""
+
+    target_precision = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Share of answered (not escalated) drafts that should be right, 0.5 to 1; empty: the "
+        "ESCALATION_TARGET_PRECISION setting. calibrate_escalation chooses thresholds for it.",
+    )
+
+    class Meta:
+        verbose_name_plural = "escalation policy"
+
+    def __str__(self) -> str:
+        return "Escalation policy"
+
+
+class EscalationThreshold(models.Model):
+    """A confidence threshold chosen by calibrate_escalation from the desk's labelled history: drafts below
+    it are escalated. One per topic with enough history, and one global row (topic empty) for the rest."""
+
+    topic = models.OneToOneField(
+        Topic, null=True, blank=True, on_delete=models.CASCADE, related_name="escalation_threshold"
+    )
+    threshold = models.FloatField(help_text="Lowest draft confidence (0 to 1) answered without escalation.")
+    target_precision = models.FloatField(help_text="The answered precision it was chosen for.")
+    precision = models.FloatField(help_text="Share of the history's drafts at or above it that were right.")
+    coverage = models.FloatField(help_text="Share of the history's right drafts at or above it.")
+    answered = models.PositiveIntegerField(help_text="History drafts it would have answered.")
+    escalated = models.PositiveIntegerField(help_text="History drafts it would have escalated.")
+    n = models.PositiveIntegerField(help_text="Labelled drafts it was chosen on.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["topic__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["topic"], condition=models.Q(topic__isnull=True), name="one_global_escalation_threshold"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic or 'global'}: {self.threshold:.3f}"

@@ -1,4 +1,4 @@
-"""Celery interface to learning: periodic training of the topic selector."""
+"""Celery interface to learning: periodic training of the topic selector and calibration of escalation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from chatdesk.knowledge.selection import TrainingError
-from chatdesk.knowledge.services import selector_train_on_history
+from chatdesk.knowledge.services import escalation_calibrate, selector_train_on_history
 
 log = logging.getLogger(__name__)
 
@@ -28,3 +28,10 @@ def train_selector() -> int | None:
     except TrainingError as error:
         log.info("selector not trained: %s", error)
         return None
+
+
+@shared_task(name="chatdesk.knowledge.tasks.calibrate_escalation")
+def calibrate_escalation() -> int:
+    """Periodic (celery beat, CALIBRATE_EVERY_S): choose the escalation thresholds from the labelled
+    history; returns how many were stored (0: too little history, the setting applies)."""
+    return len(escalation_calibrate())

@@ -91,6 +91,7 @@
     filledUsed: false,         // that draft was decided, so the box may be replaced without asking
     approveArmed: null,        // id of a risky draft whose Approve was clicked once: the next click sends it
     pendingReplies: new Map(), // request_id -> text of a reply on its way
+    markedOutOfScope: new Set(), // seqs of customer messages marked "we don't answer this" here
     nextRequest: 1
   };
 
@@ -187,7 +188,20 @@
     meta.appendChild(when);
     item.appendChild(meta);
     item.appendChild(el("p", "msg-text", message.text));
+    if (message.sender === "customer") item.appendChild(outOfScopeButton(message.seq));
     return item;
+  }
+
+  // One click marks a customer message as something the desk does not answer (docs/protocol.md).
+  function outOfScopeButton(seq) {
+    var marked = view.markedOutOfScope.has(seq);
+    var button = el("button", "button small msg-action", marked ? "Marked: we don't answer this" : "We don't answer this");
+    button.type = "button";
+    button.setAttribute("data-testid", "mark-out-of-scope");
+    button.disabled = marked;
+    button.title = "Similar questions will be escalated to a person instead of drafted.";
+    button.addEventListener("click", function () { act({ type: "mark_out_of_scope", seq: seq }); });
+    return button;
   }
 
   function renderMessages() {
@@ -497,6 +511,10 @@
   function onAck(frame) {
     showNotice("");
     if (frame.action === "approve" || frame.action === "edit" || frame.action === "reject") draftHandled();
+    if (frame.action === "mark_out_of_scope" && typeof frame.seq === "number") {
+      view.markedOutOfScope.add(frame.seq);
+      renderMessages();
+    }
     var replyText = view.pendingReplies.get(frame.request_id);
     if (replyText !== undefined) {
       view.pendingReplies.delete(frame.request_id);

@@ -16,6 +16,7 @@ from chatdesk.conversations import services
 from chatdesk.conversations.models import Conversation, Draft
 from chatdesk.conversations.tokens import conversation_token
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
+from chatdesk.knowledge.models import OutOfScopeExample
 from tests.conftest import UseEngine, say
 from tests.conversations.test_consumers import receive_until, run
 
@@ -227,3 +228,32 @@ async def customer_socket(conversation: Conversation) -> WebsocketCommunicator:
     await customer.send_json_to({"type": "hello", "token": conversation_token(conversation.public_id)})
     await receive_until(customer, "welcome")
     return customer
+
+
+def test_one_click_marks_a_customer_message_as_something_we_dont_answer(waiting: Conversation, agent: User) -> None:
+    cookie = session_cookie(agent)
+
+    async def scenario() -> None:
+        socket = await connect(f"/ws/agents/conversations/{waiting.public_id}/", cookie)
+        await receive_until(socket, "draft")
+        await socket.send_json_to({"type": "mark_out_of_scope", "seq": 1, "request_id": "r-1"})
+        ack = await receive_until(socket, "ack")
+        assert (ack["action"], ack["request_id"], ack["seq"]) == ("mark_out_of_scope", "r-1", 1)
+        await receive_until(socket, "conversation")  # the usual update to everyone watching
+        for frame, code in [
+            ({"type": "mark_out_of_scope"}, "invalid_request"),
+            ({"type": "mark_out_of_scope", "seq": True}, "invalid_request"),
+            ({"type": "mark_out_of_scope", "seq": 99}, "not_found"),
+        ]:
+            await socket.send_json_to({**frame, "request_id": "r-2"})
+            error = await receive_until(socket, "error")
+            assert (error["code"], error["request_id"]) == (code, "r-2")
+        await socket.disconnect()
+
+    run(scenario)
+    example = OutOfScopeExample.objects.get()
+    assert (example.text, example.marked_by, example.message.seq if example.message else None) == (
+        "How long does a refund take?",
+        agent,
+        1,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,11 @@ import pytest
 from chatdesk.knowledge.evaluation import (
     DataError,
     Outcome,
+    hold_back_clinc150,
     load_banking77,
     load_clinc150,
     score,
+    threshold_each_class,
     threshold_larson,
     threshold_product,
 )
@@ -67,3 +70,34 @@ def test_loaders_read_both_formats_and_refuse_others(tmp_path: Path) -> None:
         load_banking77(clinc)
     with pytest.raises(DataError):
         load_clinc150(banking)
+
+
+def test_texts_near_an_out_of_scope_example_are_escalated_at_every_threshold() -> None:
+    flagged = [*OUTCOMES[:5], Outcome(expected=None, chosen="refund", confidence=0.6, out_of_scope=True)]
+    scores = score(flagged, 0.0)
+    assert scores.oos_recall == 0.5  # the flagged one is escalated even with nothing else escalated
+    assert scores.answered_precision == pytest.approx(3 / 5)
+    assert score(flagged, 0.55).answered_precision == 1.0  # refund@0.9, card@0.7; the flagged 0.6 is not answered
+    # the flagged text no longer forces the product rule above its confidence
+    assert threshold_product(OUTCOMES, precision=0.65) == pytest.approx(0.6)
+    assert threshold_product(flagged, precision=0.65) == pytest.approx(0.5)
+
+
+def test_the_each_class_rule_wants_both_in_scope_precision_and_oos_recall() -> None:
+    # in-scope answered precision reaches 1.0 at 0.6 (refund@0.5 escalated); OOS recall reaches 1.0 above 0.6
+    assert threshold_each_class(OUTCOMES, precision=0.97) == pytest.approx(0.7)
+    only_in_scope = [o for o in OUTCOMES if o.expected is not None]
+    assert threshold_each_class(only_in_scope, precision=0.97) == pytest.approx(0.7)
+    # at 0.5: 2 of 3 answered in-scope texts right, OOS@0.4 escalated (1 of 2); below, no OOS is escalated
+    assert threshold_each_class(OUTCOMES, precision=0.5) == pytest.approx(0.5)
+
+
+def test_a_held_back_split_keeps_the_format_and_the_out_of_scope_share(tmp_path: Path) -> None:
+    source = tmp_path / "train.json"
+    in_scope = [[f"question {i}", f"intent{i % 3}"] for i in range(60)]
+    source.write_text(json.dumps({"in_scope": in_scope, "out_of_scope": [f"other {i}" for i in range(20)]}))
+    hold_back_clinc150(source, tmp_path / "rest.json", tmp_path / "held.json", out_of_scope=9, in_scope=41)
+    rest, held = load_clinc150(tmp_path / "rest.json"), load_clinc150(tmp_path / "held.json")
+    assert (len(held), sum(e.topic is None for e in held)) == (50, 9)
+    assert (len(rest), sum(e.topic is None for e in rest)) == (30, 11)
+    assert {e.text for e in rest}.isdisjoint({e.text for e in held})

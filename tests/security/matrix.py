@@ -13,12 +13,21 @@ from typing import Any
 from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from chatdesk.conversations import services
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, SensitiveRule, Team
 from chatdesk.conversations.roles import groups_ensure
 from chatdesk.conversations.tokens import conversation_token
-from chatdesk.knowledge.models import ApprovedReply, Article, SelectorVersion, Topic
+from chatdesk.knowledge.models import (
+    ApprovedReply,
+    Article,
+    EscalationPolicy,
+    EscalationThreshold,
+    OutOfScopeExample,
+    SelectorVersion,
+    Topic,
+)
 from chatdesk.knowledge.services import knowledge_seed_demo
 from tests.conftest import PASSWORD, say
 
@@ -77,6 +86,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "agents/inbox/": cells(LOGIN, agent=OK),
     "agents/inbox/assign/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; assigning is a POST
     "reports/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "knowledge/out-of-scope/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "admin/": STAFF_ONLY,
     "admin/login/": cells(OK, manager=REDIRECT),  # staff are sent on to the admin
     "admin/logout/": cells(REDIRECT, manager=NOT_ALLOWED),  # GET: to the admin index (then its login); staff: POST only
@@ -92,6 +102,9 @@ MATRIX: dict[str, dict[str, str]] = {
     **model_routes("knowledge/article", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("knowledge/approvedreply", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("knowledge/selectorversion", add=NOBODY, change=STAFF_ONLY, delete=NOBODY),
+    **model_routes("knowledge/outofscopeexample", add=MANAGED, change=MANAGED, delete=MANAGED),
+    **model_routes("knowledge/escalationpolicy", add=NOBODY, change=MANAGED, delete=MANAGED),  # one row, exists
+    **model_routes("knowledge/escalationthreshold", add=NOBODY, change=STAFF_ONLY, delete=NOBODY),
     **model_routes("conversations/conversation", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
     **model_routes("conversations/draft", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
     **model_routes("conversations/agentaction", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
@@ -184,6 +197,18 @@ def build_world() -> World:
         "knowledge/approvedreply": ApprovedReply.objects.create(customer_text="hi", reply_text="hello", topic=topic),
         "knowledge/selectorversion": SelectorVersion.objects.create(
             examples=0, topics=0, held_back_accuracy=0.0, arrays=b"", meta={}
+        ),
+        "knowledge/outofscopeexample": OutOfScopeExample.objects.create(text="can i pay with bitcoin", source="import"),
+        "knowledge/escalationpolicy": EscalationPolicy.objects.create(target_precision=0.95),
+        "knowledge/escalationthreshold": EscalationThreshold.objects.create(
+            threshold=0.5,
+            target_precision=0.97,
+            precision=0.97,
+            coverage=0.8,
+            answered=8,
+            escalated=2,
+            n=10,
+            computed_at=timezone.now(),
         ),
         "conversations/conversation": a,
         "conversations/draft": Draft.objects.filter(conversation=a).first(),

@@ -10,7 +10,7 @@ import numpy as np
 
 from chatdesk.drafting import encoder
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult, EngineError, Source
-from chatdesk.drafting.index import KnowledgeIndex, Match
+from chatdesk.drafting.index import KnowledgeIndex, Match, OutOfScopeMatch
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,7 @@ class RetrievalEngine(DraftEngine):
         own = selection_vectors(context.knowledge, [text], query[np.newaxis, :])[0]
         encoded = time.perf_counter()
         choice = select(context.knowledge, query, selection_query=own, avoid=context.avoided_sources)
+        out_of_scope = context.knowledge.out_of_scope_match(query)
         selected = time.perf_counter()
         return DraftResult(
             text=choice.matches[0].passage.text,
@@ -92,4 +93,12 @@ class RetrievalEngine(DraftEngine):
             sources=[Source(id=m.passage.id, title=m.passage.title, score=m.score) for m in choice.matches],
             topic=choice.topic,
             timings={"encode_s": encoded - started, "select_s": selected - encoded},
+            out_of_scope=out_of_scope_source(out_of_scope),
         )
+
+
+def out_of_scope_source(match: OutOfScopeMatch | None) -> Source | None:
+    """The out-of-scope example a message matched, as a DraftResult carries it."""
+    if match is None:
+        return None
+    return Source(id=match.example.id, title=match.example.text, score=match.similarity)

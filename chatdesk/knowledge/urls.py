@@ -1,0 +1,6 @@
+from django.urls import path
+
+from chatdesk.knowledge import views
+
+app_name = "knowledge"
+urlpatterns = [path("out-of-scope/", views.out_of_scope_examples, name="out-of-scope")]
