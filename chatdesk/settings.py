@@ -287,6 +287,11 @@ for _pair in envlist("DRAFT_EXTRA_ENGINES"):
     DRAFT_EXTRA_ENGINES[_name] = _path
 # Below this confidence a draft is still shown but the conversation is escalated (until
 # calibrate_escalation has chosen thresholds from the desk's own history; docs/escalation.md).
+# Whether replies agents wrote themselves (not drafts they approved or edited) join the reply memory
+# at once ("auto") or once a manager approved them ("review"; /knowledge/memory/).
+MEMORY_AGENT_REPLIES = env("MEMORY_AGENT_REPLIES", "review")
+if MEMORY_AGENT_REPLIES not in ("auto", "review"):
+    raise ImproperlyConfiguredEnv(f"MEMORY_AGENT_REPLIES must be auto or review, not {MEMORY_AGENT_REPLIES!r}")
 DRAFT_ESCALATE_BELOW = envfloat("DRAFT_ESCALATE_BELOW", "0.45")
 # Calibration: the answered precision thresholds are chosen for (a manager may override it in the
 # admin's escalation policy), the labelled drafts a topic needs for a threshold of its own, how much

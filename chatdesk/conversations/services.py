@@ -32,7 +32,7 @@ from chatdesk.conversations.injection import conversation_has_injection
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Team
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult
 from chatdesk.drafting.registry import get_engine
-from chatdesk.knowledge.models import Topic
+from chatdesk.knowledge.models import ApprovedReply, Topic
 from chatdesk.knowledge.services import (
     approved_reply_remember,
     escalation_threshold,
@@ -783,7 +783,11 @@ def draft_reject(
         if isinstance(reply_text, str):
             message = _send_agent_text(conversation, agent, reply_text)
             approved_reply_remember(
-                customer_text=draft.reply_to.text, reply_text=reply_text, topic=draft.topic, agent=agent
+                customer_text=draft.reply_to.text,
+                reply_text=reply_text,
+                topic=draft.topic,
+                agent=agent,
+                source=ApprovedReply.Source.AGENT,
             )
         elif redraft:
             avoid = list(draft.options.get("avoid_sources", []))

@@ -49,12 +49,32 @@ class Article(models.Model):
 
 
 class ApprovedReply(models.Model):
-    """A customer message and the reply an agent sent to it: the desk's memory of what works."""
+    """A customer message and the reply an agent sent to it: the desk's memory of what works.
+
+    Only active entries are drafted from. An agent's own reply (not a draft they approved or edited)
+    waits for a manager's approval first when MEMORY_AGENT_REPLIES is "review" (the default).
+    """
+
+    class Source(models.TextChoices):
+        DRAFT = "draft", "Approved or edited draft"
+        AGENT = "agent", "Written by the agent"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "In use"
+        PENDING = "pending", "Awaiting a manager's approval"
 
     customer_text = models.TextField()
     reply_text = models.TextField()
     topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL)
-    agent = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    agent = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, help_text="Who taught it to the desk."
+    )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.DRAFT)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    reviewed_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The manager."
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     weight = models.FloatField(
         default=1.0, help_text="Scales how strongly this reply is preferred; lowered each time agents reject it."
     )

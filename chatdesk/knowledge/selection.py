@@ -125,7 +125,8 @@ def labelled_examples() -> tuple[list[str], list[str]]:
     articles' titles and example questions (with the article's topic)."""
     texts: list[str] = []
     topics: list[str] = []
-    for text, topic in ApprovedReply.objects.filter(topic__isnull=False).values_list("customer_text", "topic__name"):
+    learned = ApprovedReply.objects.filter(topic__isnull=False, status=ApprovedReply.Status.ACTIVE)
+    for text, topic in learned.values_list("customer_text", "topic__name"):
         texts.append(text)
         topics.append(topic)
     for article in Article.objects.filter(is_published=True).select_related("topic"):

@@ -70,7 +70,9 @@ def embeddings_for(texts: list[str]) -> np.ndarray:
 
 def _knowledge_version() -> tuple[object, ...]:
     articles = Article.objects.filter(is_published=True).aggregate(n=Count("id"), t=Max("updated_at"))
-    replies = ApprovedReply.objects.aggregate(n=Count("id"), t=Max("updated_at"))
+    replies = ApprovedReply.objects.filter(status=ApprovedReply.Status.ACTIVE).aggregate(
+        n=Count("id"), t=Max("updated_at")
+    )
     selector = SelectorVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
     out_of_scope = OutOfScopeExample.objects.aggregate(n=Count("id"), t=Max("updated_at"))
     return (articles["n"], articles["t"], replies["n"], replies["t"], selector, out_of_scope["n"], out_of_scope["t"])
@@ -98,7 +100,7 @@ def knowledge_passages() -> list[Passage]:
             keys=(r.customer_text,),
             weight=r.weight,
         )
-        for r in ApprovedReply.objects.select_related("topic").order_by("pk")
+        for r in ApprovedReply.objects.filter(status=ApprovedReply.Status.ACTIVE).select_related("topic").order_by("pk")
     ]
     return passages
 
@@ -143,9 +145,47 @@ def knowledge_index_current() -> KnowledgeIndex:
     return current
 
 
-def approved_reply_remember(*, customer_text: str, reply_text: str, topic: Topic | None, agent: User) -> ApprovedReply:
-    """Add an agent-sent reply to the memory drafts are selected from; the next similar question can reuse it."""
-    return ApprovedReply.objects.create(customer_text=customer_text, reply_text=reply_text, topic=topic, agent=agent)
+def approved_reply_remember(
+    *, customer_text: str, reply_text: str, topic: Topic | None, agent: User, source: str = ApprovedReply.Source.DRAFT
+) -> ApprovedReply:
+    """Add an agent-sent reply to the memory drafts are selected from; the next similar question can reuse it.
+
+    source: "draft" (an approved or edited draft: in use at once) or "agent" (the agent's own words: in
+    use at once only when MEMORY_AGENT_REPLIES is "auto", else pending a manager's approval).
+    """
+    pending = source == ApprovedReply.Source.AGENT and settings.MEMORY_AGENT_REPLIES == "review"
+    return ApprovedReply.objects.create(
+        customer_text=customer_text,
+        reply_text=reply_text,
+        topic=topic,
+        agent=agent,
+        source=source,
+        status=ApprovedReply.Status.PENDING if pending else ApprovedReply.Status.ACTIVE,
+    )
+
+
+def memory_review(*, reply_id: int, manager: User, action: str, reply_text: str = "") -> ApprovedReply | None:
+    """A manager's decision on one remembered reply: "approve" (a pending one is used from now on),
+    "edit" (new reply text, in use from now on), "remove" (forgotten). Returns the entry, None once removed.
+
+    Raises ApprovedReply.DoesNotExist for an unknown id, ValueError for an unknown action or empty text.
+    """
+    entry = ApprovedReply.objects.get(pk=reply_id)
+    if action == "remove":
+        entry.delete()
+        return None
+    if action == "edit":
+        reply_text = reply_text.strip()
+        if not reply_text:
+            raise ValueError("Write the reply the desk should remember, or remove the entry.")
+        entry.reply_text = reply_text
+    elif action != "approve":
+        raise ValueError(f"Unknown action {action!r}.")
+    entry.status = ApprovedReply.Status.ACTIVE
+    entry.reviewed_by = manager
+    entry.reviewed_at = timezone.now()
+    entry.save()
+    return entry
 
 
 REJECTION_FACTOR = 0.8

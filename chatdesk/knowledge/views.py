@@ -6,12 +6,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from chatdesk.conversations import selectors
-from chatdesk.knowledge.models import OutOfScopeExample
-from chatdesk.knowledge.services import out_of_scope_import
+from chatdesk.knowledge.models import ApprovedReply, OutOfScopeExample
+from chatdesk.knowledge.services import memory_review, out_of_scope_import
 
 RECENT = 50
 MAX_IMPORT_CHARS = 200_000
@@ -39,3 +41,57 @@ def out_of_scope_examples(request: HttpRequest) -> HttpResponse:
         "knowledge/out_of_scope.html",
         {"examples": recent, "total": OutOfScopeExample.objects.count(), "limit": MAX_IMPORT_CHARS},
     )
+
+
+def _manager(request: HttpRequest) -> User:
+    user = request.user
+    if not isinstance(user, User) or not selectors.user_is_manager(user):
+        raise PermissionDenied("Only managers can review what the desk learned.")
+    return user
+
+
+@login_required
+def reply_memory(request: HttpRequest) -> HttpResponse:
+    """What the reply memory learned recently, newest first, per topic and status, with who taught it."""
+    _manager(request)
+    entries = ApprovedReply.objects.select_related("topic", "agent", "reviewed_by").order_by("-created_at")
+    topic, status = request.GET.get("topic", ""), request.GET.get("status", "")
+    if topic:
+        entries = entries.filter(topic__name=topic)
+    if status in ApprovedReply.Status.values:
+        entries = entries.filter(status=status)
+    page = Paginator(entries, RECENT).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "topic": topic,
+        "status": status,
+        "statuses": ApprovedReply.Status.choices,
+        "topics": selectors.topic_names(),
+        "pending": ApprovedReply.objects.filter(status=ApprovedReply.Status.PENDING).count(),
+        "query": query.urlencode(),
+    }
+    return render(request, "knowledge/reply_memory.html", context)
+
+
+@login_required
+@require_POST
+def reply_memory_review(request: HttpRequest, reply_id: int) -> HttpResponse:
+    """Approve, edit or remove one remembered reply; back to the list the manager was on."""
+    manager = _manager(request)
+    try:
+        memory_review(
+            reply_id=reply_id,
+            manager=manager,
+            action=request.POST.get("action", ""),
+            reply_text=request.POST.get("reply_text", ""),
+        )
+    except ApprovedReply.DoesNotExist:
+        raise Http404("That entry is gone.") from None
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Saved. Drafts use the memory as it is now.")
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/knowledge/memory/") and "//" not in back else "knowledge:memory")

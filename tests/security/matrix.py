@@ -87,6 +87,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "agents/inbox/assign/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; assigning is a POST
     "reports/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "knowledge/out-of-scope/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "knowledge/memory/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "knowledge/memory/<int:reply_id>/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; a review is a POST
     "admin/": STAFF_ONLY,
     "admin/login/": cells(OK, manager=REDIRECT),  # staff are sent on to the admin
     "admin/logout/": cells(REDIRECT, manager=NOT_ALLOWED),  # GET: to the admin index (then its login); staff: POST only
@@ -157,6 +159,7 @@ class World:
         if route.startswith("admin/r/"):
             return f"/admin/r/{ContentType.objects.get_for_model(Topic).pk}/{self.objects['knowledge/topic'].pk}/"
         url = route.replace("<uuid:public_id>", str(self.a.public_id))
+        url = url.replace("<int:reply_id>", str(self.objects["knowledge/approvedreply"].pk))
         if "<path:object_id>" in url or "<id>" in url:
             model = "/".join(route.split("/")[1:3])
             url = url.replace("<path:object_id>", str(self.objects[model].pk)).replace(
