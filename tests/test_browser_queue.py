@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, expect
 from chatdesk.conversations import services
 from chatdesk.conversations.models import Conversation, Draft
 from tests.agents.test_queue import flag_angry
-from tests.browser_pages import agent_desk
+from tests.browser_pages import agent_desk, customer_says, shop_chat
 from tests.conftest import say
 from tests.live import LiveStack
 
@@ -102,3 +102,23 @@ def test_an_sla_breach_is_announced_on_the_queue_page_until_dismissed(
     )
     alert.locator('[data-testid="alert-dismiss"]').click()
     expect(alert).to_have_count(0)
+
+
+def test_an_angry_message_typed_in_the_widget_jumps_to_the_top_with_its_reason_and_sentiment(
+    live_stack: LiveStack, knowledge: None, agent: User, browser: Browser
+) -> None:
+    calm = services.conversation_start()
+    say(calm, QUESTION)
+    desk = agent_desk(browser, live_stack.base_url, agent.username)
+    rows = desk.locator('[data-testid="queue-item"]')
+    expect(rows).to_have_count(1, timeout=WAIT_MS)
+
+    customer = shop_chat(browser, live_stack.base_url)
+    customer_says(customer, "This is ridiculous. I am furious, your service is the worst!")
+
+    expect(rows).to_have_count(2, timeout=WAIT_MS)
+    top = rows.first
+    expect(top).to_contain_text("I am furious", timeout=WAIT_MS)  # above the calm customer who wrote first
+    expect(top.locator('[data-testid="reason"]').first).to_contain_text("Angry or distressed customer")
+    expect(top.locator('[data-testid="sentiment"]')).to_contain_text("Angry · Sentiment \u2212")
+    expect(rows.nth(1)).to_have_attribute("data-id", str(calm.public_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
-from chatdesk.conversations.models import AgentAction, Conversation, Draft
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag
 
 
 def conversation_outcomes() -> QuerySet[Conversation]:
@@ -22,3 +22,13 @@ def conversation_outcomes() -> QuerySet[Conversation]:
         )
         .order_by("-updated_at")
     )
+
+
+def escalation_reasons(conversation_ids: list[int]) -> dict[int, list[str]]:
+    """{conversation id: the labels of every reason flagged in it, handled or not}, in one query."""
+    labels = dict(EscalationFlag.Reason.choices)
+    found: dict[int, list[str]] = {}
+    pairs = EscalationFlag.objects.filter(conversation__in=conversation_ids).values_list("conversation_id", "reason")
+    for conversation_id, reason in pairs.distinct().order_by("conversation_id", "reason"):
+        found.setdefault(conversation_id, []).append(labels.get(reason, reason))
+    return found

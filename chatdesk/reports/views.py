@@ -6,6 +6,7 @@ from django.shortcuts import render
 
 from chatdesk.conversations import selectors
 from chatdesk.reports.selectors import conversation_outcomes as outcomes
+from chatdesk.reports.selectors import escalation_reasons
 
 
 @login_required
@@ -14,4 +15,7 @@ def conversation_outcomes(request: HttpRequest) -> HttpResponse:
     if not selectors.user_is_manager(request.user):
         raise PermissionDenied("Only managers can see reports.")
     page = Paginator(outcomes(), 50).get_page(request.GET.get("page"))
+    reasons = escalation_reasons([c.pk for c in page.object_list])
+    for conversation in page.object_list:
+        conversation.reason_labels = reasons.get(conversation.pk, [])  # type: ignore[attr-defined]
     return render(request, "reports/conversations.html", {"page": page})

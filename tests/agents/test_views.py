@@ -43,11 +43,17 @@ def test_an_unknown_conversation_is_not_found(agent: User) -> None:
 
 def test_reports_are_for_managers_only(agent: User, manager: User) -> None:
     conversation = services.conversation_start()
-    services.customer_message_post(public_id=conversation.public_id, text="talk to a human", client_id="m-1")
+    services.customer_message_post(
+        public_id=conversation.public_id, text="talk to a human, this is ridiculous!", client_id="m-1"
+    )
     assert signed_in(agent).get("/reports/").status_code == 403
     page = signed_in(manager).get("/reports/")
     assert page.status_code == 200
     assert conversation.customer_label in page.content.decode()
+    # Every reason that fired is in the report, handled or not.
+    services.conversation_close(public_id=conversation.public_id, agent=agent)
+    row = signed_in(manager).get("/reports/").content.decode()
+    assert "Customer asked for a person; " in row and "Angry or distressed customer" in row
 
 
 def test_the_demo_shop_embeds_the_widget_with_one_script_tag() -> None:
