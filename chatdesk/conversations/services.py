@@ -490,6 +490,7 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
         latest_customer_seq = conversation.messages.filter(sender=Message.Sender.CUSTOMER).aggregate(m=Max("seq"))["m"]
         sent: Message | None = None
         sensitive = escalation.sensitive_topic_rule(topic)
+        threshold = escalation_threshold(topic)
         if draft.reply_to.seq != latest_customer_seq:
             draft.status = Draft.Status.SUPERSEDED
         elif conversation.status in (Status.TAKEN_OVER, Status.CLOSED):
@@ -498,7 +499,8 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
             conversation.status == Status.OPEN
             and topic is not None
             and topic.autopilot
-            and result.confidence >= topic.autopilot_min_confidence
+            # The manager's minimum, and never below what calibration says drafts on this topic need.
+            and result.confidence >= max(topic.autopilot_min_confidence, threshold)
             and result.out_of_scope is None
             and sensitive is None
             # Any rule that fired (sentiment, a repeated question, ...) means a person reviews the reply.
@@ -519,7 +521,6 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
                 # Every draft of the conversation is on that topic: one active flag says it.
                 if not conversation.flags.filter(active=True, reason=Reason.SENSITIVE, detail=detail).exists():
                     flag(conversation, Reason.SENSITIVE, message=draft.reply_to, detail=detail)
-            threshold = escalation_threshold(topic)
             if conversation.status == Status.OPEN and result.confidence < threshold:
                 flag(
                     conversation,

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from chatdesk.conversations import services
+from chatdesk.conversations import frames, services
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult
-from chatdesk.knowledge.models import ApprovedReply, Topic
+from chatdesk.knowledge.models import ApprovedReply, EscalationThreshold, Topic
 from tests.conftest import UseEngine, say
 
 pytestmark = pytest.mark.django_db
@@ -270,6 +271,27 @@ class TestDrafting:
         assert reply.sender == Message.Sender.BOT
         assert reply.text == draft.text
         assert refreshed(conversation).awaiting_reply_since is None
+
+    def test_autopilot_never_sends_below_the_topics_calibrated_threshold(
+        self, knowledge: None, conversation: Conversation, use_engine: UseEngine
+    ) -> None:
+        class Seventy(DraftEngine):
+            def draft(self, context: DraftContext) -> DraftResult:
+                return DraftResult(text="Account > Security.", confidence=0.7, topic="account")
+
+        use_engine(Seventy())
+        account = Topic.objects.get(name="account")
+        Topic.objects.filter(pk=account.pk).update(autopilot=True, autopilot_min_confidence=0.5)
+        EscalationThreshold.objects.create(
+            topic=account, threshold=0.8, target_precision=0.97, precision=0.97, coverage=0.5,
+            answered=10, escalated=10, n=20, computed_at=timezone.now(),
+        )  # fmt: skip
+        say(conversation, "how do i reset my password")
+        draft = draft_now(conversation)
+        assert draft.status == Draft.Status.READY  # 0.7 passes the manager's 0.5, not calibration's 0.8
+        assert [r["reason"] for r in frames.conversation_frame(refreshed(conversation))["reasons"]] == [
+            "low_confidence"
+        ]
 
     def test_lost_drafts_are_queued_again_and_hopeless_ones_fail(
         self, conversation: Conversation, monkeypatch: Any, settings: Any
