@@ -6,8 +6,6 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,24 +16,16 @@ from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import Conversation, Team
 
 
-def _agent(request: HttpRequest) -> User:
-    """The signed-in agent or manager; anyone else is refused (403)."""
-    user = request.user
-    if not isinstance(user, User) or not selectors.user_is_agent(user):
-        raise PermissionDenied("Only agents and managers can use the dashboard.")
-    return user
-
-
 @login_required
 def queue(request: HttpRequest) -> HttpResponse:
-    _agent(request)
+    selectors.agent_or_refuse(request.user)
     context = {"reasons": Conversation.EscalationReason.choices, "topics": selectors.topic_names()}
     return render(request, "agents/queue.html", context)
 
 
 @login_required
 def conversation(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    agent = _agent(request)
+    agent = selectors.agent_or_refuse(request.user)
     found = selectors.conversation_for_agent(user=agent, public_id=public_id)
     if found is None:
         raise Http404("No such conversation.")
@@ -58,7 +48,7 @@ def _date(value: str | None) -> date | None:
 def inbox(request: HttpRequest) -> HttpResponse:
     """All / Mine / Unassigned / Closed conversations, searchable by words, agent, topic and dates, so
     an answered or closed conversation can be found again; each can be assigned to a named agent."""
-    agent = _agent(request)
+    agent = selectors.agent_or_refuse(request.user)
     view = request.GET.get("view", "all")
     view = view if view in selectors.INBOX_VIEWS else "all"
     search = {
@@ -88,7 +78,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @require_POST
 def inbox_assign(request: HttpRequest) -> HttpResponse:
     """Assign a conversation to a named agent from the inbox (a transfer, recorded as such)."""
-    agent = _agent(request)
+    agent = selectors.agent_or_refuse(request.user)
     try:
         public_id = uuid.UUID(request.POST.get("conversation", ""))
     except ValueError:

@@ -111,12 +111,13 @@ class LiveStack:
         """Until the latest worker consumes tasks: it imports the engine first, which takes long on a busy
         machine, and a test's own waits should not have to include that."""
         assert self.log_dir is not None
-        log = self.log_dir / f"worker-{len(self.workers)}.log"
-        deadline = time.monotonic() + timeout_s
-        while b" ready." not in log.read_bytes():
-            if self.workers[-1].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not get ready; see {log}")
-            time.sleep(0.2)
+        log, worker = self.log_dir / f"worker-{len(self.workers)}.log", self.workers[-1]
+
+        def ready() -> bool:
+            assert worker.poll() is None, f"the Celery worker exited; see {log}"
+            return b" ready." in log.read_bytes()
+
+        poll_until(ready, timeout_s, f"the Celery worker is ready; see {log}")
 
     def stop(self) -> None:
         for process in self.processes:
@@ -351,17 +352,6 @@ class Desk:
     def wait_for_output(self, text: str, timeout: float = 60) -> None:
         poll_until(lambda: text in self.output, timeout, f"{text!r} in the output:\n{self.output}")
 
-    def wait_worker_ready(self, timeout_s: float = 180.0) -> None:
-        """Until the latest worker consumes tasks: it imports the engine first, which takes long on a busy
-        machine, and a test's own waits should not have to include that."""
-        assert self.log_dir is not None
-        log = self.log_dir / f"worker-{len(self.workers)}.log"
-        deadline = time.monotonic() + timeout_s
-        while b" ready." not in log.read_bytes():
-            if self.workers[-1].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not get ready; see {log}")
-            time.sleep(0.2)
-
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
@@ -413,17 +403,6 @@ class RedisServer:
             stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )  # fmt: skip
         wait_for_port(self.port, [self.process], timeout=10)
-
-    def wait_worker_ready(self, timeout_s: float = 180.0) -> None:
-        """Until the latest worker consumes tasks: it imports the engine first, which takes long on a busy
-        machine, and a test's own waits should not have to include that."""
-        assert self.log_dir is not None
-        log = self.log_dir / f"worker-{len(self.workers)}.log"
-        deadline = time.monotonic() + timeout_s
-        while b" ready." not in log.read_bytes():
-            if self.workers[-1].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not get ready; see {log}")
-            time.sleep(0.2)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -8,6 +8,7 @@ from datetime import date
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from chatdesk.conversations import presence
@@ -30,6 +31,20 @@ def user_is_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
     if not isinstance(user, User) or not user.is_active:
         return False
     return user.is_superuser or user.groups.filter(name="managers").exists()
+
+
+def agent_or_refuse(user: AbstractBaseUser | AnonymousUser) -> User:
+    """The signed-in agent or manager a dashboard page serves; anyone else is refused (403)."""
+    if not isinstance(user, User) or not user_is_agent(user):
+        raise PermissionDenied("Only agents and managers can use the dashboard.")
+    return user
+
+
+def manager_or_refuse(user: AbstractBaseUser | AnonymousUser) -> User:
+    """The signed-in manager a managers' page serves (reports, the knowledge pages); anyone else: 403."""
+    if not isinstance(user, User) or not user_is_manager(user):
+        raise PermissionDenied("Only managers can use this page.")
+    return user
 
 
 def active_agent(username: object) -> User | None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from chatdesk.conversations import selectors
+from chatdesk.knowledge import selectors as knowledge_selectors
 from chatdesk.knowledge.models import ApprovedReply, OutOfScopeExample
 from chatdesk.knowledge.services import memory_review, out_of_scope_import
 
@@ -22,16 +21,14 @@ MAX_IMPORT_CHARS = 200_000
 @login_required
 def out_of_scope_examples(request: HttpRequest) -> HttpResponse:
     """ "We don't answer this": the latest examples, and a form to import a list (one question per line)."""
-    if not selectors.user_is_manager(request.user):
-        raise PermissionDenied("Only managers can import questions the desk does not answer.")
+    manager = selectors.manager_or_refuse(request.user)
     if request.method == "POST":
         text = request.POST.get("questions", "")
         if len(text) > MAX_IMPORT_CHARS:
             messages.error(request, f"Import at most {MAX_IMPORT_CHARS:,} characters at a time.")
         else:
-            assert isinstance(request.user, User)
             lines = text.splitlines()
-            added = out_of_scope_import(lines, by=request.user)
+            added = out_of_scope_import(lines, by=manager)
             given = sum(1 for line in lines if line.strip())
             messages.success(request, f"Imported {added} of {given} questions; the others were stored already.")
         return redirect("knowledge:out-of-scope")
@@ -43,24 +40,14 @@ def out_of_scope_examples(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _manager(request: HttpRequest) -> User:
-    user = request.user
-    if not isinstance(user, User) or not selectors.user_is_manager(user):
-        raise PermissionDenied("Only managers can review what the desk learned.")
-    return user
-
-
 @login_required
 def reply_memory(request: HttpRequest) -> HttpResponse:
     """What the reply memory learned recently, newest first, per topic and status, with who taught it."""
-    _manager(request)
-    entries = ApprovedReply.objects.select_related("topic", "agent", "reviewed_by").order_by("-created_at")
+    selectors.manager_or_refuse(request.user)
     topic, status = request.GET.get("topic", ""), request.GET.get("status", "")
-    if topic:
-        entries = entries.filter(topic__name=topic)
-    if status in ApprovedReply.Status.values:
-        entries = entries.filter(status=status)
-    page = Paginator(entries, RECENT).get_page(request.GET.get("page"))
+    page = Paginator(knowledge_selectors.reply_memory(topic=topic, status=status), RECENT).get_page(
+        request.GET.get("page")
+    )
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -69,7 +56,7 @@ def reply_memory(request: HttpRequest) -> HttpResponse:
         "status": status,
         "statuses": ApprovedReply.Status.choices,
         "topics": selectors.topic_names(),
-        "pending": ApprovedReply.objects.filter(status=ApprovedReply.Status.PENDING).count(),
+        "pending": knowledge_selectors.reply_memory_pending(),
         "query": query.urlencode(),
     }
     return render(request, "knowledge/reply_memory.html", context)
@@ -79,7 +66,7 @@ def reply_memory(request: HttpRequest) -> HttpResponse:
 @require_POST
 def reply_memory_review(request: HttpRequest, reply_id: int) -> HttpResponse:
     """Approve, edit or remove one remembered reply; back to the list the manager was on."""
-    manager = _manager(request)
+    manager = selectors.manager_or_refuse(request.user)
     try:
         memory_review(
             reply_id=reply_id,

@@ -1,5 +1,4 @@
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -12,8 +11,7 @@ from chatdesk.reports.selectors import escalation_reasons
 @login_required
 def conversation_outcomes(request: HttpRequest) -> HttpResponse:
     """Managers' first report: every conversation and how it went."""
-    if not selectors.user_is_manager(request.user):
-        raise PermissionDenied("Only managers can see reports.")
+    selectors.manager_or_refuse(request.user)
     page = Paginator(outcomes(), 50).get_page(request.GET.get("page"))
     reasons = escalation_reasons([c.pk for c in page.object_list])
     for conversation in page.object_list:
