@@ -286,7 +286,10 @@ def inbox(
     text: words in any of its messages (case-insensitive); agent: a username who was responsible for
     it or acted on it; topic: a topic name; since/until: last activity between these dates (inclusive).
     """
-    found = Conversation.objects.select_related("assigned_agent", "topic", "team").exclude(last_seq=0)
+    # A chat opened and left without a word is nobody's business; one that asked for a person (button only) is.
+    found = Conversation.objects.select_related("assigned_agent", "topic", "team").exclude(
+        last_seq=0, status=Conversation.Status.OPEN
+    )
     if view == "mine":
         found = found.filter(assigned_agent=user)
     elif view == "unassigned":

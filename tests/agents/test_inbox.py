@@ -78,3 +78,10 @@ def test_assigning_from_the_list_to_a_named_agent_is_recorded(agent: User, other
     assert refused.redirect_chain[-1][0] == "/agents/inbox/"  # never sent elsewhere
     assert "no active agent named" in refused.content.decode()
     assert client.post("/agents/inbox/assign/", {"conversation": "not-a-uuid"}).status_code == 404
+
+
+def test_a_customer_who_only_pressed_talk_to_a_person_is_in_the_inbox(agent: User) -> None:
+    asked = services.conversation_start()
+    services.conversation_request_human(public_id=asked.public_id)  # no agent online: nobody is assigned
+    services.conversation_leave_email(public_id=asked.public_id, email="ann@example.com")
+    assert rows(signed_in(agent), view="unassigned") == [str(asked.public_id)]
