@@ -417,7 +417,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "agents:home"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The languages the desk speaks to customers and people (issue: two languages); the first is the fallback.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

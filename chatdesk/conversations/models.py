@@ -101,6 +101,28 @@ class Conversation(models.Model):
     handoff_summary = models.TextField(
         blank=True, help_text="What the customer wants and what was answered, written when it last reached a person."
     )
+    handoff_summary_by = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Who wrote handoff_summary: \"extractive\" (the conversation's own words) or an engine's name.",
+    )
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The customer's language (a Django language code, e.g. en or zh-hans): what the widget said, "
+        "else guessed from the customer's words. Chooses the customer notices' wording.",
+    )
+    # What the handoff reports aggregate, recorded as it happens (docs/reports.md).
+    first_customer_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When the customer's first message arrived."
+    )
+    first_response_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the customer first received a reply (agent's or autopilot's)."
+    )
+    closed_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="When it was last closed.")
+    reopened_count = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a customer message reopened it after a close."
+    )
     awaiting_reply_since = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When the oldest unanswered customer message arrived."
     )
@@ -154,8 +176,12 @@ class Draft(models.Model):
     """A reply the model proposed for the conversation's latest customer message.
 
     pending -> generating -> ready -> approved | edited | rejected | auto_sent
-    Any unfinished draft can become superseded (a newer customer message),
-    discarded (an agent took over) or failed (error_code says why).
+    Any unfinished draft can become superseded (a newer customer message), taken_over (an agent took
+    the conversation over; the take-over AgentAction points at it), discarded (closed, handed to a
+    person otherwise) or failed (error_code says why).
+
+    Decided drafts record what the reports aggregate: edit_distance and chars_changed (draft text →
+    text sent), review_seconds (ready → decided), draft_seconds (customer message → ready).
     """
 
     class Status(models.TextChoices):
@@ -167,6 +193,7 @@ class Draft(models.Model):
         REJECTED = "rejected", "Rejected"
         AUTO_SENT = "auto_sent", "Sent by autopilot"
         SUPERSEDED = "superseded", "Superseded"
+        TAKEN_OVER = "taken_over", "Dropped: an agent took over"
         DISCARDED = "discarded", "Discarded"
         FAILED = "failed", "Failed"
 
@@ -195,6 +222,10 @@ class Draft(models.Model):
     topic = models.ForeignKey("knowledge.Topic", null=True, blank=True, on_delete=models.SET_NULL)
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds spent per drafting step.")
     tokens = models.PositiveIntegerField(default=0, help_text="Tokens the engine generated (0 for selection).")
+    prompt_tokens = models.PositiveIntegerField(default=0, help_text="Tokens the engine read (0 for selection).")
+    model_name = models.CharField(
+        max_length=200, blank=True, help_text="The model behind the engine (a directory, HF id or served model name)."
+    )
     error = models.TextField(blank=True)
     error_code = models.CharField(max_length=24, choices=ErrorCode.choices, blank=True)
     options = models.JSONField(
@@ -212,9 +243,23 @@ class Draft(models.Model):
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    edit_distance = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Sent drafts: normalised Levenshtein distance from the draft to the text sent, 0 (as is) to 1.",
+    )
+    chars_changed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Sent drafts: Levenshtein distance in characters."
+    )
+    review_seconds = models.FloatField(null=True, blank=True, help_text="Decided drafts: ready → decided.")
+    draft_seconds = models.FloatField(null=True, blank=True, help_text="Customer message → draft ready.")
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], name="draft_created_at"),
+            models.Index(fields=["decided_at"], name="draft_decided_at"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["conversation"], condition=Q(status="pending"), name="one_pending_draft_per_conversation"
@@ -319,6 +364,14 @@ class SensitiveRule(models.Model):
         related_name="sensitive_rules",
         help_text="Or a topic: drafts on it always go to a person.",
     )
+    amount_above = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text='With a phrase: fire only when the message also names an amount above this, e.g. phrase "refund" '
+        'and 200 for "refunds above 200" ("$250", "250 dollars", "250元" count; the currency is not compared).',
+    )
     note = models.CharField(max_length=200, blank=True, help_text="Why it is sensitive, shown to agents.")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -331,10 +384,67 @@ class SensitiveRule(models.Model):
                 name="sensitive_rule_phrase_or_topic",
                 violation_error_message="Give either a phrase or a topic, not both.",
             ),
+            models.CheckConstraint(
+                condition=Q(amount_above__isnull=True) | ~Q(phrase=""),
+                name="sensitive_rule_amount_needs_phrase",
+                violation_error_message="An amount goes with a phrase (e.g. refund), not with a topic.",
+            ),
         ]
 
     def __str__(self) -> str:
+        if self.amount_above is not None:
+            return f'"{self.phrase}" above {self.amount_above:g}'
         return f'"{self.phrase}"' if self.phrase else f"topic {self.topic}"
+
+
+class Rating(models.Model):
+    """The customer's satisfaction (CSAT) with one closing of a conversation: 1 (very unhappy) to 5
+    (very happy), with an optional comment. One per closing (after_seq: the conversation's last message
+    when it was closed); the customer may change it until they write again."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="ratings")
+    after_seq = models.PositiveIntegerField(help_text="The conversation's last message when it was closed.")
+    score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "after_seq"], name="rating_one_per_closing"),
+            models.CheckConstraint(condition=Q(score__gte=1) & Q(score__lte=5), name="rating_score_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.score}/5 for {self.conversation}"
+
+
+class CustomerNotice(models.Model):
+    """A manager's own wording, in one language, of what the widget tells the customer about who answers
+    (handoff message, nobody online, agent joined...). Without one, the built-in wording is used
+    (chatdesk.conversations.notices)."""
+
+    class Code(models.TextChoices):
+        WAITING_FOR_AGENT = "waiting_for_agent", "Handed to a person, waiting for an agent"
+        NO_AGENT_ONLINE = "no_agent_online", "Handed to a person, nobody at the desk"
+        EMAIL_LEFT = "email_left", "The customer left an email address"
+        AGENT_JOINED = "agent_joined", "An agent took the conversation over"
+        REVIEWING = "reviewing", "A reply is being reviewed"
+        CLOSED = "closed", "The conversation was closed"
+
+    code = models.CharField(max_length=32, choices=Code.choices)
+    language = models.CharField(max_length=16, choices=settings.LANGUAGES)
+    text = models.CharField(
+        max_length=300, help_text="{email} is replaced by the customer's address where one was left."
+    )
+
+    class Meta:
+        ordering = ["code", "language"]
+        constraints = [models.UniqueConstraint(fields=["code", "language"], name="customer_notice_one_per_language")]
+
+    def __str__(self) -> str:
+        return f"{self.get_code_display()} ({self.language})"
 
 
 class AgentSocket(models.Model):
