@@ -204,7 +204,10 @@ CHANNEL_LAYERS = {
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"chatdesk.conversations.tasks.draft_reply": {"queue": "drafts"}}
+CELERY_TASK_ROUTES = {
+    "chatdesk.conversations.tasks.draft_reply": {"queue": "drafts"},
+    "chatdesk.conversations.tasks.handoff_summary_generate": {"queue": "drafts"},
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SOFT_TIME_LIMIT = envint("DRAFT_SOFT_TIME_LIMIT", "60")

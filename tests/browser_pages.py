@@ -7,9 +7,9 @@ from playwright.sync_api import Browser, Page
 from tests.conftest import PASSWORD
 
 
-def shop_chat(browser: Browser, base_url: str) -> Page:
-    """A new customer on the demo shop page, with the chat widget open."""
-    page = browser.new_context().new_page()
+def shop_chat(browser: Browser, base_url: str, *, locale: str | None = None) -> Page:
+    """A new customer on the demo shop page, with the chat widget open; `locale`: the browser's language."""
+    page = browser.new_context(locale=locale).new_page()
     page.goto(f"{base_url}/")
     page.locator('[data-chatdesk="open"]').click()
     return page

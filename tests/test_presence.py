@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from playwright.sync_api import Browser, expect
 
-from chatdesk.conversations import frames, presence, services
+from chatdesk.conversations import frames, notices, presence, services
 from chatdesk.conversations.models import Conversation
 from chatdesk.conversations.privacy import customer_data_erase
 from tests.agents.test_consumers import connect as agent_connect
@@ -116,6 +116,7 @@ def test_in_the_browser_a_customer_who_chose_a_person_first_with_nobody_online_l
     page.locator('[data-chatdesk="human"]').click()
     status = page.locator('[data-chatdesk="status"]')
     expect(status).to_contain_text("No one is at the desk", timeout=30_000)
+    expect(page.locator('[data-chatdesk="human"]')).to_be_hidden()  # a person is already coming
     form = page.locator('[data-chatdesk="email-form"]')
     expect(form).to_be_visible()
     page.locator('[data-chatdesk="email"]').fill("ann@example.com")
@@ -126,3 +127,13 @@ def test_in_the_browser_a_customer_who_chose_a_person_first_with_nobody_online_l
     desk = agent_desk(browser, live_stack.base_url, agent.username)
     row = desk.locator('[data-testid="queue-item"]')
     expect(row).to_contain_text("Answer by email: ann@example.com", timeout=30_000)
+
+
+@pytest.mark.browser
+@pytest.mark.live
+def test_in_a_chinese_browser_the_customer_is_told_in_chinese(live_stack: LiveStack, browser: Browser) -> None:
+    page = shop_chat(browser, live_stack.base_url, locale="zh-CN")
+    page.locator('[data-chatdesk="human"]').click()
+    status = page.locator('[data-chatdesk="status"]')
+    expect(status).to_have_text(notices.BUILT_IN["no_agent_online"]["zh-hans"], timeout=30_000)
+    expect(page.locator('[data-chatdesk="email-form"]')).to_be_visible()

@@ -3,6 +3,7 @@ from django.contrib import admin
 from chatdesk.conversations.models import (
     AgentAction,
     Conversation,
+    CustomerNotice,
     Draft,
     EscalationFlag,
     Message,
@@ -56,7 +57,7 @@ class SensitiveRuleAdmin(admin.ModelAdmin):
     list_display = ("__str__", "note", "active", "created_at")
     list_filter = ("active", "topic")
     search_fields = ("phrase", "note", "topic__name")
-    fields = ("phrase", "topic", "note", "active")
+    fields = ("phrase", "amount_above", "topic", "note", "active")
 
 
 class TeamTopicInline(admin.TabularInline):
@@ -71,3 +72,12 @@ class TeamAdmin(admin.ModelAdmin):
     list_display = ("name",)
     filter_horizontal = ("members",)
     inlines = [TeamTopicInline]
+
+
+@admin.register(CustomerNotice)
+class CustomerNoticeAdmin(admin.ModelAdmin):
+    """Managers word the handoff message and its kin per language (chatdesk.conversations.notices)."""
+
+    list_display = ("code", "language", "text")
+    list_filter = ("code", "language")
+    fields = ("code", "language", "text")

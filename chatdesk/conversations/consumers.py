@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from chatdesk.conversations import frames, inbound, realtime, services, throttle
+from chatdesk.conversations import frames, inbound, notices, realtime, services, throttle
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import Field, FrameSpec
 from chatdesk.conversations.tokens import conversation_token, public_id_from_token
@@ -119,7 +119,7 @@ class CustomerChatConsumer(FrameConsumer):
     """
 
     FRAMES: ClassVar[dict[str, FrameSpec]] = {
-        "hello": {"token": Field("string"), "after_seq": Field("number")},
+        "hello": {"token": Field("string"), "after_seq": Field("number"), "language": Field("string")},
         "message": {"client_id": Field("string", required=True), "text": Field("string", required=True)},
         "request_human": {},
         "leave_email": {"email": Field("string", required=True)},
@@ -128,6 +128,7 @@ class CustomerChatConsumer(FrameConsumer):
     }
 
     public_id: uuid.UUID | None = None
+    language: str = ""  # hello's language, as the desk names it ("" when it does not speak it)
     hellos: deque[float]
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
@@ -136,6 +137,7 @@ class CustomerChatConsumer(FrameConsumer):
 
     async def handle(self, kind: str, fields: dict[str, Any]) -> None:
         if kind == "hello":
+            self.language = notices.language_code(fields["language"]) or ""
             await self.hello(token=fields["token"], after_seq=fields["after_seq"] or 0)
         elif self.public_id is None:
             raise ServiceError("hello_required", 'Send a "hello" frame first.')
@@ -143,7 +145,7 @@ class CustomerChatConsumer(FrameConsumer):
             await self.post_message(fields)
         elif kind == "request_human":
             await database_sync_to_async(services.conversation_request_human)(
-                public_id=self.public_id, client_address=self.client_address()
+                public_id=self.public_id, client_address=self.client_address(), language=self.language
             )
         elif kind == "leave_email":
             await database_sync_to_async(services.conversation_leave_email)(
@@ -195,6 +197,7 @@ class CustomerChatConsumer(FrameConsumer):
             text=fields["text"],
             client_id=fields["client_id"],
             client_address=self.client_address(),
+            language=self.language,
         )
         ack: dict[str, Any] = {"type": "ack", "client_id": message.client_id, "seq": message.seq}
         if not created:

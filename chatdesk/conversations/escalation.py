@@ -50,10 +50,9 @@ def customer_message_assess(conversation: Conversation, message: Message) -> Ass
     if score < settings.ESCALATION_SENTIMENT_BELOW:
         # No escalation by itself: the draft is still written and reviewed, this conversation first.
         hits.append(Hit(Reason.NEGATIVE_SENTIMENT, f"sentiment {score:+.2f}", score=score, escalate=False))
-    rule = _sensitive_phrase_rule(text)
-    if rule is not None:
-        note = f" ({rule.note})" if rule.note else ""
-        hits.append(Hit(Reason.SENSITIVE, f"said: '{rule.phrase}'{note}"))
+    sensitive = _sensitive_phrase_rule(text)
+    if sensitive is not None:
+        hits.append(Hit(Reason.SENSITIVE, sensitive))
     repeated = _repeated_question(conversation, message)
     if repeated is not None:
         earlier, similarity = repeated
@@ -72,10 +71,20 @@ def customer_message_assess(conversation: Conversation, message: Message) -> Ass
     return Assessment(sentiment=score, hits=hits, asked_for_person=asked is not None)
 
 
-def _sensitive_phrase_rule(text: str) -> SensitiveRule | None:
-    phrase_rules = {rule.phrase: rule for rule in SensitiveRule.objects.filter(active=True).exclude(phrase="")}
-    phrase = rules.sensitive_phrase(text, phrase_rules)
-    return phrase_rules[phrase] if phrase is not None else None
+def _sensitive_phrase_rule(text: str) -> str | None:
+    """What agents are shown of the first active phrase rule `text` fires, e.g. "said: 'lawyer' (Legal
+    threat)" or, for a rule with amount_above, "said: 'refund' with 250, above 200"; None if none fires."""
+    for rule in SensitiveRule.objects.filter(active=True).exclude(phrase=""):
+        if rule.amount_above is None:
+            fired = rules.sensitive_phrase(text, [rule.phrase]) is not None
+            said = f"said: '{rule.phrase}'"
+        else:
+            amount = rules.sensitive_amount(text, rule.phrase, float(rule.amount_above))
+            fired = amount is not None
+            said = f"said: '{rule.phrase}' with {amount:g}, above {float(rule.amount_above):g}" if fired else ""
+        if fired:
+            return said + (f" ({rule.note})" if rule.note else "")
+    return None
 
 
 def _repeated_question(conversation: Conversation, message: Message) -> tuple[str, float] | None:

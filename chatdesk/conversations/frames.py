@@ -99,6 +99,8 @@ def conversation_frame(conversation: Conversation) -> Frame:
         "last_seq": conversation.last_seq,
         "created_at": _time(conversation.created_at),
         "handoff_summary": conversation.handoff_summary or None,
+        "handoff_summary_by": conversation.handoff_summary_by or None,
+        "language": conversation.language or None,
         "last_transfer": transfer
         and {
             "by": _person(transfer.agent),

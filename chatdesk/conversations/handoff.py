@@ -1,6 +1,7 @@
 """The summary an agent reads when a conversation reaches a person: what the customer wants and what
-was already answered, taken from the conversation's own words (extractive: no model runs while the
-customer's message is being stored)."""
+was already answered. handoff_summary takes it from the conversation's own words (extractive: no model
+runs while the customer's message is being stored); with a generative engine a worker then asks the
+model for one (services.handoff_summary_generate), which replaces it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import re
 
 from chatdesk.conversations.models import Conversation, Message
 
+EXTRACTIVE = "extractive"  # Conversation.handoff_summary_by for the summary below
 QUOTE_CHARS = 160
+GENERATED_CHARS = 600  # a generated summary is cut here (a model that rambles)
 # A customer message that says little ("hi", "hello?", "ok") does not say what they want.
 MIN_WORDS = 3
 _WORD = re.compile(r"\w+")

@@ -393,7 +393,7 @@ class SensitiveRule(models.Model):
 
     def __str__(self) -> str:
         if self.amount_above is not None:
-            return f'"{self.phrase}" above {self.amount_above:g}'
+            return f'"{self.phrase}" above {float(self.amount_above):g}'
         return f'"{self.phrase}"' if self.phrase else f"topic {self.topic}"
 
 

@@ -1,5 +1,6 @@
 """The desk's two roles as groups: agents work conversations; managers also read reports and edit the
-knowledge base, users and sensitive-topic rules in the admin. `migrate` creates them (apps.ConversationsConfig)."""
+knowledge base, users, sensitive-topic rules and customer notices in the admin. `migrate` creates them
+(apps.ConversationsConfig)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ MANAGER_MODELS = (
     "user",
     "group",
     "sensitiverule",
+    "customernotice",
     "team",
     "teamtopic",
 )

@@ -302,6 +302,44 @@ def sensitive_phrase(text: str, phrases: Iterable[str]) -> str | None:
     return None
 
 
+# Amounts a customer names: "$1,250.50", "250 dollars", "USD 80", "€90", "300元", "300 块", "1.5k".
+_AMOUNT = re.compile(
+    r"(?<![\w.])(?:(?:[$€£¥￥]|usd|eur|gbp|rmb|cny)\s?)?"
+    r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(k)?(?![a-z0-9_]|[.,]\d)"
+)
+_NOT_MONEY_AFTER = re.compile(
+    r"\s*(?:%|percent|days?|hours?|minutes?|weeks?|months?|years?|times|items?|pcs|kg|g|cm|mm|天|小时|分钟|周|个月|年|次|件|个)"
+)
+
+
+def amounts(text: str) -> list[float]:
+    """The amounts of money `text` names, in the order written: numbers with or without a currency, but
+    not counts of days, items, percentages or order numbers (numbers of 7 or more digits with no currency)."""
+    norm = normalise(text)
+    found = []
+    for match in _AMOUNT.finditer(norm):
+        digits, thousands = match.group(1), match.group(2)
+        has_currency = match.group(0)[0] not in "0123456789" or _CURRENCY_AFTER.match(norm, match.end())
+        if _NOT_MONEY_AFTER.match(norm, match.end()) and not has_currency:
+            continue
+        if not has_currency and len(digits.replace(",", "").split(".")[0]) >= 7:
+            continue  # an order or phone number, not an amount
+        value = float(digits.replace(",", "")) * (1000 if thousands else 1)
+        found.append(value)
+    return found
+
+
+_CURRENCY_AFTER = re.compile(r"\s*(?:dollars?|bucks|euros?|pounds?|yuan|rmb|usd|eur|gbp|元|块|塊|美元|欧元|英镑)")
+
+
+def sensitive_amount(text: str, phrase: str, above: float) -> float | None:
+    """The first amount above `above` in a message that also has `phrase` (sensitive_phrase's matching),
+    e.g. "refund" above 200 in "I want a refund of $250"; None when either is missing."""
+    if sensitive_phrase(text, [phrase]) is None:
+        return None
+    return next((amount for amount in amounts(text) if amount > above), None)
+
+
 # -- 4. repeated question ----------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
-from chatdesk.conversations import presence
+from chatdesk.conversations import notices, presence
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
 from chatdesk.drafting.base import Turn
@@ -119,24 +119,26 @@ def conversation_latest_draft(conversation: Conversation) -> Draft | None:
 
 
 def customer_status(conversation: Conversation) -> tuple[str, str]:
-    """What the customer's widget shows under the chat: (code, sentence)."""
+    """What the customer's widget shows under the chat: (code, sentence in the customer's language)."""
+    code = _customer_status_code(conversation)
+    if code == "idle":
+        return code, ""
+    return code, notices.notice_text(code, conversation.language, email=conversation.contact_email)
+
+
+def _customer_status_code(conversation: Conversation) -> str:
+    Code = notices.Code
     if conversation.status == Conversation.Status.TAKEN_OVER:
-        return "agent_joined", "An agent has joined the conversation."
+        return Code.AGENT_JOINED
     if conversation.status == Conversation.Status.ESCALATED:
         if conversation.contact_email:
-            return "email_left", f"Thanks. Someone will write to {conversation.contact_email} as soon as they can."
-        if not presence.anyone_online():
-            return (
-                "no_agent_online",
-                "No one is at the desk right now. Leave your email address and we will write back; "
-                "your conversation stays in the queue.",
-            )
-        return "waiting_for_agent", "We are finding an agent for you…"
+            return Code.EMAIL_LEFT
+        return Code.WAITING_FOR_AGENT if presence.anyone_online() else Code.NO_AGENT_ONLINE
     if conversation.status == Conversation.Status.CLOSED:
-        return "closed", "This conversation is closed. Write again any time."
+        return Code.CLOSED
     if conversation.awaiting_reply_since is not None:
-        return "reviewing", "An agent is reviewing a reply…"
-    return "idle", ""
+        return Code.REVIEWING
+    return "idle"
 
 
 def with_queue_details(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:

@@ -25,13 +25,13 @@ from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from chatdesk.conversations import assignment, escalation, frames, handoff, realtime, selectors, throttle
+from chatdesk.conversations import assignment, escalation, frames, handoff, notices, realtime, selectors, throttle
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.injection import conversation_has_injection
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Team
-from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult
-from chatdesk.drafting.registry import get_engine
+from chatdesk.drafting import registry
+from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult, EngineError
 from chatdesk.knowledge.models import ApprovedReply, Topic
 from chatdesk.knowledge.services import (
     approved_reply_remember,
@@ -147,7 +147,7 @@ def flag(
         conversation.status = Status.ESCALATED
         conversation.escalation_reason = reason
         conversation.escalated_at = timezone.now()
-        conversation.handoff_summary = handoff.handoff_summary(conversation)
+        _handoff_summary_write(conversation)
         assignment.route(conversation)
     conversation.priority = _priority(conversation)
     return record
@@ -194,6 +194,53 @@ def _request_draft(conversation: Conversation, reply_to: Message, *, options: di
     transaction.on_commit(lambda: _queue_draft_task(draft.pk))
 
 
+def _handoff_summary_write(conversation: Conversation) -> None:
+    """The conversation reaches a person now (lock held): store the extractive summary at once and, with
+    an engine whose model summarises, ask a worker for a generated one after the commit."""
+    conversation.handoff_summary = handoff.handoff_summary(conversation)
+    conversation.handoff_summary_by = handoff.EXTRACTIVE
+    if registry.engine_summarises():
+        conversation_id, seq = conversation.pk, conversation.last_seq
+        transaction.on_commit(lambda: _queue_handoff_summary_task(conversation_id, seq))
+
+
+def _queue_handoff_summary_task(conversation_id: int, seq: int) -> None:
+    from chatdesk.conversations.tasks import handoff_summary_generate
+
+    try:
+        handoff_summary_generate.delay(conversation_id, seq)
+    except OperationalError:  # the extractive summary stays
+        log.warning("broker unavailable; conversation %s keeps its extractive handoff summary", conversation_id)
+
+
+def handoff_summary_generate(*, conversation_id: int, seq: int) -> bool:
+    """Replace a conversation's extractive handoff summary with one the engine's model writes from its
+    messages up to `seq` (the last one when it reached a person). Skipped (False) when the conversation
+    no longer needs a person, or a newer handoff wrote a summary since; an engine error keeps the
+    extractive one (logged). The model runs outside any lock or transaction."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return False
+    turns = selectors.conversation_turns_until(conversation, seq=seq, limit=settings.DRAFT_HISTORY_TURNS)
+    engine = registry.get_engine()
+    try:
+        text = engine.summarise(turns)
+    except EngineError as exc:
+        log.warning("conversation %s keeps its extractive handoff summary: %s", conversation_id, exc)
+        return False
+    if not text:
+        return False
+    with transaction.atomic():
+        conversation = _lock(conversation.public_id)
+        if conversation.status not in (Status.ESCALATED, Status.TAKEN_OVER) or conversation.last_seq != seq:
+            return False
+        conversation.handoff_summary = text[: handoff.GENERATED_CHARS]
+        conversation.handoff_summary_by = engine.name or settings.DRAFT_ENGINE
+        conversation.save(update_fields=["handoff_summary", "handoff_summary_by", "updated_at"])
+        realtime.conversation_changed(conversation.pk)
+    return True
+
+
 def _queue_draft_task(draft_id: int) -> None:
     from chatdesk.conversations.tasks import draft_reply
 
@@ -226,7 +273,7 @@ def conversation_start() -> Conversation:
 
 
 def customer_message_post(
-    *, public_id: uuid.UUID, text: object, client_id: object, client_address: str = ""
+    *, public_id: uuid.UUID, text: object, client_id: object, client_address: str = "", language: str = ""
 ) -> tuple[Message, bool]:
     """Store a customer message and ask for its draft (or a person). Returns (message, created).
 
@@ -234,7 +281,8 @@ def customer_message_post(
     the same client_id with another text is refused (`client_id_conflict`, with the stored `seq`).
     The conversation is stored with its first message. Every new message supersedes the drafts still
     awaiting review: a draft always answers the latest customer message. The escalation rules read its
-    words (docs/escalation.md): its sentiment is stored, each rule that fires is flagged.
+    words (docs/escalation.md): its sentiment is stored, each rule that fires is flagged. `language`: what
+    the customer's widget said (notices.language_code), used until their words say otherwise.
     """
     client_id = check_client_id(client_id)
     text = check_text(text)
@@ -255,6 +303,7 @@ def customer_message_post(
         if conversation.status == Status.CLOSED:
             conversation.status = Status.OPEN
         message = _append_message(conversation, sender=Message.Sender.CUSTOMER, text=text, client_id=client_id)
+        _note_language(conversation, widget_language=language, text=text)
         _supersede_ready_drafts(conversation)
         asked_for_person = _flag_customer_message(conversation, message)
         # Escalated conversations are drafted too: the agent who picks one up gets a suggestion. A customer
@@ -287,11 +336,17 @@ def _resent(existing: Message, text: str) -> Message:
     return existing
 
 
-def conversation_request_human(*, public_id: uuid.UUID, client_address: str = "") -> Conversation:
+def _note_language(conversation: Conversation, *, widget_language: str, text: str = "") -> None:
+    """The customer's language: what their words clearly are, else what was known, else what the widget said."""
+    conversation.language = notices.language_of_text(text) or conversation.language or widget_language
+
+
+def conversation_request_human(*, public_id: uuid.UUID, client_address: str = "", language: str = "") -> Conversation:
     """The customer pressed "talk to a person" (also before any message). Does nothing when a person
-    is already on it."""
+    is already on it. `language` as for customer_message_post."""
     with transaction.atomic():
         conversation = _lock_or_start(public_id, client_address)
+        _note_language(conversation, widget_language=language)
         if conversation.status in (Status.OPEN, Status.CLOSED):
             flag(conversation, Reason.CUSTOMER_REQUEST, detail="pressed the button")
             conversation.save()
@@ -361,7 +416,7 @@ def draft_generate(*, draft_id: int, task_id: str = "") -> Draft | None:
     timed_out = f"Drafting timed out after {settings.CELERY_TASK_SOFT_TIME_LIMIT} s."
     started = time.perf_counter()
     try:
-        engine = get_engine(draft.engine or None)
+        engine = registry.get_engine(draft.engine or None)
         context = DraftContext(
             turns=turns,
             knowledge=knowledge_index_current(),
@@ -820,7 +875,7 @@ def agent_reply(*, public_id: uuid.UUID, agent: User, text: object, client_id: o
 
 def _take_over(conversation: Conversation, agent: User) -> None:
     if conversation.status == Status.OPEN:  # straight from drafting: the agent did not get a summary yet
-        conversation.handoff_summary = handoff.handoff_summary(conversation)
+        _handoff_summary_write(conversation)
     conversation.status = Status.TAKEN_OVER
     conversation.assigned_agent = agent
     _discard_unfinished_drafts(conversation)
@@ -911,6 +966,8 @@ def conversation_transfer(
             conversation.assigned_agent = target
             if conversation.status == Status.OPEN:
                 flag(conversation, Reason.CUSTOMER_REQUEST, detail=f"transferred by {_name(agent)}")
+            else:  # the next person reads what happened until now (flag writes it otherwise)
+                _handoff_summary_write(conversation)
             AgentAction.objects.create(
                 conversation=conversation, agent=agent, kind=AgentAction.Kind.TRANSFER, to_agent=target, note=note
             )
@@ -924,6 +981,7 @@ def conversation_transfer(
                 conversation.status = Status.OPEN  # nobody answers it now: the team's queue does
                 flag(conversation, Reason.CUSTOMER_REQUEST, detail=f"transferred to {team.name} by {_name(agent)}")
             else:
+                _handoff_summary_write(conversation)
                 assignment.route(conversation)
             AgentAction.objects.create(
                 conversation=conversation, agent=agent, kind=AgentAction.Kind.TRANSFER, to_team=team, note=note

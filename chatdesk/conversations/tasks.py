@@ -21,6 +21,12 @@ def draft_reply(self: Any, draft_id: int) -> None:
     services.draft_generate(draft_id=draft_id, task_id=self.request.id or "")
 
 
+@shared_task(name="chatdesk.conversations.tasks.handoff_summary_generate")
+def handoff_summary_generate(conversation_id: int, seq: int) -> bool:
+    """Have the engine's model write the handoff summary (routed to the `drafts` queue, where the model is)."""
+    return services.handoff_summary_generate(conversation_id=conversation_id, seq=seq)
+
+
 @shared_task(name="chatdesk.conversations.tasks.requeue_stale_drafts")
 def requeue_stale_drafts() -> int:
     """Periodic (celery beat): queue lost drafts again, fail the ones stuck too long."""

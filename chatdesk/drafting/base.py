@@ -104,3 +104,9 @@ class DraftEngine(ABC):
 
     @abstractmethod
     def draft(self, context: DraftContext) -> DraftResult: ...
+
+    def summarise(self, turns: list[Turn]) -> str | None:
+        """A short handoff summary of `turns` (oldest first) written by the engine's model, for an agent
+        taking the conversation over; None for engines that write no text of their own (the desk then
+        keeps its extractive summary). Raises EngineError when the model fails."""
+        return None

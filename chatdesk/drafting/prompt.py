@@ -96,6 +96,27 @@ def conversation_messages(turns: Sequence[Turn]) -> list[ChatMessage]:
     return messages
 
 
+SUMMARY_MAX_NEW_TOKENS = 80  # two short sentences
+SUMMARY_INSTRUCTION = (
+    "You help a customer service agent who is taking over this chat. In at most two short sentences, say "
+    "what the customer wants and what was already answered. Write in English, plainly, with no greeting."
+)
+
+
+def summary_messages(turns: Sequence[Turn], fits: Callable[[list[ChatMessage]], bool]) -> list[ChatMessage]:
+    """The prompt asking for a handoff summary of `turns`: the instruction, then the chat as one transcript
+    ("Customer: …" / "Agent: …" lines), dropping the oldest lines until `fits(messages)` says it fits."""
+    lines = [f"{'Customer' if turn.role == 'customer' else 'Agent'}: {' '.join(turn.text.split())}" for turn in turns]
+    while True:
+        messages: list[ChatMessage] = [
+            {"role": "system", "content": SUMMARY_INSTRUCTION},
+            {"role": "user", "content": "\n".join(lines) or "(nothing yet)"},
+        ]
+        if len(lines) <= 1 or fits(messages):
+            return messages
+        lines = lines[1:]
+
+
 def fold_system_message(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
     """For chat templates without a system role: the instruction opens the first user message."""
     if not messages or messages[0]["role"] != "system":

@@ -40,5 +40,12 @@ def get_engine(name: str | None = None) -> DraftEngine:
         return _instances[name]
 
 
+def engine_summarises(name: str | None = None) -> bool:
+    """Whether the named engine (default: DRAFT_ENGINE) writes handoff summaries with its model: its class
+    overrides DraftEngine.summarise. Imports the class (no model is loaded)."""
+    path = engine_paths().get(name or settings.DRAFT_ENGINE)
+    return path is not None and import_string(path).summarise is not DraftEngine.summarise
+
+
 def warm_up() -> None:
     get_engine().warm_up()

@@ -30,7 +30,8 @@
     var mine = c.assigned_agent_username === ME;
     ui.team.textContent = c.team || "Everyone";
     ui.summary.hidden = !c.handoff_summary;
-    ui.summary.textContent = c.handoff_summary ? "Handoff summary: " + c.handoff_summary : "";
+    var by = c.handoff_summary_by && c.handoff_summary_by !== "extractive" ? " (written by the model)" : "";
+    ui.summary.textContent = c.handoff_summary ? "Handoff summary" + by + ": " + c.handoff_summary : "";
     // Claim: take responsibility for an escalated conversation nobody (else) holds yet.
     ui.claim.disabled = !(c.status === "escalated" && !mine && !c.assigned_agent_username);
     ui.release.disabled = !(c.status === "escalated" && mine);

@@ -29,6 +29,8 @@
   var PING_EVERY_MS = 25000;
   var RECONNECT_MAX_MS = 15000;
   var DEFAULT_MAX_CHARS = 4000;
+  // Statuses in which a person is on the way or on the line (then "Talk to a person" is not offered).
+  var PERSON_COMING = ["waiting_for_agent", "no_agent_online", "email_left", "agent_joined"];
 
   function findOwnScript() {
     var scripts = document.querySelectorAll("script[src]");
@@ -227,6 +229,8 @@
       ui.emailInput.focus();
     }
     if (!offerEmail) ui.emailForm.hidden = true;
+    // Once a person is on the way or on the line, asking again does nothing: don't offer it.
+    ui.human.hidden = PERSON_COMING.indexOf(code) !== -1;
   }
 
   function showConnection(text) {
@@ -454,7 +458,8 @@
 
   function sendHello() {
     state.ready = false;
-    var hello = { type: "hello" };
+    // The customer's language chooses the wording of the desk's notices (docs/protocol.md, hello).
+    var hello = { type: "hello", language: ownScript.getAttribute("data-language") || navigator.language || "" };
     if (state.token) {
       hello.token = state.token;
       hello.after_seq = contiguousSeq();

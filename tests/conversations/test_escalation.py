@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import Group, User
+from django.db import IntegrityError, transaction
 from django.test import Client
 
 from chatdesk.conversations import frames, selectors, services
@@ -155,6 +156,23 @@ class TestSensitive:
         assert Reason.SENSITIVE not in flags(conversation)
         say(conversation, "I will file a CHARGEBACK")
         assert shown_to_agents(conversation)["sensitive"]["detail"] == "said: 'chargeback' (Payment dispute)"
+
+    def test_a_refund_above_the_managers_amount_goes_to_a_person_and_a_small_one_does_not(
+        self, conversation: Conversation
+    ) -> None:
+        SensitiveRule.objects.create(phrase="refund", amount_above=200, note="Large refund")
+        say(conversation, "Can I get a refund of $40 for the mug?")
+        assert Reason.SENSITIVE not in flags(conversation)
+        say(conversation, "And a refund of 1,250 dollars for the sofa")
+        conversation = refreshed(conversation)
+        assert conversation.status == Status.ESCALATED
+        detail = shown_to_agents(conversation)["sensitive"]["detail"]
+        assert detail == "said: 'refund' with 1250, above 200 (Large refund)"
+
+    def test_an_amount_goes_with_a_phrase_not_a_topic(self) -> None:
+        topic = Topic.objects.create(name="refunds-large")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            SensitiveRule.objects.create(topic=topic, amount_above=100)
 
     def test_ordinary_words_that_contain_a_phrase_do_not_fire(self, conversation: Conversation) -> None:
         say(conversation, "There is an issue with my parcel")

@@ -259,3 +259,37 @@ def test_a_rephrased_question_is_similar_and_a_new_one_is_not(
 )
 def test_insults_and_threats_to_staff_are_abuse_and_complaints_are_not(text: str, abusive: bool) -> None:
     assert (rules.abuse_marker(text) is not None) is abusive
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("I want a refund of $250", [250.0]),
+        ("refund of 1,250.50 dollars please", [1250.5]),
+        ("Refund ￥300 to my card", [300.0]),  # full width
+        ("请退款 300元", [300.0]),
+        ("退款 500 块", [500.0]),
+        ("USD 80 and then €95.", [80.0, 95.0]),
+        ("it was 1.5k", [1500.0]),
+        ("refund within 30 days", []),
+        ("20% off", []),
+        ("order 12345678", []),  # an order number, not money
+        ("3 items", []),
+    ],
+)
+def test_amounts_are_money_not_counts_or_order_numbers(text: str, found: list[float]) -> None:
+    assert rules.amounts(text) == found
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("I want a REFUND of $250", 250.0),
+        ("refund 50 now, later a refund of 900", 900.0),
+        ("I want a refund of $150", None),  # not above
+        ("I paid $900 for it", None),  # no phrase
+        ("refund it within 300 days", None),  # days, not money
+    ],
+)
+def test_a_sensitive_amount_needs_the_phrase_and_an_amount_above(text: str, amount: float | None) -> None:
+    assert rules.sensitive_amount(text, "refund", 200) == amount

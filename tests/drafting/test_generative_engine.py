@@ -15,6 +15,7 @@ from chatdesk.drafting.base import DraftCancelled, DraftContext, EngineError, Tu
 from chatdesk.drafting.batching import GenerationOutput, GenerationRequest
 from chatdesk.drafting.engines.generative import TransformersEngine
 from chatdesk.drafting.generation import draft_confidence
+from chatdesk.drafting.prompt import SUMMARY_MAX_NEW_TOKENS, summary_messages
 from tests.drafting.conftest import fake_encode
 
 
@@ -176,3 +177,19 @@ def test_from_settings_reads_the_draft_settings(settings: Any, model_dir: Path) 
     assert (engine.defaults.strategy, engine.defaults.temperature) == ("sample", 0.3)
     assert (engine.batch_size, engine.batch_window_s, engine.passages) == (4, 0.02, 2)
     assert math.isclose(engine.cancel_poll_s, 0.1)
+
+
+def test_a_handoff_summary_is_written_by_the_model_from_a_transcript_that_fits(model_dir: Path) -> None:
+    engine = TransformersEngine(
+        model=str(model_dir), encode=fake_encode, context_tokens=160, max_new_tokens=24, batch_window_s=0.002
+    )
+    try:
+        turns = [Turn("customer" if i % 2 == 0 else "agent", f"message number {i} about a parcel") for i in range(60)]
+        summary = engine.summarise(turns)
+        assert summary and summary == " ".join(summary.split())  # a random model's words, on one line
+        loaded = engine.batcher().loaded
+        kept = summary_messages(turns, lambda m: loaded.count_tokens(m) <= 160 - SUMMARY_MAX_NEW_TOKENS)
+        assert kept[1]["content"].endswith("Agent: message number 59 about a parcel")  # the newest lines kept
+        assert "message number 0 " not in kept[1]["content"]  # the oldest dropped to fit
+    finally:
+        engine.batcher().close()

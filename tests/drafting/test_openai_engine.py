@@ -17,6 +17,7 @@ from chatdesk.drafting.base import DraftCancelled, DraftContext, EngineError, Tu
 from chatdesk.drafting.engines.openai_engine import CONFIDENCE_FACTOR, OpenAIEngine
 from chatdesk.drafting.generation import draft_confidence
 from chatdesk.drafting.index import KnowledgeIndex, Passage
+from chatdesk.drafting.prompt import SUMMARY_INSTRUCTION, SUMMARY_MAX_NEW_TOKENS
 from tests.drafting.conftest import fake_encode
 
 Behaviour = Callable[["Handler"], None]
@@ -281,3 +282,21 @@ def test_from_settings(settings: Any) -> None:
         "https://llm.example.com/v1", "big-model", "sk-x", 12.0,
     )  # fmt: skip
     assert engine.mask  # not this host
+
+
+def test_a_handoff_summary_is_asked_of_the_server_greedily_and_masked(server: FakeServer) -> None:
+    server.behaviours = [streams("The customer wants ", "a refund; nothing ", "was answered yet.")]
+    turns = [Turn("customer", "I am ann@example.com and I want a refund"), Turn("agent", "Which order?")]
+    summary = engine_for(server, pii_masking="always").summarise(turns)
+    assert summary == "The customer wants a refund; nothing was answered yet."
+    [sent] = server.requests
+    body = sent["body"]
+    assert (body["max_tokens"], body["temperature"]) == (SUMMARY_MAX_NEW_TOKENS, 0)
+    assert body["messages"][0]["content"] == SUMMARY_INSTRUCTION
+    assert body["messages"][1]["content"] == "Customer: I am [email] and I want a refund\nAgent: Which order?"
+
+
+def test_an_empty_summary_is_an_engine_error(server: FakeServer) -> None:
+    server.behaviours = [streams("  ")]
+    with pytest.raises(EngineError, match="empty summary"):
+        engine_for(server).summarise([Turn("customer", "hello, I need help with a refund")])

@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from chatdesk.conversations import services
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, SensitiveRule, Team
+from chatdesk.conversations.models import AgentAction, Conversation, CustomerNotice, Draft, SensitiveRule, Team
 from chatdesk.conversations.roles import groups_ensure
 from chatdesk.conversations.tokens import conversation_token
 from chatdesk.knowledge.models import (
@@ -111,6 +111,7 @@ MATRIX: dict[str, dict[str, str]] = {
     **model_routes("conversations/draft", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
     **model_routes("conversations/agentaction", add=SUPERUSER_ONLY, change=SUPERUSER_ONLY, delete=SUPERUSER_ONLY),
     **model_routes("conversations/sensitiverule", add=MANAGED, change=MANAGED, delete=MANAGED),
+    **model_routes("conversations/customernotice", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("conversations/team", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("auth/user", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("auth/group", add=MANAGED, change=MANAGED, delete=MANAGED),
@@ -217,6 +218,9 @@ def build_world() -> World:
         "conversations/draft": Draft.objects.filter(conversation=a).first(),
         "conversations/agentaction": AgentAction.objects.filter(conversation=a).first(),
         "conversations/sensitiverule": SensitiveRule.objects.create(phrase="chargeback", note="Payment dispute"),
+        "conversations/customernotice": CustomerNotice.objects.create(
+            code=CustomerNotice.Code.WAITING_FOR_AGENT, language="en", text="One moment, a person is coming."
+        ),
         "conversations/team": Team.objects.create(name="Billing"),
         "auth/user": users["agent"],
         "auth/group": agents,

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult, EngineError
+from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult, EngineError, Turn
 from chatdesk.drafting.engines.grounded import Encode, grounded_prompt, retrieve, warm_up_encoder, written_result
 from chatdesk.drafting.generation import (
     DecodingOptions,
@@ -19,7 +19,7 @@ from chatdesk.drafting.generation import (
     mean_logprob,
     resolve_decoding,
 )
-from chatdesk.drafting.prompt import DraftWriter, filter_draft_text
+from chatdesk.drafting.prompt import SUMMARY_MAX_NEW_TOKENS, DraftWriter, filter_draft_text, summary_messages
 
 if TYPE_CHECKING:
     from chatdesk.drafting.batching import DynamicBatcher
@@ -223,6 +223,26 @@ class TransformersEngine(DraftEngine):
             alternatives=alternatives,
             empty_error="the model wrote an empty draft",
         )
+
+    def summarise(self, turns: list[Turn]) -> str | None:
+        from chatdesk.drafting.batching import GenerationRequest
+
+        loaded = self.batcher().loaded
+        budget = self.context_limit(loaded) - SUMMARY_MAX_NEW_TOKENS
+        messages = summary_messages(turns, lambda m: loaded.count_tokens(m) <= budget)
+        request = GenerationRequest(
+            prompt_ids=tuple(loaded.chat_ids(messages)),
+            max_new_tokens=SUMMARY_MAX_NEW_TOKENS,
+            stop_ids=loaded.stop_ids,
+            temperature=0.0,
+            top_p=1.0,
+            repetition_penalty=self.defaults.repetition_penalty,
+            seed=None,
+        )
+        text = " ".join(loaded.decode(self.batcher().generate(request).token_ids).split())
+        if not text:
+            raise EngineError("the model wrote an empty summary")
+        return text
 
     @staticmethod
     def _alternatives(loaded: LoadedModel, candidates: list[Any], text: str, limit: int) -> list[str]:

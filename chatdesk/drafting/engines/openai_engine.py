@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
-from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult, EngineError
+from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult, EngineError, Turn
 from chatdesk.drafting.engines.grounded import Encode, grounded_prompt, retrieve, warm_up_encoder, written_result
 from chatdesk.drafting.generation import (
     DecodingOptions,
@@ -32,7 +32,7 @@ from chatdesk.drafting.generation import (
     resolve_decoding,
 )
 from chatdesk.drafting.pii import mask_pii, should_mask
-from chatdesk.drafting.prompt import ChatMessage, DraftWriter
+from chatdesk.drafting.prompt import SUMMARY_MAX_NEW_TOKENS, ChatMessage, DraftWriter, summary_messages
 
 if TYPE_CHECKING:
     import httpx
@@ -232,6 +232,19 @@ class OpenAIEngine(DraftEngine):
             tokens=len(logprobs) or chunks,
             empty_error="the model server sent an empty draft",
         )
+
+    def summarise(self, turns: list[Turn]) -> str | None:
+        budget = self.context_tokens - SUMMARY_MAX_NEW_TOKENS
+        messages = summary_messages(turns, lambda m: approximate_tokens(m) <= budget)
+        if self.mask:
+            messages = [ChatMessage(role=m["role"], content=mask_pii(m["content"])) for m in messages]
+        body = self.request_body(messages, DecodingOptions(strategy="greedy", max_new_tokens=SUMMARY_MAX_NEW_TOKENS))
+        body.pop("logprobs", None)
+        with closing(self._stream(body, lambda: False)) as stream:
+            text = " ".join("".join(delta for delta, _ in stream).split())
+        if not text:
+            raise EngineError("the model server sent an empty summary")
+        return text
 
     def _stream(
         self, body: dict[str, Any], cancelled: Callable[[], bool]
