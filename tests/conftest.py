@@ -14,7 +14,7 @@ import redis
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 
-from chatdesk.conversations import services
+from chatdesk.conversations import jobs, services
 from chatdesk.conversations.models import Conversation, Message
 from chatdesk.conversations.roles import groups_ensure
 from chatdesk.drafting import registry
@@ -100,6 +100,18 @@ def knowledge(db: Any) -> None:
 
 
 UseEngine = Callable[[DraftEngine], None]
+
+
+def drafts_queued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The draft ids whose draft_reply task the services queue from now on, recorded instead of sent."""
+    queued: list[int] = []
+
+    def send_task(name: str, args: list[int], **_options: Any) -> None:
+        if name == jobs.DRAFT_REPLY:
+            queued.append(args[0])
+
+    monkeypatch.setattr(jobs.app, "send_task", send_task)
+    return queued
 
 
 @pytest.fixture

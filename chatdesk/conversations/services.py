@@ -23,9 +23,18 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
-from chatdesk.conversations import assignment, escalation, frames, handoff, notices, realtime, selectors, throttle
+from chatdesk.conversations import (
+    assignment,
+    escalation,
+    frames,
+    handoff,
+    jobs,
+    notices,
+    realtime,
+    selectors,
+    throttle,
+)
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.injection import conversation_has_injection
@@ -191,7 +200,7 @@ def _request_draft(conversation: Conversation, reply_to: Message, *, options: di
         options=options or {},
         queued_at=timezone.now(),
     )
-    transaction.on_commit(lambda: _queue_draft_task(draft.pk))
+    transaction.on_commit(lambda: jobs.enqueue(jobs.DRAFT_REPLY, draft.pk))
 
 
 def _handoff_summary_write(conversation: Conversation) -> None:
@@ -201,16 +210,7 @@ def _handoff_summary_write(conversation: Conversation) -> None:
     conversation.handoff_summary_by = handoff.EXTRACTIVE
     if registry.engine_summarises():
         conversation_id, seq = conversation.pk, conversation.last_seq
-        transaction.on_commit(lambda: _queue_handoff_summary_task(conversation_id, seq))
-
-
-def _queue_handoff_summary_task(conversation_id: int, seq: int) -> None:
-    from chatdesk.conversations.tasks import handoff_summary_generate
-
-    try:
-        handoff_summary_generate.delay(conversation_id, seq)
-    except OperationalError:  # the extractive summary stays
-        log.warning("broker unavailable; conversation %s keeps its extractive handoff summary", conversation_id)
+        transaction.on_commit(lambda: jobs.enqueue(jobs.HANDOFF_SUMMARY_GENERATE, conversation_id, seq))
 
 
 def handoff_summary_generate(*, conversation_id: int, seq: int) -> bool:
@@ -239,16 +239,6 @@ def handoff_summary_generate(*, conversation_id: int, seq: int) -> bool:
         conversation.save(update_fields=["handoff_summary", "handoff_summary_by", "updated_at"])
         realtime.conversation_changed(conversation.pk)
     return True
-
-
-def _queue_draft_task(draft_id: int) -> None:
-    from chatdesk.conversations.tasks import draft_reply
-
-    try:
-        draft_reply.delay(draft_id)
-    except OperationalError:
-        # The message is stored and its draft is pending: drafts_requeue_stale sends it again.
-        log.warning("broker unavailable; draft %s will be queued again later", draft_id)
 
 
 def _record(
@@ -645,14 +635,14 @@ def drafts_requeue_stale() -> int:
             .exclude(Exists(pending_sibling))
             .update(status=Draft.Status.PENDING, task_id="", queued_at=now)
         ):
-            _queue_draft_task(draft_id)
+            jobs.enqueue(jobs.DRAFT_REPLY, draft_id)
             requeued += 1
     stale = Draft.objects.filter(
         status=Draft.Status.PENDING, queued_at__lt=now - timedelta(seconds=settings.DRAFT_REQUEUE_AFTER_S)
     )
     for draft_id in list(stale.values_list("pk", flat=True)):
         if stale.filter(pk=draft_id).update(queued_at=now):
-            _queue_draft_task(draft_id)
+            jobs.enqueue(jobs.DRAFT_REPLY, draft_id)
             requeued += 1
     return requeued
 

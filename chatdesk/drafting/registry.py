@@ -42,8 +42,12 @@ def get_engine(name: str | None = None) -> DraftEngine:
 
 def engine_summarises(name: str | None = None) -> bool:
     """Whether the named engine (default: DRAFT_ENGINE) writes handoff summaries with its model: its class
-    overrides DraftEngine.summarise. Imports the class (no model is loaded)."""
-    path = engine_paths().get(name or settings.DRAFT_ENGINE)
+    overrides DraftEngine.summarise. At most imports the class (no model is loaded)."""
+    name = name or settings.DRAFT_ENGINE
+    made = _instances.get(name)
+    if made is not None:
+        return type(made).summarise is not DraftEngine.summarise
+    path = engine_paths().get(name)
     return path is not None and import_string(path).summarise is not DraftEngine.summarise
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from chatdesk.conversations import notices, selectors, services
+from chatdesk.conversations import jobs, notices, selectors, services
 from chatdesk.conversations.models import Conversation, CustomerNotice
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult, EngineError, Turn
 from tests.conftest import UseEngine, say
@@ -140,29 +140,31 @@ class SummarisingEngine(DraftEngine):
 @pytest.mark.django_db
 class TestHandoffSummary:
     def test_the_retrieval_engine_keeps_the_extractive_summary_and_asks_no_model(
-        self, django_capture_on_commit_callbacks: Any
+        self, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
     ) -> None:
+        queued: list[str] = []
+        monkeypatch.setattr(jobs.app, "send_task", lambda name, args, **options: queued.append(name))
         conversation = services.conversation_start()
-        with django_capture_on_commit_callbacks() as callbacks:
+        with django_capture_on_commit_callbacks(execute=True):
             say(conversation, "My parcel never arrived, I want a person")
         conversation.refresh_from_db()
         assert conversation.handoff_summary.startswith("Wants: “My parcel never arrived")
         assert conversation.handoff_summary_by == "extractive"
-        assert not any("handoff_summary" in repr(getattr(c, "__code__", c)) for c in callbacks)
+        assert jobs.HANDOFF_SUMMARY_GENERATE not in queued
 
     def test_a_generative_engine_replaces_it_with_the_models_summary(
         self, use_engine: UseEngine, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
     ) -> None:
         use_engine(SummarisingEngine())
-        queued: list[tuple[int, int]] = []
-        monkeypatch.setattr(services, "_queue_handoff_summary_task", lambda *args: queued.append(args))
+        queued: list[tuple[str, list[int]]] = []
+        monkeypatch.setattr(jobs.app, "send_task", lambda name, args, **options: queued.append((name, args)))
         conversation = services.conversation_start()
         with django_capture_on_commit_callbacks(execute=True):
             say(conversation, "Hello there, my parcel is late")
             say(conversation, "I want to talk to a human")
         conversation.refresh_from_db()
         assert conversation.handoff_summary_by == "extractive"  # at once, before any model ran
-        assert queued == [(conversation.pk, 2)]
+        assert (jobs.HANDOFF_SUMMARY_GENERATE, [conversation.pk, 2]) in queued
         assert services.handoff_summary_generate(conversation_id=conversation.pk, seq=2)
         conversation.refresh_from_db()
         assert conversation.handoff_summary == (
@@ -175,7 +177,7 @@ class TestHandoffSummary:
     ) -> None:
         engine = SummarisingEngine()
         use_engine(engine)
-        monkeypatch.setattr(services, "_queue_handoff_summary_task", lambda *args: None)
+        monkeypatch.setattr(jobs.app, "send_task", lambda name, args, **options: None)
         conversation = services.conversation_start()
         say(conversation, "I want to talk to a human")
         say(conversation, "Are you there?")  # written after the handoff: the summary job is stale

@@ -25,7 +25,7 @@ from chatdesk.conversations.frames import draft_frame
 from chatdesk.conversations.models import Conversation, Draft
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult, EngineError
 from chatdesk.knowledge.models import Topic
-from tests.conftest import UseEngine, say
+from tests.conftest import UseEngine, drafts_queued, say
 from tests.conversations.test_services import draft_now, refreshed
 
 pytestmark = pytest.mark.django_db
@@ -83,10 +83,7 @@ class TestAttempts:
     def test_the_sweep_queues_again_a_draft_whose_worker_died_while_generating(
         self, queued_draft: Draft, monkeypatch: Any
     ) -> None:
-        from chatdesk.conversations import tasks
-
-        queued: list[int] = []
-        monkeypatch.setattr(tasks.draft_reply, "delay", queued.append)
+        queued = drafts_queued(monkeypatch)
         started = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT - 1)
         Draft.objects.filter(pk=queued_draft.pk).update(
             status=Draft.Status.GENERATING, task_id="task-1", attempts=1, started_at=started
@@ -103,10 +100,7 @@ class TestAttempts:
     def test_the_sweep_fails_a_draft_that_lost_its_worker_the_most_times_allowed(
         self, queued_draft: Draft, monkeypatch: Any, settings: Any
     ) -> None:
-        from chatdesk.conversations import tasks
-
-        queued: list[int] = []
-        monkeypatch.setattr(tasks.draft_reply, "delay", queued.append)
+        queued = drafts_queued(monkeypatch)
         settings.DRAFT_MAX_ATTEMPTS = 2
         Draft.objects.filter(pk=queued_draft.pk).update(
             status=Draft.Status.GENERATING, attempts=2, started_at=timezone.now() - timedelta(hours=1)
@@ -120,9 +114,7 @@ class TestAttempts:
     def test_a_draft_no_worker_finishes_is_failed_as_worker_lost_before_it_is_fail_after_old(
         self, queued_draft: Draft, monkeypatch: Any, settings: Any
     ) -> None:
-        from chatdesk.conversations import tasks
-
-        monkeypatch.setattr(tasks.draft_reply, "delay", lambda draft_id: None)
+        drafts_queued(monkeypatch)
         settings.DRAFT_FAIL_AFTER_S, settings.DRAFT_SWEEP_EVERY_S = 120, 15
         # The next sweep comes 15 s later, when this draft would be 121 s old: this sweep fails it.
         created = timezone.now() - timedelta(seconds=106)
@@ -237,10 +229,7 @@ def test_a_rolled_back_message_queues_no_drafting_task() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_at_once_queue_a_lost_draft_once(monkeypatch: Any) -> None:
-    from chatdesk.conversations import tasks
-
-    queued: list[int] = []
-    monkeypatch.setattr(tasks.draft_reply, "delay", queued.append)
+    queued = drafts_queued(monkeypatch)
     conversation = services.conversation_start()
     say(conversation, "Where is my order?")
     Draft.objects.update(

@@ -10,12 +10,12 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from chatdesk.conversations import frames, services
+from chatdesk.conversations import frames, jobs, services
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult
 from chatdesk.knowledge.models import ApprovedReply, EscalationThreshold, Topic
-from tests.conftest import UseEngine, say
+from tests.conftest import UseEngine, drafts_queued, say
 
 pytestmark = pytest.mark.django_db
 
@@ -108,12 +108,10 @@ class TestCustomerMessages:
     def test_a_message_is_kept_when_the_broker_is_down(
         self, conversation: Conversation, monkeypatch: Any, django_capture_on_commit_callbacks: Any
     ) -> None:
-        from chatdesk.conversations import tasks
-
         def broker_down(*args: Any, **kwargs: Any) -> None:
             raise OperationalError("connection refused")
 
-        monkeypatch.setattr(tasks.draft_reply, "delay", broker_down)
+        monkeypatch.setattr(jobs.app, "send_task", broker_down)
         with django_capture_on_commit_callbacks(execute=True):
             message = say(conversation, "Where is my order?")
         assert Message.objects.filter(pk=message.pk).exists()
@@ -300,10 +298,7 @@ class TestDrafting:
 
         from django.utils import timezone
 
-        from chatdesk.conversations import tasks
-
-        sent: list[int] = []
-        monkeypatch.setattr(tasks.draft_reply, "delay", sent.append)
+        sent = drafts_queued(monkeypatch)
         say(conversation, "Where is my order?")
         draft = Draft.objects.get(conversation=conversation)
         Draft.objects.filter(pk=draft.pk).update(queued_at=timezone.now() - timedelta(seconds=60))
