@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import migrations
-from django.db.models import Max, Min, OuterRef, Q, Subquery
+from django.db.models import Max, OuterRef, Q, Subquery
 from rapidfuzz.distance import Levenshtein
 
 BATCH = 1000
@@ -56,7 +56,7 @@ def backfill_conversations(apps: Any, schema_editor: Any) -> None:
     AgentAction = apps.get_model("conversations", "AgentAction")
     first_customer = Message.objects.filter(conversation=OuterRef("pk"), sender=CUSTOMER).order_by("seq")
     conversations = Conversation.objects.annotate(
-        first_customer_seq=Min("messages__seq", filter=Q(messages__sender=CUSTOMER)),
+        first_customer_seq=Subquery(first_customer.values("seq")[:1]),
         first_customer_time=Subquery(first_customer.values("created_at")[:1]),
     ).annotate(
         first_response_time=Subquery(
