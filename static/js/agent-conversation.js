@@ -28,6 +28,7 @@
     rejected: "Rejected",
     auto_sent: "Sent by autopilot",
     superseded: "Superseded by a newer customer message",
+    taken_over: "Dropped: the conversation was taken over",
     discarded: "Discarded",
     failed: "Failed"
   };

@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from rapidfuzz.distance import Levenshtein
 
 from chatdesk.asgi import application
-from chatdesk.conversations import frames, services
+from chatdesk.conversations import frames, privacy, services
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message, Rating
 from chatdesk.conversations.tokens import conversation_token
@@ -328,6 +328,17 @@ class TestRatingService:
             services.conversation_rate(public_id=conversation.public_id, score=score, comment=comment)
         assert (refused.value.code, refused.value.details.get("field")) == (code, field)
         assert not Rating.objects.exists()
+
+    def test_a_rating_comment_is_in_the_customers_export_and_erased_with_their_data(
+        self, conversation: Conversation, agent: User
+    ) -> None:
+        say(conversation, "Hello")
+        services.conversation_close(public_id=conversation.public_id, agent=agent)
+        services.conversation_rate(public_id=conversation.public_id, score=2, comment="Call me on 0612345678")
+        exported = privacy.customer_data_export([conversation])["conversations"][0]["ratings"]
+        assert [(r["after_seq"], r["score"], r["comment"]) for r in exported] == [(1, 2, "Call me on 0612345678")]
+        privacy.customer_data_erase([conversation])
+        assert list(Rating.objects.values_list("score", "comment")) == [(2, "")]  # reports keep the score
 
     def test_the_customer_ends_the_chat(self, fixed_engine: None, conversation: Conversation) -> None:
         say(conversation, "Where is my order?")
