@@ -63,3 +63,17 @@ def test_customer_rates_a_closed_chat_and_changes_the_rating(
 
     customer_says(customer, "One more question, sorry")  # writing again ends the rating for that closing
     expect(customer.locator('[data-chatdesk="rating"]')).to_be_hidden(timeout=WAIT_MS)
+
+    customer.get_by_role("button", name="End chat").click()  # the customer closes it: a new closing to rate
+    expect(rating.get_by_role("group", name="How did we do?")).to_be_visible(timeout=WAIT_MS)
+    expect(customer.get_by_role("button", name="End chat")).to_be_hidden()
+    expect(four).to_have_attribute("aria-pressed", "false")
+    expect(customer.get_by_label("Comment (optional)")).to_have_value("")
+    customer.get_by_role("button", name="Send rating").click()
+    expect(customer.locator('[data-chatdesk="error"]')).to_contain_text("choose a rating")
+    customer.get_by_role("button", name="2 \u2013 unhappy", exact=True).click()
+    customer.get_by_role("button", name="Send rating").click()
+    expect(thanks).to_contain_text("2 of 5", timeout=WAIT_MS)
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.reopened_count) == (Conversation.Status.CLOSED, 1)
+    assert sorted(Rating.objects.values_list("after_seq", "score")) == [(1, 5), (2, 2)]

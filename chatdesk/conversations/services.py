@@ -136,7 +136,7 @@ def _reopen_if_closed(conversation: Conversation) -> None:
     """The customer came back to a closed conversation (the caller holds the lock and saves it)."""
     if conversation.status == Status.CLOSED:
         conversation.status = Status.OPEN
-        conversation.reopened_count += 1
+        conversation.reopened_count = min(conversation.reopened_count + 1, 32767)  # a small integer column
 
 
 def _close(conversation: Conversation) -> None:
