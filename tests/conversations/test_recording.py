@@ -229,11 +229,12 @@ class TestBackfill:
     """Migration 0009 derives, for rows stored before recording, what recording stores live."""
 
     def test_backfill_matches_what_is_recorded_on_write(
-        self, fixed_engine: None, conversation: Conversation, agent: User
+        self, fixed_engine: None, conversation: Conversation, agent: User, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         from importlib import import_module
 
-        backfill = import_module("chatdesk.conversations.migrations.0009_backfill_report_columns").backfill
+        migration = import_module("chatdesk.conversations.migrations.0009_backfill_report_columns")
+        monkeypatch.setattr(migration, "BATCH", 2)  # several windows, even on this small data set
         say(conversation, "Where is my order?")
         approved = draft_now(conversation)
         services.draft_approve(public_id=conversation.public_id, draft_id=approved.pk, agent=agent)
@@ -263,7 +264,7 @@ class TestBackfill:
         )
         AgentAction.objects.update(draft=None)
 
-        backfill(apps, None)
+        migration.backfill(apps, None)
 
         # Times come from the actions and messages stored a moment after the live values were taken.
         assert_close(list(Conversation.objects.order_by("pk").values_list(*columns)), recorded)
