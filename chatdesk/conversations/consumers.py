@@ -124,6 +124,8 @@ class CustomerChatConsumer(FrameConsumer):
         "request_human": {},
         "leave_email": {"email": Field("string", required=True)},
         "history": {"before_seq": Field("number", required=True, minimum=1)},
+        "end": {},
+        "rate": {"score": Field("number", required=True, minimum=1, maximum=5), "comment": Field("string")},
         "ping": {},
     }
 
@@ -151,6 +153,15 @@ class CustomerChatConsumer(FrameConsumer):
             await database_sync_to_async(services.conversation_leave_email)(
                 public_id=self.public_id, email=fields["email"], client_address=self.client_address()
             )
+        elif kind == "end":
+            await database_sync_to_async(services.conversation_end)(public_id=self.public_id)
+            await self.send_json({"type": "ack", "action": "end", "request_id": fields["request_id"]})
+        elif kind == "rate":
+            rating = await database_sync_to_async(services.conversation_rate)(
+                public_id=self.public_id, score=fields["score"], comment=fields["comment"]
+            )
+            rated = frames.rating_fields(rating)
+            await self.send_json({"type": "ack", "action": "rate", "request_id": fields["request_id"], "rating": rated})
         elif kind == "history":
             await self.send_json(
                 await database_sync_to_async(frames.history_frame)(self.public_id, before_seq=fields["before_seq"])

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from chatdesk.conversations import presence, selectors
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message, Rating
 from chatdesk.conversations.tokens import conversation_token
 
 Frame = dict[str, Any]
@@ -41,9 +41,24 @@ def message_frame(message: Message) -> Frame:
     }
 
 
+def rating_fields(rating: Rating | None) -> Frame | None:
+    if rating is None:
+        return None
+    return {"score": rating.score, "comment": rating.comment or None, "at": _time(rating.updated_at)}
+
+
+def _rating_offer(conversation: Conversation | None) -> Frame:
+    """can_rate: the widget offers the 1-5 rating (the conversation is closed); rating: what the
+    customer gave for this closing so far, or None."""
+    return {
+        "can_rate": selectors.customer_can_rate(conversation),
+        "rating": rating_fields(selectors.conversation_current_rating(conversation)),
+    }
+
+
 def status_frame(conversation: Conversation) -> Frame:
     code, text = selectors.customer_status(conversation)
-    return {"type": "status", "status": code, "text": text}
+    return {"type": "status", "status": code, "text": text, **_rating_offer(conversation)}
 
 
 def _reasons(conversation: Conversation) -> list[Frame]:
@@ -101,6 +116,7 @@ def conversation_frame(conversation: Conversation) -> Frame:
         "handoff_summary": conversation.handoff_summary or None,
         "handoff_summary_by": conversation.handoff_summary_by or None,
         "language": conversation.language or None,
+        "rating": rating_fields(selectors.conversation_latest_rating(conversation)),
         "last_transfer": transfer
         and {
             "by": _person(transfer.agent),
@@ -217,6 +233,7 @@ def welcome_frame(public_id: uuid.UUID, *, after_seq: int) -> Frame:
         "last_seq": conversation.last_seq if conversation else 0,
         "status": code,
         "status_text": text,
+        **_rating_offer(conversation),
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "reset": not complete,
         "messages": messages,

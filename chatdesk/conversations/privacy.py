@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating
 from chatdesk.conversations.tokens import public_id_from_token
 from chatdesk.knowledge.models import ApprovedReply, Embedding
 from chatdesk.knowledge.services import embedding_key
@@ -107,6 +107,16 @@ def conversation_export(conversation: Conversation) -> dict[str, Any]:
             }
             for a in actions
         ],
+        "ratings": [
+            {
+                "after_seq": r.after_seq,
+                "score": r.score,
+                "comment": r.comment,
+                "created_at": _time(r.created_at),
+                "updated_at": _time(r.updated_at),
+            }
+            for r in conversation.ratings.order_by("after_seq")
+        ],
     }
 
 
@@ -131,8 +141,9 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
 
     Messages and drafts keep their rows with the text "[erased]"; agent actions keep their kind with empty
     texts (so fine-tuning exports skip them, as they skip actions that sent nothing); escalation flags lose their
-    details, the conversation its contact email and handoff summary; approved replies made from these
-    conversations, and cached vectors of their texts, are deleted. Report counts do not change.
+    details, ratings their comments (scores stay), the conversation its contact email and handoff summary;
+    approved replies made from these conversations, and cached vectors of their texts, are deleted. Report
+    counts do not change.
     """
     ids = [c.pk for c in Conversation.objects.select_for_update().filter(pk__in=[c.pk for c in conversations])]
     learned = set(
@@ -154,5 +165,6 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
     result.agent_actions = AgentAction.objects.filter(conversation__in=ids).update(draft_text="", sent_text="")
     # Flags may quote the customer's words; the address is theirs.
     EscalationFlag.objects.filter(conversation__in=ids).update(detail="")
+    Rating.objects.filter(conversation__in=ids).update(comment="")
     Conversation.objects.filter(pk__in=ids).update(contact_email="", handoff_summary="")
     return result

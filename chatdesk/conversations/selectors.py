@@ -13,7 +13,7 @@ from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquer
 
 from chatdesk.conversations import notices, presence
 from chatdesk.conversations.errors import ServiceError
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating
 from chatdesk.drafting.base import Turn
 from chatdesk.knowledge.models import Topic
 
@@ -116,6 +116,24 @@ def conversation_latest_draft(conversation: Conversation) -> Draft | None:
     """The draft agents should see: the unfinished one if any, else the most recent."""
     drafts = conversation.drafts.select_related("decided_by", "reply_to", "topic")
     return drafts.filter(status__in=Draft.UNFINISHED).order_by("-created_at").first() or drafts.first()
+
+
+def customer_can_rate(conversation: Conversation | None) -> bool:
+    """Whether the customer may rate (or re-rate) the conversation now: while it is closed."""
+    return conversation is not None and conversation.status == Conversation.Status.CLOSED
+
+
+def conversation_current_rating(conversation: Conversation | None) -> Rating | None:
+    """The customer's rating of the conversation's current closing, while it is closed."""
+    if not customer_can_rate(conversation):
+        return None
+    assert conversation is not None
+    return conversation.ratings.filter(after_seq=conversation.last_seq).first()
+
+
+def conversation_latest_rating(conversation: Conversation) -> Rating | None:
+    """The newest rating of any of its closings (what agents see)."""
+    return conversation.ratings.order_by("-after_seq").first()
 
 
 def customer_status(conversation: Conversation) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
+from rapidfuzz.distance import Levenshtein
 
 from chatdesk.conversations import (
     assignment,
@@ -38,7 +39,7 @@ from chatdesk.conversations import (
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.injection import conversation_has_injection
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Team
+from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating, Team
 from chatdesk.drafting import registry
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftResult, EngineError
 from chatdesk.knowledge.models import ApprovedReply, Topic
@@ -131,9 +132,29 @@ def _append_message(conversation: Conversation, *, sender: str, text: str, **fie
     )
     if sender == Message.Sender.CUSTOMER:
         conversation.awaiting_reply_since = conversation.awaiting_reply_since or message.created_at
+        conversation.first_customer_at = conversation.first_customer_at or message.created_at
     else:
         conversation.awaiting_reply_since = None
+        # First response answers the first customer message: a greeting sent before it does not count.
+        if conversation.first_customer_at is not None and conversation.first_response_at is None:
+            conversation.first_response_at = message.created_at
     return message
+
+
+def _reopen_if_closed(conversation: Conversation) -> None:
+    """The customer came back to a closed conversation (the caller holds the lock and saves it)."""
+    if conversation.status == Status.CLOSED:
+        conversation.status = Status.OPEN
+        conversation.reopened_count = min(conversation.reopened_count + 1, 32767)  # a small integer column
+
+
+def _close(conversation: Conversation) -> None:
+    """Close it: nothing is awaited or drafted any more (the caller holds the lock and saves it)."""
+    conversation.status = Status.CLOSED
+    conversation.closed_at = timezone.now()
+    conversation.awaiting_reply_since = None
+    _clear_flags(conversation)
+    _discard_unfinished_drafts(conversation)
 
 
 def flag(
@@ -180,6 +201,18 @@ def _supersede_ready_drafts(conversation: Conversation) -> None:
 
 def _discard_unfinished_drafts(conversation: Conversation) -> None:
     Draft.objects.filter(conversation=conversation, status__in=Draft.UNFINISHED).update(status=Draft.Status.DISCARDED)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    """end - start in seconds (never below 0: clocks of two hosts may disagree), None if either is unknown."""
+    if start is None or end is None:
+        return None
+    return max((end - start).total_seconds(), 0.0)
+
+
+def _edit_size(draft_text: str, sent_text: str) -> tuple[float, int]:
+    """(normalised Levenshtein distance 0..1, characters changed) from the draft to the text sent."""
+    return Levenshtein.normalized_distance(draft_text, sent_text), Levenshtein.distance(draft_text, sent_text)
 
 
 def _request_draft(conversation: Conversation, reply_to: Message, *, options: dict[str, object] | None = None) -> None:
@@ -290,8 +323,7 @@ def customer_message_post(
                 "You are sending messages too fast. Please wait a few seconds and try again.",
                 retry_after=settings.CHAT_RATE_LIMIT_WINDOW_S,
             )
-        if conversation.status == Status.CLOSED:
-            conversation.status = Status.OPEN
+        _reopen_if_closed(conversation)
         message = _append_message(conversation, sender=Message.Sender.CUSTOMER, text=text, client_id=client_id)
         _note_language(conversation, widget_language=language, text=text)
         _supersede_ready_drafts(conversation)
@@ -338,6 +370,7 @@ def conversation_request_human(*, public_id: uuid.UUID, client_address: str = ""
         conversation = _lock_or_start(public_id, client_address)
         _note_language(conversation, widget_language=language)
         if conversation.status in (Status.OPEN, Status.CLOSED):
+            _reopen_if_closed(conversation)
             flag(conversation, Reason.CUSTOMER_REQUEST, detail="pressed the button")
             conversation.save()
             realtime.conversation_changed(conversation.pk)
@@ -362,10 +395,65 @@ def conversation_leave_email(*, public_id: uuid.UUID, email: object, client_addr
         conversation.contact_email = email
         conversation.contact_email_at = timezone.now()
         if conversation.status in (Status.OPEN, Status.CLOSED):
+            _reopen_if_closed(conversation)
             flag(conversation, Reason.CUSTOMER_REQUEST, detail="left an email address")
         conversation.save()
         realtime.conversation_changed(conversation.pk)
     return conversation
+
+
+def conversation_end(*, public_id: uuid.UUID) -> Conversation:
+    """The customer ended the chat: it is closed as an agent's close would (closed_at, flags cleared,
+    unfinished drafts discarded) and the widget offers a rating. Ending a closed conversation changes
+    nothing. Raises ServiceError `not_found` for a conversation nothing was stored for.
+    """
+    with transaction.atomic():
+        conversation = _lock(public_id)
+        if conversation.status != Status.CLOSED:
+            _close(conversation)
+            conversation.save()
+            realtime.conversation_changed(conversation.pk)
+    return conversation
+
+
+def check_rating(score: object, comment: object) -> tuple[int, str]:
+    """(score, comment) to store: a whole number 1-5, and a trimmed NFC comment of at most
+    CHAT_MAX_MESSAGE_CHARS code points (None: no comment). ServiceError `invalid_request` (field
+    `score` or `comment`), `invalid_text` or `message_too_long` otherwise."""
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        raise ServiceError("invalid_request", "score must be a whole number from 1 to 5.", field="score")
+    if comment is None:
+        return score, ""
+    if not isinstance(comment, str):
+        raise ServiceError("invalid_request", "comment must be a string.", field="comment")
+    comment = normalise_text(comment, name="comment").strip()
+    if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ServiceError(
+            "message_too_long",
+            f"Comments can be at most {settings.CHAT_MAX_MESSAGE_CHARS:,} characters; this one has {len(comment):,}.",
+            limit=settings.CHAT_MAX_MESSAGE_CHARS,
+            field="comment",
+        )
+    return score, comment
+
+
+def conversation_rate(*, public_id: uuid.UUID, score: object, comment: object = None) -> Rating:
+    """The customer's CSAT rating of the conversation's latest closing: stored, or changed when they
+    rate again (one Rating per closing, keyed by after_seq = last_seq, which nothing changes while the
+    conversation is closed). Ratings are taken while the conversation is closed: once the customer
+    writes again (or asks for a person) it is open and rating it is refused with `rating_closed`.
+    Invalid input: see check_rating.
+    """
+    score, comment = check_rating(score, comment)
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().filter(public_id=public_id).first()
+        if conversation is None or conversation.status != Status.CLOSED:
+            raise ServiceError("rating_closed", "You can rate a conversation once it is closed, until you write again.")
+        rating, _ = Rating.objects.update_or_create(
+            conversation=conversation, after_seq=conversation.last_seq, defaults={"score": score, "comment": comment}
+        )
+        realtime.conversation_changed(conversation.pk)
+    return rating
 
 
 # -- drafting (called by the Celery task) ----------------------------------------
@@ -527,11 +615,14 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
         draft.text = result.text
         draft.alternatives = result.alternatives[:3]
         draft.tokens = result.tokens
+        draft.prompt_tokens = result.prompt_tokens
+        draft.model_name = result.model_name[:200]
         draft.confidence = result.confidence
         draft.sources = [s.as_dict() for s in result.sources]
         draft.topic = topic
         draft.timings = {k: round(v, 4) for k, v in result.timings.items()}
         draft.ready_at = timezone.now()
+        draft.draft_seconds = _seconds(draft.reply_to.created_at, draft.ready_at)
         latest_customer_seq = conversation.messages.filter(sender=Message.Sender.CUSTOMER).aggregate(m=Max("seq"))["m"]
         sent: Message | None = None
         sensitive = escalation.sensitive_topic_rule(topic)
@@ -554,6 +645,8 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
         ):
             draft.status = Draft.Status.AUTO_SENT
             draft.decided_at = draft.ready_at
+            draft.review_seconds = 0.0  # nobody reviewed it
+            draft.edit_distance, draft.chars_changed = 0.0, 0  # sent as written
             sent = _append_message(conversation, sender=Message.Sender.BOT, text=draft.text, draft=draft)
         else:
             draft.status = Draft.Status.READY
@@ -747,8 +840,9 @@ def _claim_ready_draft(conversation: Conversation, draft_id: object, agent: User
     Draft.objects.filter(pk=draft_id, conversation=conversation, status=Draft.Status.READY).exclude(
         reply_to__seq=latest_customer_seq
     ).update(status=Draft.Status.SUPERSEDED)
+    decided_at = timezone.now()
     claimed = Draft.objects.filter(pk=draft_id, conversation=conversation, status=Draft.Status.READY).update(
-        status=status, decided_by=agent, decided_at=timezone.now()
+        status=status, decided_by=agent, decided_at=decided_at
     )
     draft = (
         Draft.objects.select_related("decided_by", "reply_to", "topic")
@@ -766,6 +860,8 @@ def _claim_ready_draft(conversation: Conversation, draft_id: object, agent: User
         raise ServiceError(
             "draft_not_ready", f"This draft can no longer be used: {draft.get_status_display().lower()}."
         )
+    draft.review_seconds = _seconds(draft.ready_at, decided_at)
+    draft.save(update_fields=["review_seconds"])
     return draft
 
 
@@ -794,11 +890,13 @@ def _draft_send(*, public_id: uuid.UUID, draft_id: object, agent: User, edited_t
     with transaction.atomic():
         conversation = _lock_for_agent(public_id, agent)
         draft = _claim_ready_draft(conversation, draft_id, agent, status=Draft.Status.APPROVED)
+        # An "edit" that sends the draft's own text is sent as drafted (status approved, distance 0).
         edited = edited_text is not None and edited_text != draft.text
         if edited:
             draft.status = Draft.Status.EDITED
-            draft.save(update_fields=["status"])
         sent_text = edited_text if edited_text is not None else draft.text
+        draft.edit_distance, draft.chars_changed = _edit_size(draft.text, sent_text)
+        draft.save(update_fields=["status", "edit_distance", "chars_changed"])
         message = _send_agent_text(conversation, agent, sent_text, draft=draft)
         _record(
             conversation,
@@ -864,12 +962,20 @@ def agent_reply(*, public_id: uuid.UUID, agent: User, text: object, client_id: o
 
 
 def _take_over(conversation: Conversation, agent: User) -> None:
+    """The agent answers from now on. Unfinished drafts become taken_over, decided by this agent (with
+    review_seconds for those that were ready); the take_over action points at the latest of them."""
     if conversation.status == Status.OPEN:  # straight from drafting: the agent did not get a summary yet
         _handoff_summary_write(conversation)
     conversation.status = Status.TAKEN_OVER
     conversation.assigned_agent = agent
-    _discard_unfinished_drafts(conversation)
-    _record(conversation, agent, AgentAction.Kind.TAKE_OVER)
+    now = timezone.now()
+    dropped = list(conversation.drafts.filter(status__in=Draft.UNFINISHED).order_by("created_at", "pk"))
+    for draft in dropped:
+        draft.status = Draft.Status.TAKEN_OVER
+        draft.decided_by, draft.decided_at = agent, now
+        draft.review_seconds = _seconds(draft.ready_at, now)
+    Draft.objects.bulk_update(dropped, ["status", "decided_by", "decided_at", "review_seconds"])
+    _record(conversation, agent, AgentAction.Kind.TAKE_OVER, draft=dropped[-1] if dropped else None)
 
 
 def conversation_take_over(*, public_id: uuid.UUID, agent: User) -> Conversation:
@@ -984,10 +1090,7 @@ def conversation_transfer(
 def conversation_close(*, public_id: uuid.UUID, agent: User) -> Conversation:
     with transaction.atomic():
         conversation = _lock_for_agent(public_id, agent)
-        conversation.status = Status.CLOSED
-        conversation.awaiting_reply_since = None
-        _clear_flags(conversation)
-        _discard_unfinished_drafts(conversation)
+        _close(conversation)
         _record(conversation, agent, AgentAction.Kind.CLOSE)
         conversation.save()
         realtime.conversation_changed(conversation.pk)

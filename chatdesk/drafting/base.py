@@ -77,6 +77,10 @@ class DraftResult:
     out_of_scope, when set, is the "we don't answer this" example the customer message is closer to
     than the rule allows (KnowledgeIndex.out_of_scope_match): id "out_of_scope:<pk>", title its text,
     score its cosine similarity to the message. The desk escalates such a draft whatever its confidence.
+
+    tokens: tokens the engine generated; prompt_tokens: tokens it read (0 for engines that select);
+    model_name: the model behind it (a folder, a Hugging Face id, a served model's name, the encoder's
+    name). What drafting costs is reported from these.
     """
 
     text: str
@@ -85,6 +89,8 @@ class DraftResult:
     topic: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
+    prompt_tokens: int = 0
+    model_name: str = ""
     alternatives: list[str] = field(default_factory=list)
     out_of_scope: Source | None = None
 

@@ -315,25 +315,21 @@ def drafts_labelled() -> list[LabelledDraft]:
     status = Draft.Status
     labelled = []
     drafts = Draft.objects.filter(
-        confidence__isnull=False, status__in=[status.APPROVED, status.EDITED, status.REJECTED, status.DISCARDED]
-    ).values_list("pk", "status", "confidence", "topic_id", "text", "conversation_id", "ready_at")
+        confidence__isnull=False,
+        status__in=[status.APPROVED, status.EDITED, status.REJECTED, status.TAKEN_OVER],
+    ).values_list("pk", "status", "confidence", "topic_id", "text", "ready_at")
     sent = dict(AgentAction.objects.filter(kind=AgentAction.Kind.EDIT).values_list("draft_id", "sent_text"))
-    take_overs: dict[int, list[datetime]] = {}
-    for conversation_id, at in AgentAction.objects.filter(kind=AgentAction.Kind.TAKE_OVER).values_list(
-        "conversation_id", "created_at"
-    ):
-        take_overs.setdefault(conversation_id, []).append(at)
-    for pk, state, confidence, topic_id, text, conversation_id, ready_at in drafts:
+    for pk, state, confidence, topic_id, text, ready_at in drafts:
         if state == status.APPROVED:
             right = True
         elif state == status.EDITED:
             right = Levenshtein.normalized_distance(text, sent.get(pk, "")) <= settings.CALIBRATION_MAX_EDIT
         elif state == status.REJECTED:
             right = False
-        elif ready_at is not None and any(at >= ready_at for at in take_overs.get(conversation_id, ())):
-            right = False  # discarded because an agent took over while it waited for review
+        elif ready_at is not None:
+            right = False  # taken over: it waited for review and the agent answered themselves instead
         else:
-            continue  # discarded by a close, or before it was ready: says nothing about the draft
+            continue  # taken over before it was ready: says nothing about the draft
         labelled.append(LabelledDraft(confidence=float(confidence or 0.0), topic_id=topic_id, right=right))
     return labelled
 

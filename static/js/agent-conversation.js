@@ -28,6 +28,7 @@
     rejected: "Rejected",
     auto_sent: "Sent by autopilot",
     superseded: "Superseded by a newer customer message",
+    taken_over: "Dropped: the conversation was taken over",
     discarded: "Discarded",
     failed: "Failed"
   };
@@ -45,6 +46,8 @@
     priority: find('[data-field="priority"]'),
     sentiment: find('[data-field="sentiment"]'),
     contactRow: find('[data-field="contact-row"]'),
+    ratingRow: find('[data-field="rating-row"]'),
+    rating: find('[data-field="rating"]'),
     contact: find('[data-field="contact"]'),
     agent: find('[data-field="agent"]'),
     topic: find('[data-field="topic"]'),
@@ -153,6 +156,9 @@
     // The customer left an address when no agent was at the desk.
     ui.contactRow.hidden = !c.contact_email;
     ui.contact.textContent = c.contact_email || "—";
+    // The customer's CSAT rating of its latest rated closing (1-5), with their comment.
+    ui.ratingRow.hidden = !c.rating;
+    ui.rating.textContent = c.rating ? c.rating.score + " of 5" + (c.rating.comment ? ": \u201c" + c.rating.comment + "\u201d" : "") : "—";
     tick();
 
     if (c.status === "closed") {

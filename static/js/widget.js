@@ -31,6 +31,8 @@
   var DEFAULT_MAX_CHARS = 4000;
   // Statuses in which a person is on the way or on the line (then "Talk to a person" is not offered).
   var PERSON_COMING = ["waiting_for_agent", "no_agent_online", "email_left", "agent_joined"];
+  // The CSAT scale, 1 to 5: each button's accessible name is its number and what it means.
+  var SCORE_MEANINGS = ["very unhappy", "unhappy", "neither happy nor unhappy", "happy", "very happy"];
 
   function findOwnScript() {
     var scripts = document.querySelectorAll("script[src]");
@@ -77,7 +79,12 @@
     bySeq: new Map(),      // seq -> entry: one entry per stored message
     baseSeq: 0,            // messages up to this seq are not shown (dropped by a reset welcome)
     byClientId: new Map(), // client_id -> entry: messages this page sent
-    nextOrder: 0           // keeps unsent messages in the order they were typed
+    nextOrder: 0,          // keeps unsent messages in the order they were typed
+    statusCode: "idle",
+    canRate: false,        // the server offers the rating (the conversation is closed)
+    rating: null,          // {score, comment} the server stored for this closing, or null
+    changingRating: false, // the customer pressed "Change rating"
+    pickedScore: null      // the score chosen in the form, not sent yet
   };
 
   // ------------------------------------------------------------------- view
@@ -161,13 +168,52 @@
     emailForm.appendChild(emailInput);
     emailForm.appendChild(emailSend);
 
-    [header, empty, list, status, emailForm, error, form, human].forEach(function (node) { panel.appendChild(node); });
+    // Offered once the conversation is closed: a 1-5 rating with an optional comment.
+    var rating = el("section", { class: "rating", "data-chatdesk": "rating", "aria-labelledby": "chatdesk-rate-q",
+      hidden: "" });
+    var rateForm = el("form", { class: "rate-form", "data-chatdesk": "rate-form" });
+    rateForm.appendChild(el("p", { class: "rate-q", id: "chatdesk-rate-q" }, "How did we do?"));
+    var scores = el("div", { class: "scores", role: "group", "aria-labelledby": "chatdesk-rate-q" });
+    var scoreButtons = SCORE_MEANINGS.map(function (meaning, index) {
+      var score = index + 1;
+      var button = el("button", { type: "button", class: "score", "data-score": String(score),
+        "aria-pressed": "false", "aria-label": score + " \u2013 " + meaning, title: meaning }, String(score));
+      scores.appendChild(button);
+      return button;
+    });
+    rateForm.appendChild(scores);
+    var ends = el("p", { class: "scale", "aria-hidden": "true" });
+    ends.appendChild(el("span", {}, "very unhappy"));
+    ends.appendChild(el("span", {}, "very happy"));
+    rateForm.appendChild(ends);
+    rateForm.appendChild(el("label", { for: "chatdesk-rate-comment" }, "Comment (optional)"));
+    var rateComment = el("textarea", { id: "chatdesk-rate-comment", rows: "2", "data-chatdesk": "rate-comment" });
+    rateForm.appendChild(rateComment);
+    rateForm.appendChild(el("button", { type: "submit", class: "send" }, "Send rating"));
+    var rateThanks = el("div", { class: "rate-thanks", "data-chatdesk": "rate-thanks", hidden: "" });
+    var rateThanksText = el("p", { role: "status" }, "");
+    var rateChange = el("button", { type: "button", class: "human", "data-chatdesk": "rate-change" }, "Change rating");
+    rateThanks.appendChild(rateThanksText);
+    rateThanks.appendChild(rateChange);
+    rating.appendChild(rateForm);
+    rating.appendChild(rateThanks);
+
+    var actions = el("div", { class: "actions" });
+    var endChat = el("button", { type: "button", class: "human", "data-chatdesk": "end", hidden: "" }, "End chat");
+    actions.appendChild(human);
+    actions.appendChild(endChat);
+
+    [header, empty, list, status, emailForm, rating, error, form, actions].forEach(function (node) {
+      panel.appendChild(node);
+    });
     shadow.appendChild(panel);
     shadow.appendChild(launcher);
 
     return { host: host, launcher: launcher, unread: unread, panel: panel, closeButton: closeButton,
       list: list, empty: empty, status: status, error: error, form: form, input: input, human: human,
-      emailForm: emailForm, emailInput: emailInput,
+      emailForm: emailForm, emailInput: emailInput, endChat: endChat,
+      rating: rating, rateForm: rateForm, scoreButtons: scoreButtons, rateComment: rateComment,
+      rateThanks: rateThanks, rateThanksText: rateThanksText, rateChange: rateChange,
       connection: connection };
   }
 
@@ -188,6 +234,34 @@
       }
     });
     ui.human.addEventListener("click", requestHuman);
+    ui.endChat.addEventListener("click", function () {
+      showError("");
+      if (state.ready) send({ type: "end" });
+    });
+    ui.scoreButtons.forEach(function (button) {
+      button.addEventListener("click", function () {
+        state.pickedScore = Number(button.getAttribute("data-score"));
+        drawRating();
+      });
+    });
+    ui.rateForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!state.pickedScore) {
+        showError("Please choose a rating from 1 to 5.");
+        return;
+      }
+      showError("");
+      var comment = ui.rateComment.value.trim();
+      var frame = { type: "rate", score: state.pickedScore };
+      if (comment) frame.comment = comment;
+      send(frame);
+    });
+    ui.rateChange.addEventListener("click", function () {
+      state.changingRating = true;
+      drawRating();
+      var picked = ui.scoreButtons[(state.pickedScore || 1) - 1];
+      picked.focus();
+    });
     ui.emailForm.addEventListener("submit", function (event) {
       event.preventDefault();
       showError("");
@@ -231,6 +305,45 @@
     if (!offerEmail) ui.emailForm.hidden = true;
     // Once a person is on the way or on the line, asking again does nothing: don't offer it.
     ui.human.hidden = PERSON_COMING.indexOf(code) !== -1;
+  }
+
+  // What the server said about rating (status and welcome frames): offer it while it may be given.
+  function receiveRating(frame) {
+    state.canRate = frame.can_rate === true;
+    var rating = frame.rating && typeof frame.rating.score === "number" ? frame.rating : null;
+    if (!state.canRate) state.changingRating = false;
+    if (!state.changingRating) setRating(rating);
+    drawRating();
+  }
+
+  function setRating(rating) {
+    var known = state.rating;
+    state.rating = rating;
+    // A new closing (no rating yet) starts from an empty form; a stored rating fills it in.
+    if (rating) {
+      state.pickedScore = rating.score;
+      ui.rateComment.value = rating.comment || "";
+    } else if (known) {
+      state.pickedScore = null;
+      ui.rateComment.value = "";
+    }
+  }
+
+  function drawRating() {
+    ui.rating.hidden = !state.canRate;
+    var thanks = Boolean(state.rating) && !state.changingRating;
+    ui.rateForm.hidden = thanks;
+    ui.rateThanks.hidden = !thanks;
+    if (state.rating) {
+      ui.rateThanksText.textContent = "Thanks for your rating: " + state.rating.score + " of 5 (" +
+        SCORE_MEANINGS[state.rating.score - 1] + ").";
+    }
+    ui.scoreButtons.forEach(function (button, index) {
+      var pressed = state.pickedScore === index + 1;
+      button.setAttribute("aria-pressed", String(pressed));
+      button.classList.toggle("is-picked", pressed);
+    });
+    ui.endChat.hidden = state.statusCode === "closed" || state.bySeq.size === 0;
   }
 
   function showConnection(text) {
@@ -475,7 +588,7 @@
       case "welcome": return onWelcome(frame);
       case "ack": return onAck(frame);
       case "message": return onMessage(frame);
-      case "status": return showStatus(frame.text, frame.status);
+      case "status": return onStatus(frame);
       case "error": return onError(frame);
       default: return undefined; // pong, and frame types added later
     }
@@ -495,7 +608,9 @@
     }
     (frame.messages || []).forEach(receiveMessage);
     renderList();
+    state.statusCode = frame.status;
     showStatus(frame.status_text, frame.status);
+    receiveRating(frame);
     showConnection("");
     flushOutbox();
     if (state.wantHuman) {
@@ -504,7 +619,20 @@
     }
   }
 
+  function onStatus(frame) {
+    state.statusCode = frame.status;
+    showStatus(frame.text, frame.status);
+    receiveRating(frame);
+  }
+
   function onAck(frame) {
+    if (frame.action === "rate") {
+      state.changingRating = false;
+      setRating(frame.rating || null);
+      drawRating();
+      if (!ui.rateThanks.hidden) ui.rateChange.focus(); // the form that had focus is gone
+      return;
+    }
     var entry = state.byClientId.get(frame.client_id);
     if (!entry || typeof frame.seq !== "number") return;
     // An ack comes straight back on this socket: a seq above what we hold means broadcasts were missed.
@@ -521,6 +649,7 @@
     var isNew = receiveMessage(frame);
     if (!isNew) return;
     renderList();
+    drawRating();
     if (!state.open && frame.sender !== "customer") ui.unread.hidden = false;
     if (missedSome && state.ready) sendHello();
   }
@@ -537,6 +666,11 @@
     if (frame.code === "hello_required") {
       sendHello();
       return;
+    }
+    if (frame.code === "rating_closed") {
+      state.canRate = false;
+      state.changingRating = false;
+      drawRating();
     }
     var entry = frame.client_id != null ? state.byClientId.get(String(frame.client_id)) : null;
     if (entry && frame.code === "client_id_conflict") {
@@ -612,8 +746,22 @@
     ".email label { flex-basis: 100%; font-size: 13px; color: #3b4558; }",
     ".email input { flex: 1; min-width: 0; padding: 7px 9px; border: 1px solid #c9d0de; border-radius: 8px;",
     "  font: inherit; color: inherit; background: #fff; }",
-    ".human { margin: 0 12px 12px; align-self: flex-start; border: 0; background: none; padding: 4px 2px;",
-    "  color: #2453d1; font: inherit; font-size: 13.5px; text-decoration: underline; cursor: pointer; }"
+    ".actions { display: flex; justify-content: space-between; gap: 8px; margin: 0 12px 12px; }",
+    ".human { align-self: flex-start; border: 0; background: none; padding: 4px 2px;",
+    "  color: #2453d1; font: inherit; font-size: 13.5px; text-decoration: underline; cursor: pointer; }",
+    ".rating { padding: 10px 12px; background: #eef2fb; border-top: 1px solid #e1e5ee; }",
+    ".rate-form { display: flex; flex-direction: column; gap: 6px; margin: 0; }",
+    ".rate-q, .rate-thanks p { margin: 0; font-size: 14px; font-weight: 600; color: #1d2433; }",
+    ".scores { display: flex; gap: 6px; }",
+    ".score { flex: 1; min-height: 40px; border: 1px solid #9aa6c0; border-radius: 8px; background: #fff;",
+    "  color: #1d2433; font: inherit; font-weight: 600; cursor: pointer; }",
+    ".score.is-picked { background: #2453d1; border-color: #2453d1; color: #fff; box-shadow: inset 0 0 0 2px #fff; }",
+    ".scale { display: flex; justify-content: space-between; margin: 0; font-size: 12px; color: #5b6478; }",
+    ".rate-form label { font-size: 13px; color: #3b4558; }",
+    ".rate-form textarea { resize: none; padding: 7px 9px; border: 1px solid #c9d0de; border-radius: 8px;",
+    "  font: inherit; color: inherit; background: #fff; }",
+    ".rate-form .send { align-self: flex-end; min-height: 36px; }",
+    ".rate-thanks { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 6px; }"
   ].join("\n");
 
   if (document.body) mount();

@@ -150,7 +150,7 @@ def test_take_over_tells_the_customer_an_agent_joined(waiting: Conversation, age
         socket = await connect(f"/ws/agents/conversations/{waiting.public_id}/", cookie)
         await socket.send_json_to({"type": "take_over"})
         await receive_until(socket, "ack", action="take_over")
-        assert (await receive_until(socket, "draft"))["draft"]["status"] == "discarded"
+        assert (await receive_until(socket, "draft"))["draft"]["status"] == "taken_over"
         joined = await receive_until(customer, "status", status="agent_joined")
         assert joined["text"] == "An agent has joined the conversation."
         await socket.send_json_to({"type": "reply", "text": "Hi, Alice here.", "client_id": "a-1"})

@@ -174,7 +174,7 @@ class TestDashboardRaces:
         draft.refresh_from_db()
         assert (draft.status, draft.decided_by) == (Draft.Status.EDITED, agent)
 
-    def test_a_draft_finishing_after_a_take_over_is_discarded_and_never_sent(
+    def test_a_draft_finishing_after_a_take_over_is_dropped_and_never_sent(
         self, knowledge: None, conversation: Conversation, agent: User, use_engine: UseEngine
     ) -> None:
         Topic.objects.update(autopilot=True, autopilot_min_confidence=0.1)  # it would be sent at once
@@ -187,7 +187,7 @@ class TestDashboardRaces:
         use_engine(Late())
         say(conversation, "Where is my order?")
         draft = draft_now(conversation)
-        assert draft.status == Draft.Status.DISCARDED
+        assert draft.status == Draft.Status.TAKEN_OVER
         assert not conversation.messages.exclude(sender="customer").exists()
         assert refreshed(conversation).status == Conversation.Status.TAKEN_OVER
 

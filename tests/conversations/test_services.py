@@ -209,7 +209,7 @@ class TestDrafting:
         say(conversation, "Where is my order?")
         draft = draft_now(conversation)
         assert polls[-1] is True
-        assert draft.status == Draft.Status.DISCARDED
+        assert draft.status == Draft.Status.TAKEN_OVER
         assert draft.text == ""
         assert not conversation.messages.exclude(sender="customer").exists()
 
@@ -391,7 +391,7 @@ class TestAgentDecisions:
         conversation = ready_draft.conversation
         services.conversation_take_over(public_id=conversation.public_id, agent=agent)
         ready_draft.refresh_from_db()
-        assert ready_draft.status == Draft.Status.DISCARDED
+        assert ready_draft.status == Draft.Status.TAKEN_OVER
         say(conversation, "Are you there?")
         assert not Draft.objects.filter(conversation=conversation, status=Draft.Status.PENDING).exists()
 

@@ -41,6 +41,9 @@ def test_a_draft_streams_and_reports_its_sources_and_timings(
     assert result.text and "".join(pieces) == result.text
     assert result.text == result.text.strip()
     assert 0 < result.tokens <= 24
+    assert result.model_name == engine.spec.model
+    loaded = engine.batcher().loaded
+    assert result.prompt_tokens > 0 and result.prompt_tokens < loaded.context_tokens
     assert result.topic == "shipping"  # the passage closest to "where is my order?"
     assert result.sources[0].id == "article:2"
     assert 0.0 <= result.confidence <= 1.0

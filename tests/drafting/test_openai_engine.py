@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chatdesk.drafting.base import DraftCancelled, DraftContext, EngineError, Turn
-from chatdesk.drafting.engines.openai_engine import CONFIDENCE_FACTOR, OpenAIEngine
+from chatdesk.drafting.engines.openai_engine import CONFIDENCE_FACTOR, OpenAIEngine, approximate_tokens
 from chatdesk.drafting.generation import draft_confidence
 from chatdesk.drafting.index import KnowledgeIndex, Passage
 from chatdesk.drafting.prompt import SUMMARY_INSTRUCTION, SUMMARY_MAX_NEW_TOKENS
@@ -142,6 +142,9 @@ def test_a_streamed_draft_with_its_request(server: FakeServer, draft_context: Dr
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
     assert "[article:2] Delivery times" in body["messages"][0]["content"]
     assert body["messages"][-1]["content"] == "where is my order? I ordered a jacket last week"
+    # What drafting cost: the served model, and the prompt as estimated (the stream reports no usage).
+    assert result.model_name == "tiny-chat"
+    assert result.prompt_tokens == approximate_tokens(body["messages"]) > 0
 
 
 def test_sampling_options_and_logprobs_reach_the_server_and_the_confidence(

@@ -135,6 +135,11 @@ class TransformersEngine(DraftEngine):
             batch_exact=s.DRAFT_BATCH_EXACT,
         )
 
+    @property
+    def model_name(self) -> str:
+        """The model drafts are written with, as DraftResult.model_name: its folder or id (+ the adapter)."""
+        return f"{self.spec.model} + {self.spec.adapter}" if self.spec.adapter else self.spec.model
+
     def warm_up(self) -> None:
         warm_up_encoder(self._encode, self.passages)  # first: it imports transformers too, under its own lock
         self.batcher()
@@ -220,6 +225,8 @@ class TransformersEngine(DraftEngine):
             first_token_s=first_token_s,
             confidence=lambda best: draft_confidence(fluency, best),
             tokens=len(generated),
+            prompt_tokens=len(prompt_ids),
+            model_name=self.model_name,
             alternatives=alternatives,
             empty_error="the model wrote an empty draft",
         )

@@ -59,6 +59,8 @@ def written_result(
     first_token_s: float,
     confidence: Callable[[float | None], float],
     tokens: int,
+    prompt_tokens: int,
+    model_name: str,
     alternatives: list[str] | None = None,
     empty_error: str,
 ) -> DraftResult:
@@ -83,5 +85,7 @@ def written_result(
             "first_token_s": writer.first_piece_s if writer.first_piece_s is not None else first_token_s,
         },
         tokens=tokens,
+        prompt_tokens=prompt_tokens,
+        model_name=model_name,
         alternatives=alternatives or [],
     )

@@ -230,6 +230,8 @@ class OpenAIEngine(DraftEngine):
             first_token_s=finished - started,
             confidence=confidence,
             tokens=len(logprobs) or chunks,
+            prompt_tokens=approximate_tokens(messages),  # an estimate: the stream reports no usage
+            model_name=self.model,
             empty_error="the model server sent an empty draft",
         )
 

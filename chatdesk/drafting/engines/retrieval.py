@@ -93,6 +93,7 @@ class RetrievalEngine(DraftEngine):
             sources=[Source(id=m.passage.id, title=m.passage.title, score=m.score) for m in choice.matches],
             topic=choice.topic,
             timings={"encode_s": encoded - started, "select_s": selected - encoded},
+            model_name=encoder.ENCODER_NAME,  # selects a passage: no tokens read or written
             out_of_scope=out_of_scope_source(out_of_scope),
         )
 
