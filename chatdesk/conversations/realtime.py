@@ -3,18 +3,23 @@
 Services call `conversation_changed` inside their transaction; the frames are
 built from the committed rows and sent only after commit, so a client never
 sees state that was rolled back. Sends go through one long-lived event loop
-per process (a new loop per send would open a new Redis connection each time).
+per process (a new loop per send would open a new Redis connection each time),
+in the order they were asked for, without making the caller wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import hashlib
 import logging
 import os
 import threading
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -53,12 +58,9 @@ def access_changed(*, user_id: int | None = None, session_key: str | None = None
     groups += [session_group(session_key)] if session_key else []
 
     def publish() -> None:
+        # Should a send fail (logged), the socket still checks its session before every action it takes.
         for group in groups:
-            try:
-                _send(group, [], event_type="access.changed")
-            except Exception:
-                # The socket still checks its session before every action it takes.
-                log.exception("announcing an access change to %s failed", group)
+            _send(group, [], event_type="access.changed")
 
     transaction.on_commit(publish)
 
@@ -93,21 +95,16 @@ def _publish(conversation_id: int, message_id: int | None) -> None:
         )
         _send(QUEUE_GROUP, [frames.queue_update_frame(conversation, in_queue=in_queue)])
     except Exception:
-        # The change is committed; clients catch up from their snapshot when they reconnect.
+        # Building the frames failed (sends log their own failures). The change is committed; clients
+        # catch up from their snapshot when they reconnect.
         log.exception("broadcast for conversation %s failed", conversation.public_id)
 
 
 def agents_alerted(frame: frames.Frame) -> None:
     """After commit, send an `alert` frame (frames.alert_frame) to every agent's queue socket."""
 
-    def publish() -> None:
-        try:
-            _send(QUEUE_GROUP, [frame])
-        except Exception:
-            # The conversation's new priority still reaches agents with its queue.update or their next snapshot.
-            log.exception("alerting the agents failed")
-
-    transaction.on_commit(publish)
+    # Should the send fail (logged), the new priority still reaches agents with its queue.update.
+    transaction.on_commit(lambda: _send(QUEUE_GROUP, [frame]))
 
 
 def draft_text_streamed(
@@ -115,11 +112,12 @@ def draft_text_streamed(
 ) -> concurrent.futures.Future[None]:
     """Start sending the agents a piece of a draft being written (not stored); returns the send's future."""
     frame = {"type": "draft.delta", "draft_id": draft_id, "offset": offset, "text": text}
-    return _send(agent_conversation_group(public_id), [frame], wait=False)
+    return _send(agent_conversation_group(public_id), [frame])
 
 
 _loops: dict[int, asyncio.AbstractEventLoop] = {}
 _loops_lock = threading.Lock()
+_tails: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}  # each loop's latest send, touched in its thread
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -133,12 +131,61 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 
 
 def _send(
-    group: str, frame_list: list[frames.Frame], *, wait: bool = True, event_type: str = "deliver"
+    group: str, frame_list: list[frames.Frame], *, wait: bool = False, event_type: str = "deliver"
 ) -> concurrent.futures.Future[None]:
+    """Send an event to `group` after every send this process asked for before (one order per process,
+    so a client never gets a conversation's frames out of order), on the broadcast loop. The caller
+    does not wait for Redis unless `wait` (a database thread must not: every socket's database work
+    waits behind it); the returned future says how it went."""
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS is not configured"
     event = deliver_event(frame_list) if event_type == "deliver" else {"type": event_type}
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, event), _event_loop())
+    done: concurrent.futures.Future[None] = concurrent.futures.Future()
+    loop = _event_loop()
+    loop.call_soon_threadsafe(_chain, loop, layer.group_send(group, event), group, done)
     if wait:
-        future.result(timeout=SEND_TIMEOUT_S)
-    return future
+        done.result(timeout=SEND_TIMEOUT_S)
+    return done
+
+
+def _chain(
+    loop: asyncio.AbstractEventLoop, send: Coroutine[Any, Any, None], group: str, done: concurrent.futures.Future[None]
+) -> None:
+    """In the loop's thread, in the order _send was called: start `send` once the previous one ended."""
+    _tails[loop] = loop.create_task(_send_after(_tails.get(loop), send, group, done))
+
+
+async def _send_after(
+    previous: asyncio.Task[None] | None,
+    send: Coroutine[Any, Any, None],
+    group: str,
+    done: concurrent.futures.Future[None],
+) -> None:
+    if previous is not None:
+        await asyncio.wait([previous])  # its outcome is its own
+    try:
+        await asyncio.wait_for(send, SEND_TIMEOUT_S)
+    except Exception as exc:
+        # What was stored stays; clients catch up from their snapshot or the next frame's seq.
+        log.warning("broadcast to %s failed: %r", group, exc)
+        done.set_exception(exc)
+    else:
+        done.set_result(None)
+
+
+def flush(timeout_s: float = SEND_TIMEOUT_S) -> None:
+    """Wait until this process's sends so far are done (a short-lived command calls it before exiting)."""
+    loop = _loops.get(os.getpid())
+    if loop is None:
+        return
+
+    async def latest() -> None:
+        tail = _tails.get(loop)
+        if tail is not None:
+            await asyncio.wait([tail])
+
+    with contextlib.suppress(concurrent.futures.TimeoutError):
+        asyncio.run_coroutine_threadsafe(latest(), loop).result(timeout=timeout_s)
+
+
+atexit.register(flush)
