@@ -71,6 +71,7 @@ class Phase:
     delivered: int = 0  # messages every agent saw
     latencies: list[float] = field(default_factory=list)  # one per message and agent
     errors: Counter[str] = field(default_factory=Counter)
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])  # markers of earlier phases never match
 
     def figures(self) -> dict[str, Any]:
         return {
@@ -142,7 +143,7 @@ async def _customer_loop(ws: Any, n: int, board: Board, stop: asyncio.Event, pha
     """Send, wait until every agent saw it, send the next, until `stop`."""
     i = 0
     while not stop.is_set():
-        marker = f"{phase.system}-{phase.customers}-{n}-{i}"
+        marker = f"{phase.tag}-{n}-{i}"
         seen = board.expect(marker)
         sent_at = time.perf_counter()
         await ws.send(json.dumps(frame(marker, f"Where is my order? [m:{marker}]")))
@@ -150,8 +151,9 @@ async def _customer_loop(ws: Any, n: int, board: Board, stop: asyncio.Event, pha
         try:
             await asyncio.wait_for(seen.wait(), SEEN_TIMEOUT_S)
         except TimeoutError:
-            phase.errors["not_seen_in_time"] += 1
+            phase.errors[f"seen_by_{len(board.seen.pop(marker, {}))}_of_{board.agents}_in_time"] += 1
             board.waiting.pop(marker, None)
+            i += 1
             continue
         if stop.is_set():
             break  # finished after the clock stopped: not counted
