@@ -109,6 +109,7 @@ def summary(timings: list[float]) -> dict[str, float]:
     return {
         "p50_s": round(statistics.median(ordered), 4),
         "p90_s": round(ordered[int(0.9 * (len(ordered) - 1))], 4),
+        "p99_s": round(ordered[int(0.99 * (len(ordered) - 1))], 4),
         "max_s": round(ordered[-1], 4),
     }
 
