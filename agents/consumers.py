@@ -12,10 +12,11 @@ import time
 import uuid
 from typing import Any, ClassVar
 
+from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 
 from chatdesk.conversations import assignment, frames, presence, realtime, selectors, services
-from chatdesk.conversations.consumers import CLOSE_NOT_FOUND, FrameConsumer, database
+from chatdesk.conversations.consumers import CLOSE_NOT_FOUND, FrameConsumer
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import Field, FrameSpec
 from chatdesk.knowledge import services as knowledge_services
@@ -42,14 +43,14 @@ class AgentConsumer(FrameConsumer):
         await self.accept()
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
-        self.agent = await database(selectors.agent_for_session)(self.session_key)
+        self.agent = await database_sync_to_async(selectors.agent_for_session)(self.session_key)
         if self.agent is None:
             await self.send_error(ServiceError("not_agent", "Sign in as an agent to use this connection."))
             await self.close(code=CLOSE_NOT_AGENT)
             return
         await self.join(realtime.user_group(self.agent.pk))
         await self.join(realtime.session_group(self.session_key or ""))
-        await database(presence.socket_opened)(self.agent, self.channel_name)
+        await database_sync_to_async(presence.socket_opened)(self.agent, self.channel_name)
         self.seen_at = time.monotonic()
         await self.start()
 
@@ -65,19 +66,19 @@ class AgentConsumer(FrameConsumer):
             return
         if self.seen_at is not None and time.monotonic() - self.seen_at > SEEN_EVERY_S:
             self.seen_at = time.monotonic()
-            await database(presence.socket_seen)(self.channel_name)
+            await database_sync_to_async(presence.socket_seen)(self.channel_name)
         await super().receive(text_data, bytes_data)
 
     async def handle(self, kind: str, fields: dict[str, Any]) -> None:
         if kind == "presence":
             # No answer: the page sends it on its own (tab shown or hidden), nobody waits for it.
-            await database(presence.socket_seen)(self.channel_name, away=fields["away"])
+            await database_sync_to_async(presence.socket_seen)(self.channel_name, away=fields["away"])
             return
         await self.act(kind, fields)
 
     async def disconnect(self, code: int) -> None:
         if self.seen_at is not None:
-            await database(presence.socket_closed)(self.channel_name)
+            await database_sync_to_async(presence.socket_closed)(self.channel_name)
         await super().disconnect(code)
 
     async def access_changed(self, event: dict[str, Any]) -> None:
@@ -88,7 +89,7 @@ class AgentConsumer(FrameConsumer):
         """Close the socket (4401, after a `session_ended` error frame) unless its session is still live."""
         if self.agent is None:
             return True
-        current = await database(selectors.agent_for_session)(self.session_key)
+        current = await database_sync_to_async(selectors.agent_for_session)(self.session_key)
         if current is not None and current.pk == self.agent.pk:
             self.agent = current
             return False
@@ -111,9 +112,9 @@ class QueueConsumer(AgentConsumer):
 
     async def start(self) -> None:
         await self.join(realtime.QUEUE_GROUP)
-        await self.send_json(await database(frames.queue_snapshot_frame)())
+        await self.send_json(await database_sync_to_async(frames.queue_snapshot_frame)())
         # An agent arrived at the desk: conversations waiting for someone online may go to them.
-        await database(assignment.assign_waiting)()
+        await database_sync_to_async(assignment.assign_waiting)()
 
     async def act(self, kind: str, fields: dict[str, Any]) -> None:
         """`filter`: from now on this socket shows only the matching part of the queue, starting with a
@@ -122,7 +123,7 @@ class QueueConsumer(AgentConsumer):
         self.queue_filter = selectors.queue_filter(
             reason=fields["reason"], topic=fields["topic"], mine=bool(fields["mine"]), agent=self.agent
         )
-        await self.send_json(await database(frames.queue_snapshot_frame)(self.queue_filter))
+        await self.send_json(await database_sync_to_async(frames.queue_snapshot_frame)(self.queue_filter))
 
     async def deliver(self, event: dict[str, Any]) -> None:
         for frame in event["frames"]:
@@ -157,21 +158,23 @@ class AgentConversationConsumer(AgentConsumer):
 
     async def start(self) -> None:
         self.public_id = self.scope["url_route"]["kwargs"]["public_id"]
-        conversation = await database(selectors.conversation_for_agent)(user=self.agent, public_id=self.public_id)
+        conversation = await database_sync_to_async(selectors.conversation_for_agent)(
+            user=self.agent, public_id=self.public_id
+        )
         if conversation is None:
             await self.send_error(ServiceError("not_found", "This conversation does not exist."))
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.conversation_id = conversation.pk
         await self.join(realtime.agent_conversation_group(self.public_id))
-        for frame in await database(frames.agent_snapshot_frames)(conversation):
+        for frame in await database_sync_to_async(frames.agent_snapshot_frames)(conversation):
             await self.send_json(frame)
-        await database(presence.socket_viewing)(self.channel_name, conversation.pk)
+        await database_sync_to_async(presence.socket_viewing)(self.channel_name, conversation.pk)
         await self.announce_viewers()
 
     async def announce_viewers(self) -> None:
         """Tell every agent with this conversation open who else is looking at it."""
-        frame = await database(frames.viewers_frame)(self.conversation_id)
+        frame = await database_sync_to_async(frames.viewers_frame)(self.conversation_id)
         await self.channel_layer.group_send(
             realtime.agent_conversation_group(self.public_id), realtime.deliver_event([frame])
         )
@@ -183,10 +186,10 @@ class AgentConversationConsumer(AgentConsumer):
 
     async def act(self, kind: str, fields: dict[str, Any]) -> None:
         if kind == "history":
-            frame = await database(frames.history_frame)(self.public_id, before_seq=fields["before_seq"])
+            frame = await database_sync_to_async(frames.history_frame)(self.public_id, before_seq=fields["before_seq"])
             await self.send_json(frame)
             return
-        message = await database(ACTIONS[kind])(self.public_id, self.agent, fields)
+        message = await database_sync_to_async(ACTIONS[kind])(self.public_id, self.agent, fields)
         ack: dict[str, Any] = {"type": "ack", "action": kind, "request_id": fields["request_id"]}
         if message is not None and hasattr(message, "seq"):
             ack["seq"] = message.seq

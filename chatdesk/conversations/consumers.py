@@ -6,8 +6,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -19,19 +18,10 @@ from chatdesk.conversations.inbound import Field, FrameSpec
 from chatdesk.conversations.tokens import conversation_token, public_id_from_token
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Too many frames: the client ignored rate_limited errors (a server may send only 1000 and 3000-4999).
 CLOSE_FLOODING = 4429
 CLOSE_NOT_FOUND = 4404
-
-
-def database(func: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """`func` run on a thread of the process's pool, with that thread's own (kept) database connection,
-    closing stale connections around it (channels' database_sync_to_async). Not thread-sensitive: one
-    socket's slow query or lock wait no longer holds every other socket's database work on the one
-    thread Channels would use. Each socket still handles its own frames one at a time, in order."""
-    return database_sync_to_async(func, thread_sensitive=False)
 
 
 class FrameConsumer(AsyncJsonWebsocketConsumer):
@@ -156,28 +146,30 @@ class CustomerChatConsumer(FrameConsumer):
         elif kind == "message":
             await self.post_message(fields)
         elif kind == "request_human":
-            await database(services.conversation_request_human)(
+            await database_sync_to_async(services.conversation_request_human)(
                 public_id=self.public_id, client_address=self.client_address(), language=self.language
             )
         elif kind == "leave_email":
-            await database(services.conversation_leave_email)(
+            await database_sync_to_async(services.conversation_leave_email)(
                 public_id=self.public_id, email=fields["email"], client_address=self.client_address()
             )
         elif kind == "end":
-            await database(services.conversation_end)(public_id=self.public_id)
+            await database_sync_to_async(services.conversation_end)(public_id=self.public_id)
             await self.send_json({"type": "ack", "action": "end", "request_id": fields["request_id"]})
         elif kind == "rate":
-            rating = await database(services.conversation_rate)(
+            rating = await database_sync_to_async(services.conversation_rate)(
                 public_id=self.public_id, score=fields["score"], comment=fields["comment"]
             )
             rated = frames.rating_fields(rating)
             await self.send_json({"type": "ack", "action": "rate", "request_id": fields["request_id"], "rating": rated})
         elif kind == "history":
-            await self.send_json(await database(frames.history_frame)(self.public_id, before_seq=fields["before_seq"]))
+            await self.send_json(
+                await database_sync_to_async(frames.history_frame)(self.public_id, before_seq=fields["before_seq"])
+            )
 
     async def hello(self, *, token: str | None, after_seq: int) -> None:
         self.count_hello()
-        await database(throttle.check)(
+        await database_sync_to_async(throttle.check)(
             "hello", self.client_address(), limit=settings.CHAT_HELLOS_PER_MINUTE_PER_ADDRESS, window_s=60
         )
         if token is None:
@@ -194,7 +186,7 @@ class CustomerChatConsumer(FrameConsumer):
         self.public_id = public_id
         # Subscribe before the snapshot: nothing is missed, and clients drop frames by seq they already have.
         await self.join(realtime.customer_group(public_id))
-        welcome = await database(frames.welcome_frame)(public_id, after_seq=after_seq)
+        welcome = await database_sync_to_async(frames.welcome_frame)(public_id, after_seq=after_seq)
         await self.send_json({**welcome, "token": conversation_token(public_id)})
 
     def count_hello(self) -> None:
@@ -211,7 +203,7 @@ class CustomerChatConsumer(FrameConsumer):
 
     async def post_message(self, fields: dict[str, Any]) -> None:
         assert self.public_id is not None
-        message, created = await database(services.customer_message_post)(
+        message, created = await database_sync_to_async(services.customer_message_post)(
             public_id=self.public_id,
             text=fields["text"],
             client_id=fields["client_id"],

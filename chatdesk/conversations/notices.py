@@ -10,6 +10,7 @@ import re
 from django.conf import settings
 
 from chatdesk.conversations.models import CustomerNotice
+from chatdesk.conversations.rules import HAN
 
 Code = CustomerNotice.Code
 
@@ -41,7 +42,6 @@ BUILT_IN: dict[str, dict[str, str]] = {
     },
 }
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -61,7 +61,7 @@ def language_code(tag: object) -> str | None:
 def language_of_text(text: str) -> str | None:
     """The language a customer wrote in, when the text says so clearly: two or more Han characters →
     zh-hans; three or more Latin words and no Han → en; otherwise None ("ok", "123", "??")."""
-    han = len(_HAN.findall(text))
+    han = len(HAN.findall(text))
     if han >= 2:
         return "zh-hans"
     if han == 0 and len(_LATIN_WORD.findall(text)) >= 3:
@@ -72,7 +72,7 @@ def language_of_text(text: str) -> str | None:
 def notice_text(code: str, language: str, **values: str) -> str:
     """The sentence for `code` in `language` (the site's first language when the desk does not speak it),
     with {email} and the like filled in. A manager's CustomerNotice wins over the built-in wording."""
-    spoken = {code for code, _ in settings.LANGUAGES}
+    spoken = {spoken_code for spoken_code, _name in settings.LANGUAGES}
     language = language if language in spoken else settings.LANGUAGES[0][0]
     own = CustomerNotice.objects.filter(code=code, language=language).values_list("text", flat=True).first()
     built_in = BUILT_IN[code]
