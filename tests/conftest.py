@@ -25,6 +25,13 @@ from tests.live import LiveStack, start_live_stack
 PASSWORD = "correct-horse-battery"
 
 
+def pytest_configure() -> None:
+    """In this process, close database connections after each use as Django did before DB_CONN_MAX_AGE:
+    in-process sockets' database threads would otherwise keep connections that stop pytest-django from
+    dropping the test database at the end. Live stacks' processes run with the desk's own setting."""
+    django_settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests run last: see _django_beside_playwright."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
