@@ -39,6 +39,7 @@ from django.db.models import (
     When,
     Window,
 )
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import ExtractHour, RowNumber, TruncDate
 
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating
@@ -90,6 +91,11 @@ FIRST_RESPONSE_BUCKETS: tuple[tuple[str, str, dt.timedelta | None], ...] = (
 
 PERCENTILES = (50, 90)
 
+# topic_id / agent_id meaning "none": no topic, nobody (undecided drafts, conversations no agent acted in).
+NO_ONE = 0
+# A drill-down outcome that stands for drafts that reached the customer unchanged (approved or auto-sent).
+AS_IS = "as_is"
+
 
 class ReportInputError(ValueError):
     """A report parameter that cannot be used; the message says which and why, for the manager."""
@@ -97,7 +103,8 @@ class ReportInputError(ValueError):
 
 @dataclass(frozen=True)
 class ReportFilters:
-    """What a report covers: [start, end) in `tz`, optionally one topic, agent (user id) and engine.
+    """What a report covers: [start, end) in `tz`, optionally one topic, agent (user id) and engine;
+    NO_ONE as topic or agent asks for rows with none.
 
     Conversations count when their first customer message is in the range, drafts when they were
     created in it, messages when they were sent in it (docs/reports.md, "Which rows count").
@@ -146,9 +153,10 @@ def conversations_in(f: ReportFilters) -> QuerySet[Conversation]:
     agent: an agent who acted in it, engine: one of its drafts was written by it."""
     qs = Conversation.objects.filter(first_customer_at__gte=f.start, first_customer_at__lt=f.end)
     if f.topic_id is not None:
-        qs = qs.filter(topic_id=f.topic_id)
+        qs = qs.filter(topic__isnull=True) if f.topic_id == NO_ONE else qs.filter(topic_id=f.topic_id)
     if f.agent_id is not None:
-        qs = qs.filter(Exists(AgentAction.objects.filter(conversation=OuterRef("pk"), agent_id=f.agent_id)))
+        acted = Exists(AgentAction.objects.filter(conversation=OuterRef("pk"), agent_id=f.agent_id))
+        qs = qs.filter(acted if f.agent_id else ~Exists(AgentAction.objects.filter(conversation=OuterRef("pk"))))
     if f.engine:
         qs = qs.filter(Exists(Draft.objects.filter(conversation=OuterRef("pk"), engine=f.engine)))
     return qs
@@ -158,9 +166,9 @@ def drafts_in(f: ReportFilters) -> QuerySet[Draft]:
     """Drafts created in the range; topic: the draft's topic, agent: who decided it, engine: its engine."""
     qs = Draft.objects.filter(created_at__gte=f.start, created_at__lt=f.end)
     if f.topic_id is not None:
-        qs = qs.filter(topic_id=f.topic_id)
+        qs = qs.filter(topic__isnull=True) if f.topic_id == NO_ONE else qs.filter(topic_id=f.topic_id)
     if f.agent_id is not None:
-        qs = qs.filter(decided_by_id=f.agent_id)
+        qs = qs.filter(decided_by__isnull=True) if f.agent_id == NO_ONE else qs.filter(decided_by_id=f.agent_id)
     if f.engine:
         qs = qs.filter(engine=f.engine)
     return qs
@@ -171,11 +179,14 @@ def messages_in(f: ReportFilters, *senders: str) -> QuerySet[Message]:
     (whenever those conversations started)."""
     qs = Message.objects.filter(created_at__gte=f.start, created_at__lt=f.end, sender__in=senders)
     if f.topic_id is not None:
-        qs = qs.filter(conversation__topic_id=f.topic_id)
-    if f.agent_id is not None:
-        qs = qs.filter(
-            Exists(AgentAction.objects.filter(conversation=OuterRef("conversation_id"), agent_id=f.agent_id))
+        qs = (
+            qs.filter(conversation__topic__isnull=True)
+            if f.topic_id == NO_ONE
+            else qs.filter(conversation__topic_id=f.topic_id)
         )
+    if f.agent_id is not None:
+        actions = AgentAction.objects.filter(conversation=OuterRef("conversation_id"))
+        qs = qs.filter(Exists(actions.filter(agent_id=f.agent_id)) if f.agent_id else ~Exists(actions))
     if f.engine:
         qs = qs.filter(Exists(Draft.objects.filter(conversation=OuterRef("conversation_id"), engine=f.engine)))
     return qs
@@ -212,11 +223,11 @@ def answered_by(ref: str = "pk") -> Case:
     )
 
 
-def _first_response_time() -> ExpressionWrapper:
+def _first_response_time() -> ExpressionWrapper[CombinedExpression]:
     return ExpressionWrapper(F("first_response_at") - F("first_customer_at"), output_field=DurationField())
 
 
-def _resolution_time() -> ExpressionWrapper:
+def _resolution_time() -> ExpressionWrapper[CombinedExpression]:
     return ExpressionWrapper(F("closed_at") - F("first_customer_at"), output_field=DurationField())
 
 
@@ -411,7 +422,7 @@ def edit_size(f: ReportFilters) -> dict[str, Any]:
             found[key].update(median=values[50], p90=values[90])
         return found
 
-    overall = {"n": 0, "chars_changed": 0, "buckets": {key: 0 for key, _, _, _ in EDIT_BUCKETS}}
+    overall: dict[str, Any] = {"n": 0, "chars_changed": 0, "buckets": {key: 0 for key, _, _, _ in EDIT_BUCKETS}}
     by_topic = grouped("topic_id")
     for row in by_topic.values():
         overall["n"] += row["n"]
@@ -444,7 +455,7 @@ def times(f: ReportFilters) -> dict[str, dict[str, Any]]:
     closed conversations in range. Four queries."""
     drafts = drafts_in(f).order_by()
     conversations = conversations_in(f).order_by()
-    measured = {
+    measured: dict[str, tuple[QuerySet[Any], Any]] = {
         "time_to_draft": (drafts, F("draft_seconds")),
         "review": (drafts, F("review_seconds")),
         "first_response": (conversations, _first_response_time()),
@@ -493,7 +504,7 @@ def cost(f: ReportFilters) -> dict[str, Any]:
         "timed": Count("draft_seconds"),
     }
     by_engine: dict[str, dict[str, Any]] = {}
-    for row in qs.values("engine").annotate(**sums):
+    for row in qs.values("engine").annotate(**sums).values("engine", *sums):
         n, tokens, prompt_tokens = row["n"], row["tokens_sum"] or 0, row["prompt_tokens_sum"] or 0
         seconds = row["seconds_sum"] or 0.0
         by_engine[row["engine"]] = {
@@ -507,6 +518,7 @@ def cost(f: ReportFilters) -> dict[str, Any]:
         }
     by_day: dict[dt.date, dict[str, dict[str, Any]]] = {d: {} for d in f.days()}
     rows = qs.annotate(day=TruncDate("created_at", tzinfo=f.tz)).values("day", "engine").annotate(**sums)
+    rows = rows.values("day", "engine", *sums)
     for row in rows:
         by_day[row["day"]][row["engine"]] = {
             "drafts": row["n"],
@@ -602,7 +614,7 @@ class Drill:
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
             raise ReportInputError(f"Unknown metric {self.metric!r}; choose one of {', '.join(METRICS)}.")
-        if self.status and self.status not in DraftStatus.values:
+        if self.status and self.status not in (*DraftStatus.values, AS_IS):
             raise ReportInputError(f"Unknown draft outcome {self.status!r}.")
         if self.reason and self.reason not in EscalationFlag.Reason.values:
             raise ReportInputError(f"Unknown escalation reason {self.reason!r}.")
@@ -637,12 +649,7 @@ def conversations_behind(f: ReportFilters, drill: Drill) -> QuerySet[Conversatio
         messages = _at_local(messages_in(f, *senders), "created_at", f, drill)
         return Conversation.objects.filter(pk__in=messages.values("conversation_id"))
     if metric == "drafts":
-        drafts = _at_local(drafts_in(f), "created_at", f, drill)
-        if drill.status:
-            drafts = drafts.filter(status=drill.status)
-        if drill.bucket:
-            drafts = drafts.filter(_edit_bucket(drill.bucket))
-        return Conversation.objects.filter(pk__in=drafts.values("conversation_id"))
+        return Conversation.objects.filter(pk__in=drafts_behind(f, drill).values("conversation_id"))
     qs = _at_local(conversations_in(f), "first_customer_at", f, drill)
     if metric in CONVERSATION_METRICS:
         return qs.filter(CONVERSATION_METRICS[metric])
@@ -665,3 +672,18 @@ def conversations_behind(f: ReportFilters, drill: Drill) -> QuerySet[Conversatio
     if drill.answered:
         qs = qs.annotate(_answered=answered_by()).filter(_answered=drill.answered)
     return qs
+
+
+def drafts_behind(f: ReportFilters, drill: Drill) -> QuerySet[Draft]:
+    """The drafts in range under `f`; for a drafts drill-down, only those the number counts (outcome,
+    edit-size bucket, local day and hour)."""
+    drafts = drafts_in(f)
+    if drill.metric != "drafts":
+        return drafts
+    drafts = _at_local(drafts, "created_at", f, drill)
+    if drill.status:
+        as_is = (DraftStatus.APPROVED, DraftStatus.AUTO_SENT)
+        drafts = drafts.filter(status__in=as_is if drill.status == AS_IS else (drill.status,))
+    if drill.bucket:
+        drafts = drafts.filter(_edit_bucket(drill.bucket))
+    return drafts
