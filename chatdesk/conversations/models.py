@@ -161,6 +161,13 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["conversation", "seq"]
+        indexes = [
+            # Reports: messages sent in a date range; which conversations a person replied to in their own words.
+            models.Index(fields=["created_at", "sender"], name="message_created_sender"),
+            models.Index(
+                fields=["conversation"], condition=Q(sender="agent", draft__isnull=True), name="message_own_reply"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
             models.UniqueConstraint(
@@ -259,6 +266,7 @@ class Draft(models.Model):
         indexes = [
             models.Index(fields=["created_at"], name="draft_created_at"),
             models.Index(fields=["decided_at"], name="draft_decided_at"),
+            models.Index(fields=["conversation"], condition=Q(status="edited"), name="draft_edited"),  # reports
         ]
         constraints = [
             models.UniqueConstraint(
@@ -306,6 +314,10 @@ class AgentAction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # Reports: was a conversation taken over?
+            models.Index(fields=["conversation"], condition=Q(kind="take_over"), name="action_take_over"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.agent} {self.kind} ({self.created_at:%Y-%m-%d %H:%M})"

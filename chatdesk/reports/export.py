@@ -16,7 +16,7 @@ from django.db.models import Avg, Count, IntegerField, Model, OuterRef, QuerySet
 from django.db.models.functions import Coalesce
 
 from chatdesk.conversations.models import Conversation, Draft, Rating
-from chatdesk.reports.metrics import answered_by
+from chatdesk.reports.metrics import answered_by, report_queries
 from chatdesk.reports.selectors import escalation_reasons
 
 BATCH = 2000
@@ -178,12 +178,14 @@ class CsvRows:
         if self.after is None:
             self.after = 0
             return self._csv([list(self.header)])
-        batch = list(self.qs.filter(pk__gt=self.after)[:BATCH])
+        with report_queries():
+            batch = list(self.qs.filter(pk__gt=self.after)[:BATCH])
+            lines = self.lines(batch) if batch else []
         if not batch:
             self.done = True
             return None
         self.after = batch[-1].pk
-        return self._csv(self.lines(batch))
+        return self._csv(lines)
 
     def __iter__(self) -> Iterator[str]:
         while (chunk := self.next_chunk()) is not None:

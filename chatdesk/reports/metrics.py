@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -143,6 +145,18 @@ def local_day_range(first: dt.date, last: dt.date, tz: ZoneInfo) -> tuple[dt.dat
     start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz)
     return start, end
+
+
+@contextmanager
+def report_queries() -> Iterator[None]:
+    """One transaction for a report's queries; on PostgreSQL without JIT compilation (SET LOCAL, so only
+    for it). PostgreSQL's JIT compiles each of these aggregate queries for hundreds of milliseconds,
+    several times what running them costs at 100,000 conversations (bench/reports.py)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
 
 
 # --- the rows each metric counts -------------------------------------------------------------------
@@ -380,18 +394,37 @@ def _outcome_table(rows: Iterable[Mapping[str, Any]], key: str) -> dict[Any, dic
     return dict(table)
 
 
-def draft_outcomes(f: ReportFilters) -> dict[str, Any]:
+def draft_facts(f: ReportFilters) -> list[dict[str, Any]]:
+    """Drafts in range grouped by local day, engine and status: n, tokens_sum, prompt_tokens_sum,
+    seconds_sum (draft_seconds) and timed (drafts with draft_seconds). One query, the one scan of the
+    range's drafts that outcomes per day and engine, cost and the headline share."""
+    rows = (
+        drafts_in(f)
+        .order_by()
+        .annotate(day=TruncDate("created_at", tzinfo=f.tz))
+        .values("day", "engine", "status")
+        .annotate(
+            n=Count("pk"),
+            tokens_sum=Sum("tokens"),
+            prompt_tokens_sum=Sum("prompt_tokens"),
+            seconds_sum=Sum("draft_seconds"),
+            timed=Count("draft_seconds"),
+        )
+    )
+    return [dict(row) for row in rows]
+
+
+def draft_outcomes(f: ReportFilters, facts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Drafts in range by status: overall, per topic id, per deciding agent id (None: nobody decided),
     per engine and per local day. `finished` excludes drafts still waiting; shares are of finished
-    drafts. Five queries."""
+    drafts. Two queries, and draft_facts' without `facts`."""
+    facts = draft_facts(f) if facts is None else facts
     qs = drafts_in(f).order_by()
     overall = {s: 0 for s in DraftStatus.values}
-    for row in qs.values("status").annotate(n=Count("pk")):
-        overall[row["status"]] = row["n"]
+    for row in facts:
+        overall[row["status"]] += row["n"]
     finished = sum(overall[s] for s in FINISHED_STATUSES)
-    by_day = _outcome_table(
-        qs.annotate(day=TruncDate("created_at", tzinfo=f.tz)).values("day", "status").annotate(n=Count("pk")), "day"
-    )
+    by_day = _outcome_table(facts, "day")
     return {
         "counts": overall,
         "finished": finished,
@@ -399,7 +432,7 @@ def draft_outcomes(f: ReportFilters) -> dict[str, Any]:
         "shares": {s: _share(overall[s], finished) for s in FINISHED_STATUSES},
         "by_topic": _outcome_table(qs.values("topic_id", "status").annotate(n=Count("pk")), "topic_id"),
         "by_agent": _outcome_table(qs.values("decided_by_id", "status").annotate(n=Count("pk")), "decided_by_id"),
-        "by_engine": _outcome_table(qs.values("engine", "status").annotate(n=Count("pk")), "engine"),
+        "by_engine": _outcome_table(facts, "engine"),
         "by_day": [{"day": d, **by_day.get(d, {s: 0 for s in DraftStatus.values})} for d in f.days()],
     }
 
@@ -492,55 +525,74 @@ def csat(f: ReportFilters) -> dict[str, Any]:
     return {"overall": overall, "by_answered": groups}
 
 
-def cost(f: ReportFilters) -> dict[str, Any]:
+def cost(f: ReportFilters, facts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Per engine: drafts, tokens generated and read, drafting seconds (customer message → draft ready),
-    and their averages per draft; per local day and engine: the same sums. Two queries."""
-    qs = drafts_in(f).order_by()
-    sums = {
-        "n": Count("pk"),
-        "tokens_sum": Sum("tokens"),
-        "prompt_tokens_sum": Sum("prompt_tokens"),
-        "seconds_sum": Sum("draft_seconds"),
-        "timed": Count("draft_seconds"),
-    }
-    by_engine: dict[str, dict[str, Any]] = {}
-    for row in qs.values("engine").annotate(**sums).values("engine", *sums):
-        n, tokens, prompt_tokens = row["n"], row["tokens_sum"] or 0, row["prompt_tokens_sum"] or 0
-        seconds = row["seconds_sum"] or 0.0
-        by_engine[row["engine"]] = {
-            "drafts": n,
-            "tokens": tokens,
-            "prompt_tokens": prompt_tokens,
-            "draft_seconds": seconds,
-            "tokens_per_draft": tokens / n,
-            "prompt_tokens_per_draft": prompt_tokens / n,
-            "seconds_per_draft": seconds / row["timed"] if row["timed"] else None,
-        }
-    by_day: dict[dt.date, dict[str, dict[str, Any]]] = {d: {} for d in f.days()}
-    rows = qs.annotate(day=TruncDate("created_at", tzinfo=f.tz)).values("day", "engine").annotate(**sums)
-    rows = rows.values("day", "engine", *sums)
-    for row in rows:
-        by_day[row["day"]][row["engine"]] = {
+    and their averages per draft; per local day and engine: drafts, tokens and drafting seconds. No query
+    of its own: draft_facts' (run here without `facts`)."""
+    facts = draft_facts(f) if facts is None else facts
+    keys = ("n", "tokens_sum", "prompt_tokens_sum", "seconds_sum", "timed")
+    engines: dict[str, dict[str, Any]] = defaultdict(lambda: dict.fromkeys(keys, 0))
+    days: dict[dt.date, dict[str, dict[str, Any]]] = {d: {} for d in f.days()}
+    for row in facts:
+        for group in (engines[row["engine"]], days[row["day"]].setdefault(row["engine"], dict.fromkeys(keys, 0))):
+            for key in keys:
+                group[key] += row[key] or 0
+    by_engine = {
+        engine: {
             "drafts": row["n"],
-            "tokens": row["tokens_sum"] or 0,
-            "draft_seconds": row["seconds_sum"] or 0.0,
+            "tokens": row["tokens_sum"],
+            "prompt_tokens": row["prompt_tokens_sum"],
+            "draft_seconds": float(row["seconds_sum"]),
+            "tokens_per_draft": row["tokens_sum"] / row["n"],
+            "prompt_tokens_per_draft": row["prompt_tokens_sum"] / row["n"],
+            "seconds_per_draft": row["seconds_sum"] / row["timed"] if row["timed"] else None,
         }
-    return {"by_engine": by_engine, "by_day": [{"day": d, "engines": e} for d, e in by_day.items()]}
+        for engine, row in engines.items()
+    }
+    by_day = [
+        {
+            "day": day,
+            "engines": {
+                engine: {"drafts": row["n"], "tokens": row["tokens_sum"], "draft_seconds": float(row["seconds_sum"])}
+                for engine, row in spent.items()
+            },
+        }
+        for day, spent in days.items()
+    ]
+    return {"by_engine": by_engine, "by_day": by_day}
 
 
-def headline(f: ReportFilters) -> dict[str, float | int | None]:
-    """The few numbers at the top of the report. Five queries."""
-    counts = conversation_counts(f)
-    outcomes = drafts_in(f).aggregate(
-        finished=Count("pk", filter=Q(status__in=FINISHED_STATUSES)),
-        as_is=Count("pk", filter=Q(status__in=(DraftStatus.APPROVED, DraftStatus.AUTO_SENT))),
-        tokens=Sum("tokens"),
-        drafts=Count("pk"),
-    )
-    messages = messages_in(f, Message.Sender.CUSTOMER, *REPLY_SENDERS).aggregate(
-        customer=Count("pk", filter=Q(sender=Message.Sender.CUSTOMER)),
-        replies=Count("pk", filter=Q(sender__in=REPLY_SENDERS)),
-    )
+def headline(
+    f: ReportFilters,
+    *,
+    counts: dict[str, int] | None = None,
+    facts: list[dict[str, Any]] | None = None,
+    volume_totals: dict[str, int] | None = None,
+) -> dict[str, float | int | None]:
+    """The few numbers at the top of the report. What is already known for `f` (conversation_counts,
+    draft_facts, volume's totals) is reused; the rest takes one query each, five at most."""
+    counts = counts if counts is not None else conversation_counts(f)
+    if facts is None:
+        outcomes = drafts_in(f).aggregate(
+            finished=Count("pk", filter=Q(status__in=FINISHED_STATUSES)),
+            as_is=Count("pk", filter=Q(status__in=(DraftStatus.APPROVED, DraftStatus.AUTO_SENT))),
+            tokens=Sum("tokens"),
+            drafts=Count("pk"),
+        )
+    else:
+        outcomes = {
+            "finished": sum(r["n"] for r in facts if r["status"] in FINISHED_STATUSES),
+            "as_is": sum(r["n"] for r in facts if r["status"] in (DraftStatus.APPROVED, DraftStatus.AUTO_SENT)),
+            "tokens": sum(r["tokens_sum"] or 0 for r in facts),
+            "drafts": sum(r["n"] for r in facts),
+        }
+    if volume_totals is None:
+        messages = messages_in(f, Message.Sender.CUSTOMER, *REPLY_SENDERS).aggregate(
+            customer=Count("pk", filter=Q(sender=Message.Sender.CUSTOMER)),
+            replies=Count("pk", filter=Q(sender__in=REPLY_SENDERS)),
+        )
+    else:
+        messages = {"customer": volume_totals["customer_messages"], "replies": volume_totals["replies"]}
     first_response = percentiles(conversations_in(f).order_by(), _first_response_time(), ps=(50,)).get(None)
     ratings = Rating.objects.filter(conversation__in=conversations_in(f)).aggregate(n=Count("pk"), total=Sum("score"))
     return {
@@ -560,18 +612,20 @@ def headline(f: ReportFilters) -> dict[str, float | int | None]:
 def report(f: ReportFilters) -> dict[str, Any]:
     """Every metric of the handoff report for `f`, with the headline numbers of the previous period of
     the same length (`previous`). A fixed number of queries (about 30), whatever the range."""
-    return {
-        "headline": headline(f),
-        "previous": headline(f.previous()),
-        "counts": conversation_counts(f),
-        "volume": volume(f),
-        "outcomes": draft_outcomes(f),
-        "edit_size": edit_size(f),
-        "reasons": escalation_reasons(f),
-        "times": times(f),
-        "csat": csat(f),
-        "cost": cost(f),
-    }
+    with report_queries():
+        counts, facts, volumes = conversation_counts(f), draft_facts(f), volume(f)
+        return {
+            "headline": headline(f, counts=counts, facts=facts, volume_totals=volumes["totals"]),
+            "previous": headline(f.previous()),
+            "counts": counts,
+            "volume": volumes,
+            "outcomes": draft_outcomes(f, facts),
+            "edit_size": edit_size(f),
+            "reasons": escalation_reasons(f),
+            "times": times(f),
+            "csat": csat(f),
+            "cost": cost(f, facts),
+        }
 
 
 # --- drill-down --------------------------------------------------------------------------------------
