@@ -227,7 +227,8 @@ def answered_by(ref: str = "pk") -> Case:
     edited = Exists(
         Draft.objects.filter(conversation=OuterRef(ref), status=DraftStatus.EDITED).exclude(edit_distance=0)
     )
-    from_drafts = Exists(Message.objects.filter(conversation=OuterRef(ref), draft__isnull=False))
+    # A draft with a sent status is one the customer received (its message points at it).
+    from_drafts = Exists(Draft.objects.filter(conversation=OuterRef(ref), status__in=SENT_STATUSES))
     return Case(
         When(person, then=Value(ANSWERED_PERSON)),
         When(edited, then=Value(ANSWERED_EDITED)),
@@ -309,6 +310,34 @@ def percentiles(
         n = next(iter(ranks.values()))[0]
         result[key] = {p: ranks[nearest_rank(p, n)][1] for p in ps}
     return result
+
+
+def percentiles_many(
+    qs: QuerySet[Any], values: Mapping[str, Expression | F], *, ps: Iterable[int] = PERCENTILES
+) -> dict[str, dict[int, Any] | None]:
+    """{name: {p: the p-th nearest-rank percentile of that value} (None where every value is null)} over
+    the rows of `qs`: several values in one query (one scan, one sort per value). Each value is ranked
+    with its nulls last and counted without them, so its nulls never take a rank that is asked for."""
+    ps = tuple(ps)
+    names = list(values)
+    ranked = qs.annotate(**{f"_v{i}": values[name] for i, name in enumerate(names)})
+    windows: dict[str, Window] = {}
+    wanted = Q()
+    for i in range(len(names)):
+        order = [F(f"_v{i}").asc(nulls_last=True), F("pk").asc()]
+        windows[f"_r{i}"] = Window(RowNumber(), order_by=order)
+        windows[f"_n{i}"] = Window(Count(f"_v{i}"))
+        for p in ps:
+            wanted |= Q(**{f"_r{i}": (F(f"_n{i}") * p + 99) / 100})
+    fields = [f"_{kind}{i}" for i in range(len(names)) for kind in "rnv"]
+    found: dict[str, dict[int, Any] | None] = dict.fromkeys(names)
+    for row in ranked.annotate(**windows).filter(wanted).values_list(*fields):
+        for i, name in enumerate(names):
+            rank, n, value = row[3 * i : 3 * i + 3]
+            for p in ps:
+                if n and rank == nearest_rank(p, n):
+                    found[name] = {**(found[name] or {}), p: value}
+    return found
 
 
 def _seconds(value: Any) -> float | None:
@@ -483,25 +512,29 @@ def escalation_reasons(f: ReportFilters) -> dict[str, int]:
 
 
 def times(f: ReportFilters) -> dict[str, dict[str, Any]]:
-    """Median and p90 in seconds (None without values) and how many values: time to draft and review
-    time over drafts in range, first response over answered conversations in range, resolution over
-    closed conversations in range. Four queries."""
-    drafts = drafts_in(f).order_by()
-    conversations = conversations_in(f).order_by()
-    measured: dict[str, tuple[QuerySet[Any], Any]] = {
-        "time_to_draft": (drafts, F("draft_seconds")),
-        "review": (drafts, F("review_seconds")),
-        "first_response": (conversations, _first_response_time()),
-        "resolution": (conversations.filter(status=ConversationStatus.CLOSED), _resolution_time()),
+    """Median and p90 in seconds (None without values): time to draft and review time over drafts in
+    range, first response over answered conversations in range, resolution over closed conversations in
+    range. Two queries."""
+    closed = Q(status=ConversationStatus.CLOSED)
+    found = {
+        **percentiles_many(
+            drafts_in(f).order_by(), {"time_to_draft": F("draft_seconds"), "review": F("review_seconds")}
+        ),
+        **percentiles_many(
+            conversations_in(f).order_by(),
+            {
+                "first_response": _first_response_time(),
+                "resolution": Case(When(closed, then=_resolution_time()), output_field=DurationField()),
+            },
+        ),
     }
-    result: dict[str, dict[str, Any]] = {}
-    for name, (qs, value) in measured.items():
-        found = percentiles(qs, value).get(None)
-        result[name] = {
-            "median": _seconds(found[50]) if found else None,
-            "p90": _seconds(found[90]) if found else None,
+    return {
+        name: {
+            "median": _seconds(values[50]) if values else None,
+            "p90": _seconds(values[90]) if values else None,
         }
-    return result
+        for name, values in found.items()
+    }
 
 
 def csat(f: ReportFilters) -> dict[str, Any]:
@@ -562,15 +595,20 @@ def cost(f: ReportFilters, facts: list[dict[str, Any]] | None = None) -> dict[st
     return {"by_engine": by_engine, "by_day": by_day}
 
 
+UNKNOWN = object()  # a value the caller has not computed
+
+
 def headline(
     f: ReportFilters,
     *,
     counts: dict[str, int] | None = None,
     facts: list[dict[str, Any]] | None = None,
     volume_totals: dict[str, int] | None = None,
+    first_response_median: object = UNKNOWN,  # float or None once known
 ) -> dict[str, float | int | None]:
     """The few numbers at the top of the report. What is already known for `f` (conversation_counts,
-    draft_facts, volume's totals) is reused; the rest takes one query each, five at most."""
+    draft_facts, volume's totals, times' first-response median) is reused; the rest takes one query
+    each, five at most."""
     counts = counts if counts is not None else conversation_counts(f)
     if facts is None:
         outcomes = drafts_in(f).aggregate(
@@ -593,7 +631,10 @@ def headline(
         )
     else:
         messages = {"customer": volume_totals["customer_messages"], "replies": volume_totals["replies"]}
-    first_response = percentiles(conversations_in(f).order_by(), _first_response_time(), ps=(50,)).get(None)
+    median: Any = first_response_median
+    if median is UNKNOWN:
+        found = percentiles(conversations_in(f).order_by(), _first_response_time(), ps=(50,)).get(None)
+        median = _seconds(found[50]) if found else None
     ratings = Rating.objects.filter(conversation__in=conversations_in(f)).aggregate(n=Count("pk"), total=Sum("score"))
     return {
         "conversations": counts["total"],
@@ -603,7 +644,7 @@ def headline(
         "taken_over": counts["taken_over"],
         "bot_resolved_rate": _share(counts["bot_resolved"], counts["closed"]),
         "handoff_rate": _share(counts["handed_off"], counts["total"]),
-        "first_response_median": _seconds(first_response[50]) if first_response else None,
+        "first_response_median": median,
         "csat_average": ratings["total"] / ratings["n"] if ratings["n"] else None,
         "tokens_per_draft": (outcomes["tokens"] or 0) / outcomes["drafts"] if outcomes["drafts"] else None,
     }
@@ -613,16 +654,23 @@ def report(f: ReportFilters) -> dict[str, Any]:
     """Every metric of the handoff report for `f`, with the headline numbers of the previous period of
     the same length (`previous`). A fixed number of queries (about 30), whatever the range."""
     with report_queries():
-        counts, facts, volumes = conversation_counts(f), draft_facts(f), volume(f)
+        counts, facts, volumes, waits = conversation_counts(f), draft_facts(f), volume(f), times(f)
+        now = headline(
+            f,
+            counts=counts,
+            facts=facts,
+            volume_totals=volumes["totals"],
+            first_response_median=waits["first_response"]["median"],
+        )
         return {
-            "headline": headline(f, counts=counts, facts=facts, volume_totals=volumes["totals"]),
+            "headline": now,
             "previous": headline(f.previous()),
             "counts": counts,
             "volume": volumes,
             "outcomes": draft_outcomes(f, facts),
             "edit_size": edit_size(f),
             "reasons": escalation_reasons(f),
-            "times": times(f),
+            "times": waits,
             "csat": csat(f),
             "cost": cost(f, facts),
         }
