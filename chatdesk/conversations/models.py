@@ -266,7 +266,25 @@ class Draft(models.Model):
         indexes = [
             models.Index(fields=["created_at"], name="draft_created_at"),
             models.Index(fields=["decided_at"], name="draft_decided_at"),
-            models.Index(fields=["conversation"], condition=Q(status="edited"), name="draft_edited"),  # reports
+            # Reports: the range's drafts read from the index alone (PostgreSQL; SQLite ignores include).
+            models.Index(
+                fields=["created_at"],
+                include=[
+                    "status",
+                    "engine",
+                    "topic",
+                    "decided_by",
+                    "conversation",
+                    "tokens",
+                    "prompt_tokens",
+                    "draft_seconds",
+                    "review_seconds",
+                    "edit_distance",
+                    "chars_changed",
+                ],
+                name="draft_report_cover",
+            ),
+            models.Index(fields=["conversation"], condition=Q(status="edited"), name="draft_edited"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -92,6 +92,7 @@ FIRST_RESPONSE_BUCKETS: tuple[tuple[str, str, dt.timedelta | None], ...] = (
 )
 
 PERCENTILES = (50, 90)
+REPORT_WORK_MEM = "64MB"  # PostgreSQL memory per sort or hash of a report query (default 4MB)
 
 # topic_id / agent_id meaning "none": no topic, nobody (undecided drafts, conversations no agent acted in).
 NO_ONE = 0
@@ -149,13 +150,14 @@ def local_day_range(first: dt.date, last: dt.date, tz: ZoneInfo) -> tuple[dt.dat
 
 @contextmanager
 def report_queries() -> Iterator[None]:
-    """One transaction for a report's queries; on PostgreSQL without JIT compilation (SET LOCAL, so only
-    for it). PostgreSQL's JIT compiles each of these aggregate queries for hundreds of milliseconds,
-    several times what running them costs at 100,000 conversations (bench/reports.py)."""
+    """One transaction for a report's queries, on PostgreSQL with settings for them (SET LOCAL: this
+    transaction only): no JIT compilation, which took hundreds of milliseconds per aggregate query,
+    several times what running it costs at 100,000 conversations (bench/reports.py); and REPORT_WORK_MEM
+    for sorts and hashes, so that ranking a range's drafts for percentiles is not sorted on disk."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET LOCAL jit = off; SET LOCAL work_mem = %s", [REPORT_WORK_MEM])
         yield
 
 
