@@ -17,7 +17,7 @@ from chatdesk.accounts.services import TimeZoneError, time_zone_names, user_time
 from chatdesk.conversations import selectors
 from chatdesk.conversations.models import Conversation
 from chatdesk.reports import export, pages, params
-from chatdesk.reports.metrics import ReportInputError, conversations_behind, drafts_behind
+from chatdesk.reports.metrics import ReportInputError, conversations_behind, drafts_behind, report_queries
 from chatdesk.reports.selectors import conversation_outcomes, escalation_reasons, filter_choices, transcript
 
 
@@ -64,16 +64,22 @@ def conversations(request: HttpRequest) -> HttpResponse:
         drill = params.drill_from(request.GET)
     except ReportInputError as error:
         return _bad_request(request, error)
-    rows = conversation_outcomes(conversations_behind(f, drill))
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    reasons = escalation_reasons([c.pk for c in page.object_list])
-    for conversation in page.object_list:
+    with report_queries():
+        # Count and page the bare rows, then read the details of this page's 50 only.
+        found = conversations_behind(f, drill).order_by("-first_customer_at", "-pk").values_list("pk", flat=True)
+        page = Paginator(found, 50).get_page(request.GET.get("page"))
+        ids = list(page.object_list)
+        details = {c.pk: c for c in conversation_outcomes(Conversation.objects.filter(pk__in=ids))}
+        reasons = escalation_reasons(ids)
+    rows = [details[pk] for pk in ids]
+    for conversation in rows:
         conversation.reason_labels = reasons.get(conversation.pk, [])  # type: ignore[attr-defined]
     return render(
         request,
         "reports/conversations.html",
         {
             "page": page,
+            "rows": rows,
             "f": f,
             "drill": drill,
             "description": pages.drill_description(f, drill),
