@@ -78,6 +78,11 @@ def _number(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def _inert(cell: str) -> str:
+    """A cell a spreadsheet shows as text: names and labels starting like a formula get a leading '."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
 def _person(user: Any) -> str:
     return "" if user is None else user.get_username()
 
@@ -168,7 +173,7 @@ class CsvRows:
 
     def _csv(self, rows: list[list[str]]) -> str:
         out = io.StringIO()
-        csv.writer(out).writerows(rows)
+        csv.writer(out).writerows([[_inert(cell) for cell in row] for row in rows])
         return out.getvalue()
 
     def next_chunk(self) -> str | None:

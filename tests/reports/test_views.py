@@ -260,3 +260,11 @@ def test_a_conversation_without_a_first_customer_message_is_in_no_range(history:
     assert drill_ids(signed_in(history.manager), "/reports/conversations/?from=2026-01-01&to=2026-12-31") == public_ids(
         history, *history.c
     )
+
+
+def test_exported_names_never_start_like_a_spreadsheet_formula(history: History) -> None:
+    history.returns.name = "=HYPERLINK(1)"
+    history.returns.save()
+    rows_out = rows(signed_in(history.manager).get("/reports/export/conversations.csv", RANGE))
+    c5 = next(row for row in rows_out if row["conversation"] == str(history.c["c5"].public_id))
+    assert c5["topic"] == "'=HYPERLINK(1)"
