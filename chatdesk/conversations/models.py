@@ -284,7 +284,15 @@ class Draft(models.Model):
                 ],
                 name="draft_report_cover",
             ),
-            models.Index(fields=["conversation"], condition=Q(status="edited"), name="draft_edited"),
+            # Reports, per conversation: an edited draft (and by how much)? a draft the customer received?
+            models.Index(
+                fields=["conversation"], include=["edit_distance"], condition=Q(status="edited"), name="draft_edited"
+            ),
+            models.Index(
+                fields=["conversation"],
+                condition=Q(status__in=["approved", "edited", "auto_sent"]),
+                name="draft_sent",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
