@@ -5,7 +5,8 @@ Creates a database of its own (dropped at the end unless --keep), migrates it, a
 40 topics, 3 engines, every draft outcome and escalation reason, take-overs, reopenings and ratings.
 Then, through Django's test client signed in as a manager:
 
-- the report page for the last 30 and the last 90 days: the median of 3 timed loads after a warm-up,
+- the report page for the last 30 and the last 90 days, each in a fresh child process (a web server's, not
+  the seeding one): the median of 3 timed loads after a warm-up,
   and the number of SQL queries of one load (CaptureQueriesContext);
 - the full conversations CSV (every conversation of the 90 days) and the drafts CSV for 30 days, each in
   a fresh child process that reports its peak RSS (resource.getrusage), with the 30-day conversation
@@ -263,6 +264,18 @@ def report_timings(client: Any, days: int) -> tuple[float, int]:
     return statistics.median(timings), queries
 
 
+def report_child(database_url: str, days: int) -> dict[str, Any]:
+    """In this (fresh) process, like a web server's: the report page's time and query count."""
+    django_for(database_url)
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.get(username="bench-manager"))
+    seconds, queries = report_timings(client, days)
+    return {"s": round(seconds, 3), "queries": queries}
+
+
 def export_child(database_url: str, kind: str, days: int) -> dict[str, Any]:
     """In this (fresh) process: stream one export, count its rows; report time and peak RSS."""
     import datetime as dt
@@ -294,9 +307,10 @@ def export_child(database_url: str, kind: str, days: int) -> dict[str, Any]:
     }
 
 
-def run_export(database_url: str, kind: str, days: int) -> dict[str, Any]:
+def run_child(database_url: str, kind: str, days: int) -> dict[str, Any]:
+    """Run report_child (kind "report") or export_child (kind: the export's name) in a new process."""
     out = subprocess.run(
-        [sys.executable, __file__, "--export-child", kind, "--days", str(days), "--database-url", database_url],
+        [sys.executable, __file__, "--child", kind, "--days", str(days), "--database-url", database_url],
         check=True,
         capture_output=True,
         text=True,
@@ -312,11 +326,14 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database it created")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--seeded", action="store_true", help="--database-url is already seeded: only time")
-    parser.add_argument("--export-child", help=argparse.SUPPRESS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--days", type=int, default=90, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.export_child:
-        print(json.dumps(export_child(args.database_url, args.export_child, args.days)))
+    if args.child == "report":
+        print(json.dumps(report_child(args.database_url, args.days)))
+        return
+    if args.child:
+        print(json.dumps(export_child(args.database_url, args.child, args.days)))
         return
 
     import psycopg
@@ -330,9 +347,7 @@ def main() -> None:
         url = ADMIN_URL.rsplit("/", 1)[0] + "/" + created
     try:
         django_for(url)
-        from django.contrib.auth.models import User
         from django.core.management import call_command
-        from django.test import Client
 
         call_command("migrate", verbosity=0)
         started = time.perf_counter()
@@ -345,20 +360,23 @@ def main() -> None:
             counts = seed(args.conversations, random.Random(args.seed))
         seed_s = time.perf_counter() - started
         print(f"seeded {counts} in {seed_s:.1f} s", file=sys.stderr)
-        client = Client()
-        client.force_login(User.objects.get(username="bench-manager"))
-        report_30, queries_30 = report_timings(client, 30)
-        report_90, queries_90 = report_timings(client, 90)
+        from django.db import connections
+
+        connections.close_all()
+        page_30, page_90 = run_child(url, "report", 30), run_child(url, "report", 90)
+        report_30, queries_30, report_90, queries_90 = (
+            page_30["s"],
+            page_30["queries"],
+            page_90["s"],
+            page_90["queries"],
+        )
         print(
             f"report 30 d {report_30:.3f} s ({queries_30} queries), 90 d {report_90:.3f} s ({queries_90})",
             file=sys.stderr,
         )
-        from django.db import connections
-
-        connections.close_all()
-        full = run_export(url, "conversations", 90)
-        small = run_export(url, "conversations", 30)
-        drafts = run_export(url, "drafts", 30)
+        full = run_child(url, "conversations", 90)
+        small = run_child(url, "conversations", 30)
+        drafts = run_child(url, "drafts", 30)
         print(f"exports: 90 d {full}, 30 d {small}, drafts 30 d {drafts}", file=sys.stderr)
         result = {
             "conversations": counts["conversations"],
