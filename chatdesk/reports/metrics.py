@@ -42,7 +42,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.expressions import CombinedExpression
-from django.db.models.functions import ExtractHour, RowNumber, TruncDate
+from django.db.models.functions import ExtractHour, RowNumber, TruncDate, TruncHour
 
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating
 
@@ -389,27 +389,30 @@ def volume(f: ReportFilters) -> dict[str, Any]:
     the range, zeros included) and per local hour of day (0–23). Three queries."""
     days = {d: {"conversations": 0, "customer_messages": 0, "replies": 0} for d in f.days()}
     hours = {h: {"conversations": 0, "customer_messages": 0, "replies": 0} for h in range(24)}
+    # Grouped by the local hour (one time-zone conversion per row); days and hours of day are summed here.
     started = (
         conversations_in(f)
-        .annotate(day=TruncDate("first_customer_at", tzinfo=f.tz), hour=ExtractHour("first_customer_at", tzinfo=f.tz))
-        .values("day", "hour")
+        .annotate(at=TruncHour("first_customer_at", tzinfo=f.tz))
+        .values("at")
         .annotate(n=Count("pk"))
         .order_by()
     )
     for row in started:
-        days[row["day"]]["conversations"] += row["n"]
-        hours[row["hour"]]["conversations"] += row["n"]
+        local = row["at"].astimezone(f.tz)
+        days[local.date()]["conversations"] += row["n"]
+        hours[local.hour]["conversations"] += row["n"]
     messages = (
         messages_in(f, Message.Sender.CUSTOMER, *REPLY_SENDERS)
-        .annotate(day=TruncDate("created_at", tzinfo=f.tz), hour=ExtractHour("created_at", tzinfo=f.tz))
-        .values("day", "hour", "sender")
+        .annotate(at=TruncHour("created_at", tzinfo=f.tz))
+        .values("at", "sender")
         .annotate(n=Count("pk"))
         .order_by()
     )
     for row in messages:
+        local = row["at"].astimezone(f.tz)
         key = "customer_messages" if row["sender"] == Message.Sender.CUSTOMER else "replies"
-        days[row["day"]][key] += row["n"]
-        hours[row["hour"]][key] += row["n"]
+        days[local.date()][key] += row["n"]
+        hours[local.hour][key] += row["n"]
     totals = {k: sum(d[k] for d in days.values()) for k in ("conversations", "customer_messages", "replies")}
     return {
         "totals": totals,
