@@ -5,11 +5,12 @@ optional topic / agent / engine) and runs a fixed number of queries, whatever th
 definitions (numerators, denominators, which conversations count) are in docs/reports.md; the
 conversations behind each number are `conversations_behind` (the drill-down).
 
-Percentiles use the nearest-rank definition on every database: of n values sorted ascending (ties
-broken by primary key), the p-th percentile is the value at rank ceil(p·n/100), computed in integers as
-(p·n + 99) // 100. The database numbers the rows with ROW_NUMBER() and counts them with COUNT(*) OVER,
-both window functions that SQLite (3.25+) and PostgreSQL evaluate identically, and returns only the
-wanted ranks.
+Percentiles use the nearest-rank definition on every database: of n values sorted ascending, the p-th
+percentile is the value at rank ceil(p·n/100), computed in integers as (p·n + 99) // 100 (the order of
+ties does not change the value). Either the database numbers the rows with ROW_NUMBER() and counts them
+with COUNT() OVER, window functions that SQLite (3.25+) and PostgreSQL evaluate identically, and returns
+only the wanted ranks (`percentiles`, `percentiles_many`); or, with n known, it reads the value at
+OFFSET rank − 1 in value order (`percentiles_by_offset`).
 """
 
 from __future__ import annotations
