@@ -161,6 +161,13 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["conversation", "seq"]
+        indexes = [
+            # Reports: messages sent in a date range; which conversations a person replied to in their own words.
+            models.Index(fields=["created_at", "sender"], name="message_created_sender"),
+            models.Index(
+                fields=["conversation"], condition=Q(sender="agent", draft__isnull=True), name="message_own_reply"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
             models.UniqueConstraint(
@@ -259,6 +266,43 @@ class Draft(models.Model):
         indexes = [
             models.Index(fields=["created_at"], name="draft_created_at"),
             models.Index(fields=["decided_at"], name="draft_decided_at"),
+            # Reports: the range's drafts read from the index alone (PostgreSQL; SQLite ignores include).
+            models.Index(
+                fields=["created_at"],
+                include=[
+                    "status",
+                    "engine",
+                    "topic",
+                    "decided_by",
+                    "conversation",
+                    "tokens",
+                    "prompt_tokens",
+                    "draft_seconds",
+                    "review_seconds",
+                    "edit_distance",
+                    "chars_changed",
+                ],
+                name="draft_report_cover",
+            ),
+            # Reports: percentiles of drafting and review times, read in order from the index (PostgreSQL
+            # includes the filters' columns: no table reads).
+            *(
+                models.Index(
+                    fields=[seconds, "created_at"],
+                    include=["topic", "decided_by", "engine"],
+                    name=f"draft_{seconds}",
+                )
+                for seconds in ("draft_seconds", "review_seconds")
+            ),
+            # Reports, per conversation: an edited draft (and by how much)? a draft the customer received?
+            models.Index(
+                fields=["conversation"], include=["edit_distance"], condition=Q(status="edited"), name="draft_edited"
+            ),
+            models.Index(
+                fields=["conversation"],
+                condition=Q(status__in=["approved", "edited", "auto_sent"]),
+                name="draft_sent",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -306,6 +350,10 @@ class AgentAction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # Reports: was a conversation taken over?
+            models.Index(fields=["conversation"], condition=Q(kind="take_over"), name="action_take_over"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.agent} {self.kind} ({self.created_at:%Y-%m-%d %H:%M})"

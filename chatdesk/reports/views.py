@@ -1,19 +1,152 @@
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Managers' reports: the handoff report, the conversations behind each number, a read-only transcript,
+CSV exports and the manager's time zone. Every view is for managers only (selectors.manager_or_refuse)."""
 
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.handlers.asgi import ASGIRequest
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from chatdesk.accounts.services import TimeZoneError, time_zone_names, user_time_zone, user_time_zone_set
 from chatdesk.conversations import selectors
-from chatdesk.reports.selectors import conversation_outcomes as outcomes
-from chatdesk.reports.selectors import escalation_reasons
+from chatdesk.conversations.models import Conversation
+from chatdesk.reports import export, pages, params
+from chatdesk.reports.metrics import ReportInputError, conversations_behind, drafts_behind, report_queries
+from chatdesk.reports.selectors import conversation_outcomes, escalation_reasons, filter_choices, transcript
+
+
+def _bad_request(request: HttpRequest, error: ReportInputError) -> HttpResponse:
+    return render(request, "reports/bad_request.html", {"error": str(error)}, status=400)
 
 
 @login_required
-def conversation_outcomes(request: HttpRequest) -> HttpResponse:
-    """Managers' first report: every conversation and how it went."""
-    selectors.manager_or_refuse(request.user)
-    page = Paginator(outcomes(), 50).get_page(request.GET.get("page"))
-    reasons = escalation_reasons([c.pk for c in page.object_list])
-    for conversation in page.object_list:
+def report(request: HttpRequest) -> HttpResponse:
+    """The handoff report for a date range in the manager's time zone, with filters."""
+    manager = selectors.manager_or_refuse(request.user)
+    tz = user_time_zone(manager)
+    try:
+        f = params.filters_from(request.GET, tz)
+    except ReportInputError as error:
+        return _bad_request(request, error)
+    content = pages.page(f)
+    charts = content.pop("charts")
+    return render(
+        request,
+        "reports/report.html",
+        {
+            "f": f,
+            "period": pages.period_label(f),
+            "previous_period": pages.previous_label(f),
+            "charts": charts,
+            "charts_json": {key: {k: v for k, v in chart.items() if k != "rows"} for key, chart in charts.items()},
+            "choices": filter_choices(content["tables"]["outcomes_by_engine"].rows),
+            "time_zone": str(tz),
+            "time_zones": time_zone_names(),
+            "here": request.get_full_path(),
+            "query": params.query_string(request.GET),
+            **content,
+        },
+    )
+
+
+@login_required
+def conversations(request: HttpRequest) -> HttpResponse:
+    """The conversations behind one number of the report (all conversations in the range by default)."""
+    manager = selectors.manager_or_refuse(request.user)
+    try:
+        f = params.filters_from(request.GET, user_time_zone(manager))
+        drill = params.drill_from(request.GET)
+    except ReportInputError as error:
+        return _bad_request(request, error)
+    with report_queries():
+        # Count and page the bare rows, then read the details of this page's 50 only.
+        found = conversations_behind(f, drill).order_by("-first_customer_at", "-pk").values_list("pk", flat=True)
+        page = Paginator(found, 50).get_page(request.GET.get("page"))
+        ids = list(page.object_list)
+        details = {c.pk: c for c in conversation_outcomes(Conversation.objects.filter(pk__in=ids))}
+        reasons = escalation_reasons(ids)
+    rows = [details[pk] for pk in ids]
+    for conversation in rows:
         conversation.reason_labels = reasons.get(conversation.pk, [])  # type: ignore[attr-defined]
-    return render(request, "reports/conversations.html", {"page": page})
+    return render(
+        request,
+        "reports/conversations.html",
+        {
+            "page": page,
+            "rows": rows,
+            "f": f,
+            "drill": drill,
+            "description": pages.drill_description(f, drill),
+            "period": pages.period_label(f),
+            "query": params.query_string(request.GET),
+            "report_query": params.query_string(request.GET, drop=("page", *params.DRILL_KEYS)),
+        },
+    )
+
+
+@login_required
+def conversation(request: HttpRequest, public_id: str) -> HttpResponse:
+    """One conversation's transcript with its draft history, read-only."""
+    selectors.manager_or_refuse(request.user)
+    found = get_object_or_404(Conversation, public_id=public_id)
+    back = request.GET.get("back", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
+    return render(request, "reports/transcript.html", {**transcript(found), "back": back})
+
+
+def _csv_response(request: HttpRequest, rows: export.CsvRows, name: str) -> StreamingHttpResponse:
+    # Under ASGI a sync iterator would be read whole before sending; give each server its own kind.
+    content = rows.chunks() if isinstance(request, ASGIRequest) else iter(rows)
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+def export_conversations(request: HttpRequest) -> HttpResponseBase:
+    """One CSV row per conversation behind the same filters (and drill-down) as the page."""
+    manager = selectors.manager_or_refuse(request.user)
+    try:
+        f = params.filters_from(request.GET, user_time_zone(manager))
+        drill = params.drill_from(request.GET)
+    except ReportInputError as error:
+        return _bad_request(request, error)
+    name = f"conversations-{f.first_day.isoformat()}-{f.last_day.isoformat()}.csv"
+    return _csv_response(request, export.conversations_csv(conversations_behind(f, drill)), name)
+
+
+@login_required
+def export_drafts(request: HttpRequest) -> HttpResponseBase:
+    """One CSV row per draft in the range under the same filters (narrowed like the drafts drill-down)."""
+    manager = selectors.manager_or_refuse(request.user)
+    try:
+        f = params.filters_from(request.GET, user_time_zone(manager))
+        drill = params.drill_from(request.GET)
+    except ReportInputError as error:
+        return _bad_request(request, error)
+    name = f"drafts-{f.first_day.isoformat()}-{f.last_day.isoformat()}.csv"
+    return _csv_response(request, export.drafts_csv(drafts_behind(f, drill)), name)
+
+
+@login_required
+@require_POST
+def time_zone(request: HttpRequest) -> HttpResponse:
+    """Set the manager's time zone for reports, then go back to the report."""
+    manager = selectors.manager_or_refuse(request.user)
+    try:
+        zone = user_time_zone_set(user=manager, name=request.POST.get("time_zone", ""))
+    except TimeZoneError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Reports now use the time zone {zone}.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("reports:report")
+    return redirect(back)

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from chatdesk.conversations import services
+from chatdesk.conversations.models import Conversation
 from chatdesk.knowledge.models import SelectorVersion
 
 pytestmark = pytest.mark.django_db
@@ -47,12 +48,16 @@ def test_reports_are_for_managers_only(agent: User, manager: User) -> None:
         public_id=conversation.public_id, text="talk to a human, this is ridiculous!", client_id="m-1"
     )
     assert signed_in(agent).get("/reports/").status_code == 403
-    page = signed_in(manager).get("/reports/")
-    assert page.status_code == 200
-    assert conversation.customer_label in page.content.decode()
-    # Every reason that fired is in the report, handled or not.
+    assert signed_in(manager).get("/reports/").status_code == 200
+    # Reports count a conversation from its first customer message (recorded by the services).
+    first = conversation.messages.get(seq=1).created_at
+    Conversation.objects.filter(pk=conversation.pk).update(first_customer_at=first)
+    listing = signed_in(manager).get("/reports/conversations/")
+    assert listing.status_code == 200
+    assert conversation.customer_label in listing.content.decode()
+    # Every reason that fired is in the list, handled or not.
     services.conversation_close(public_id=conversation.public_id, agent=agent)
-    row = signed_in(manager).get("/reports/").content.decode()
+    row = signed_in(manager).get("/reports/conversations/").content.decode()
     assert "Customer asked for a person; " in row and "Angry or distressed customer" in row
 
 

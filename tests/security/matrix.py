@@ -86,6 +86,11 @@ MATRIX: dict[str, dict[str, str]] = {
     "agents/inbox/": cells(LOGIN, agent=OK),
     "agents/inbox/assign/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; assigning is a POST
     "reports/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "reports/conversations/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "reports/conversations/<uuid:public_id>/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "reports/export/conversations.csv": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "reports/export/drafts.csv": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "reports/time-zone/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; saving is a POST
     "knowledge/out-of-scope/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "knowledge/memory/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "knowledge/memory/<int:reply_id>/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; a review is a POST

@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, Page, expect
 
+from chatdesk.conversations.models import Conversation
 from chatdesk.knowledge.models import Topic
 from tests.conftest import PASSWORD
 from tests.live import LiveStack, free_port
@@ -133,7 +134,12 @@ def test_hostile_texts_stay_text_everywhere_and_no_page_breaks_its_policy(
     customer.assert_clean()
 
     reports = sign_in(browser, base, manager.username, "/reports/")
-    expect(reports.page.locator("table.report")).to_contain_text(HOSTILE_NAME)  # the agent who took over
+    expect(reports.page.locator('canvas[data-ready="true"]')).to_have_count(6)  # charts drawn under the policy
+    expect(reports.page.locator("#id_agent")).to_contain_text(HOSTILE_NAME)
+    reports.assert_clean()
+    conversation = Conversation.objects.get()
+    reports.page.goto(f"{base}/reports/conversations/{conversation.public_id}/")
+    expect(reports.page.locator('[data-testid="transcript-messages"]')).to_contain_text(HOSTILE_NAME)  # who replied
     reports.assert_clean()
 
 
