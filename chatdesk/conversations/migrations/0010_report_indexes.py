@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0008_reports_recording_notices_language'),
+        ('conversations', '0009_backfill_report_columns'),
         ('knowledge', '0006_reply_memory_review'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
