@@ -94,13 +94,16 @@ def assign_waiting(*, now: datetime | None = None, limit: int = 500) -> int:
     states = presence.agent_states(now=now)
     escalated = Conversation.objects.filter(status=Status.ESCALATED)
     orphaned = escalated.filter(assigned_agent__isnull=False).exclude(assigned_agent__in=list(states))
-    unassigned = escalated.filter(assigned_agent__isnull=True) if presence.ONLINE in states.values() else None
+    handing_out = settings.AGENT_MAX_ASSIGNED > 0 and presence.ONLINE in states.values()
+    unassigned = escalated.filter(assigned_agent__isnull=True) if handing_out else None
     assigned = 0
     full: set[int | None] = set()  # teams (None: everyone's queue) with nobody online under the cap
     for query in (orphaned, unassigned):
         if query is None:
             continue
-        for pk in query.order_by("escalated_at").values_list("pk", flat=True)[:limit]:
+        for pk, team_id in query.order_by("escalated_at").values_list("pk", "team_id")[:limit]:
+            if query is unassigned and team_id in full:
+                continue  # nobody of its team can take one more: no lock, no write
             with transaction.atomic():
                 conversation = Conversation.objects.select_for_update().get(pk=pk)
                 if conversation.status != Status.ESCALATED:
