@@ -22,25 +22,22 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import redis
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.soak import free_port, login, prepare_database, stop_processes  # noqa: E402
+from bench.topology import isolated_run, remove  # noqa: E402
 
 FRAME_LIMIT = 256 * 1024
 ESCALATED_SHARE = 0.3
@@ -134,23 +131,9 @@ def main() -> int:
     args = parser.parse_args()
     sizes = sorted(int(n) for n in args.sizes.split(","))
 
-    run_id = f"{int(time.time())}_{os.getpid()}"
-    database = f"chatdesk_dashboard_{run_id}"
-    server = args.postgres.rstrip("/")
-    prefix = f"chatdesk-dashboard-{run_id}"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
-    env.update(
-        DATABASE_URL=f"{server}/{database}",
-        REDIS_URL=args.redis,
-        REDIS_PREFIX=prefix,
-        SECRET_KEY=env.get("SECRET_KEY") or f"bench-only-secret-key-{uuid.uuid4().hex}",
-        DJANGO_SETTINGS_MODULE="chatdesk.settings",
-        LOG_LEVEL="WARNING",
-    )
-    os.environ.update(env)
+    run = isolated_run("dashboard", args.postgres, args.redis)
+    env = run.env
     work = Path(tempfile.mkdtemp(prefix="chatdesk-dashboard-"))
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
     daphne: subprocess.Popen[bytes] | None = None
     results: dict[str, dict[str, Any]] = {}
     try:
@@ -197,14 +180,7 @@ def main() -> int:
     finally:
         if daphne is not None:
             stop_processes([daphne])
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        client = redis.Redis.from_url(args.redis)
-        for key in client.scan_iter(match=f"{prefix}*", count=1000):
-            client.delete(key)
+        remove(run)
     smallest = results[str(sizes[0])]["first_screen_ms_median"]
     for figures in results.values():
         figures["vs_smallest"] = round(figures["first_screen_ms_median"] / smallest, 2) if smallest else None

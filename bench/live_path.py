@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -39,13 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import redis
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.soak import free_port, login, prepare_database, stop_processes, unfinished_drafts  # noqa: E402
+from bench.topology import isolated_run, remove  # noqa: E402
 
 AGENTS = 5
 SEEN_TIMEOUT_S = 30.0  # a message not on every dashboard by then counts as an error
@@ -370,18 +368,10 @@ def main() -> int:
     args.customers = [int(n) for n in args.customers.split(",")]
     process_counts = [int(n) for n in args.processes.split(",")]
 
-    run_id = f"{int(time.time())}_{os.getpid()}"
-    database = f"chatdesk_live_{run_id}"
-    server = args.postgres.rstrip("/")
-    prefix = f"chatdesk-live-{run_id}"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
-    env.update(
-        DATABASE_URL=f"{server}/{database}",
-        REDIS_URL=args.redis,
-        REDIS_PREFIX=prefix,
-        SECRET_KEY=env.get("SECRET_KEY") or f"bench-only-secret-key-{uuid.uuid4().hex}",
-        DJANGO_SETTINGS_MODULE="chatdesk.settings",
-        LOG_LEVEL="WARNING",
+    run = isolated_run(
+        "live",
+        args.postgres,
+        args.redis,
         # Every simulated client comes from 127.0.0.1 and writes as fast as the desk answers: the
         # per-address and per-socket limits (which have tests of their own) would measure themselves.
         CHAT_HELLOS_PER_MINUTE_PER_ADDRESS="0",
@@ -391,10 +381,8 @@ def main() -> int:
         WS_FRAMES_PER_SOCKET="1000000",
         SELECTOR_TRAIN_EVERY_S="0",
     )
-    os.environ.update(env)
+    env = run.env
     work = Path(tempfile.mkdtemp(prefix="chatdesk-live-"))
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
     runs: dict[str, Any] = {}
     servers: list[subprocess.Popen[bytes]] = []
     try:
@@ -413,14 +401,7 @@ def main() -> int:
             }
     finally:
         stop_processes(servers)
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        client = redis.Redis.from_url(args.redis)
-        for key in client.scan_iter(match=f"{prefix}*", count=1000):
-            client.delete(key)
+        remove(run)
     print()
     columns = (
         "processes",

@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 
 from chatdesk.conversations import jobs, services
-from chatdesk.conversations.models import Conversation, Message
+from chatdesk.conversations.models import Conversation, Draft, Message
 from chatdesk.conversations.roles import groups_ensure
 from chatdesk.drafting import registry
 from chatdesk.drafting.base import DraftEngine
@@ -140,6 +140,18 @@ def conversation(db: Any) -> Conversation:
 
 
 _client_ids = itertools.count(1)
+
+
+def draft_now(conversation: Conversation) -> Draft:
+    """Run the pending draft as the worker would, and return it."""
+    pending = Draft.objects.get(conversation=conversation, status=Draft.Status.PENDING)
+    services.draft_generate(draft_id=pending.pk)
+    return Draft.objects.get(pk=pending.pk)
+
+
+def refreshed(conversation: Conversation) -> Conversation:
+    conversation.refresh_from_db()
+    return conversation
 
 
 def say(conversation: Conversation, text: str, client_id: str | None = None) -> Message:

@@ -3,6 +3,8 @@ CSV exports and the manager's time zone. Every view is for managers only (select
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
@@ -17,7 +19,14 @@ from chatdesk.accounts.services import TimeZoneError, time_zone_names, user_time
 from chatdesk.conversations import selectors
 from chatdesk.conversations.models import Conversation
 from chatdesk.reports import export, pages, params
-from chatdesk.reports.metrics import ReportInputError, conversations_behind, drafts_behind, report_queries
+from chatdesk.reports.metrics import (
+    Drill,
+    ReportFilters,
+    ReportInputError,
+    conversations_behind,
+    drafts_behind,
+    report_queries,
+)
 from chatdesk.reports.selectors import conversation_outcomes, escalation_reasons, filter_choices, transcript
 
 
@@ -112,27 +121,26 @@ def _csv_response(request: HttpRequest, rows: export.CsvRows, name: str) -> Stre
 @login_required
 def export_conversations(request: HttpRequest) -> HttpResponseBase:
     """One CSV row per conversation behind the same filters (and drill-down) as the page."""
-    manager = selectors.manager_or_refuse(request.user)
-    try:
-        f = params.filters_from(request.GET, user_time_zone(manager))
-        drill = params.drill_from(request.GET)
-    except ReportInputError as error:
-        return _bad_request(request, error)
-    name = f"conversations-{f.first_day.isoformat()}-{f.last_day.isoformat()}.csv"
-    return _csv_response(request, export.conversations_csv(conversations_behind(f, drill)), name)
+    return _export(request, "conversations", lambda f, drill: export.conversations_csv(conversations_behind(f, drill)))
 
 
 @login_required
 def export_drafts(request: HttpRequest) -> HttpResponseBase:
     """One CSV row per draft in the range under the same filters (narrowed like the drafts drill-down)."""
+    return _export(request, "drafts", lambda f, drill: export.drafts_csv(drafts_behind(f, drill)))
+
+
+def _export(
+    request: HttpRequest, kind: str, rows: Callable[[ReportFilters, Drill], export.CsvRows]
+) -> HttpResponseBase:
     manager = selectors.manager_or_refuse(request.user)
     try:
         f = params.filters_from(request.GET, user_time_zone(manager))
         drill = params.drill_from(request.GET)
     except ReportInputError as error:
         return _bad_request(request, error)
-    name = f"drafts-{f.first_day.isoformat()}-{f.last_day.isoformat()}.csv"
-    return _csv_response(request, export.drafts_csv(drafts_behind(f, drill)), name)
+    name = f"{kind}-{f.first_day.isoformat()}-{f.last_day.isoformat()}.csv"
+    return _csv_response(request, rows(f, drill), name)
 
 
 @login_required

@@ -18,7 +18,7 @@ from chatdesk.conversations.models import Conversation, Draft, EscalationFlag, M
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
 from chatdesk.knowledge.models import Topic
 from tests.agents.test_consumers import connect, customer_socket, session_cookie
-from tests.conftest import PASSWORD, UseEngine, say
+from tests.conftest import PASSWORD, UseEngine, draft_now, refreshed, say
 from tests.conversations.test_consumers import receive_until, run
 
 pytestmark = pytest.mark.django_db
@@ -31,17 +31,6 @@ Status = Conversation.Status
 def default_rules(db: Any) -> None:
     """The sensitive phrases migration 0006 installs (a transactional test elsewhere may have flushed them)."""
     importlib.import_module("chatdesk.conversations.migrations.0006_sensitive_rules").add_default_rules(apps, None)
-
-
-def draft_now(conversation: Conversation) -> Draft:
-    pending = Draft.objects.get(conversation=conversation, status=Draft.Status.PENDING)
-    services.draft_generate(draft_id=pending.pk)
-    return Draft.objects.get(pk=pending.pk)
-
-
-def refreshed(conversation: Conversation) -> Conversation:
-    conversation.refresh_from_db()
-    return conversation
 
 
 def flags(conversation: Conversation) -> list[str]:

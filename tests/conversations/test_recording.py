@@ -22,7 +22,8 @@ from chatdesk.conversations.tokens import conversation_token
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
 from chatdesk.drafting.encoder import ENCODER_NAME
 from chatdesk.knowledge.models import Topic
-from tests.conftest import UseEngine, say
+from tests.conftest import UseEngine, draft_now, refreshed, say
+from tests.conversations.test_consumers import receive_until
 
 DRAFTED = "Your parcel left our warehouse this morning and arrives tomorrow."
 
@@ -40,17 +41,6 @@ class Fixed(DraftEngine):
 def fixed_engine(db: Any, use_engine: UseEngine) -> None:
     Topic.objects.get_or_create(name="orders")
     use_engine(Fixed())
-
-
-def draft_now(conversation: Conversation) -> Draft:
-    pending = Draft.objects.get(conversation=conversation, status=Draft.Status.PENDING)
-    services.draft_generate(draft_id=pending.pk)
-    return Draft.objects.get(pk=pending.pk)
-
-
-def refreshed(conversation: Conversation) -> Conversation:
-    conversation.refresh_from_db()
-    return conversation
 
 
 def seconds(start: Any, end: Any) -> float:
@@ -371,13 +361,6 @@ async def customer(conversation: Conversation) -> WebsocketCommunicator:
     assert connected
     await socket.send_json_to({"type": "hello", "token": conversation_token(conversation.public_id)})
     return socket
-
-
-async def receive_until(socket: WebsocketCommunicator, frame_type: str, **expected: Any) -> dict[str, Any]:
-    while True:
-        frame = await socket.receive_json_from(timeout=5)
-        if frame["type"] == frame_type and all(frame.get(k) == v for k, v in expected.items()):
-            return frame
 
 
 @pytest.mark.django_db(transaction=True)

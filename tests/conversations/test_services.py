@@ -15,21 +15,9 @@ from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
 from chatdesk.drafting.base import DraftCancelled, DraftContext, DraftEngine, DraftResult
 from chatdesk.knowledge.models import ApprovedReply, EscalationThreshold, Topic
-from tests.conftest import UseEngine, drafts_queued, say
+from tests.conftest import UseEngine, draft_now, drafts_queued, refreshed, say
 
 pytestmark = pytest.mark.django_db
-
-
-def draft_now(conversation: Conversation) -> Draft:
-    """Run the pending draft as the worker would, and return it."""
-    pending = Draft.objects.get(conversation=conversation, status=Draft.Status.PENDING)
-    services.draft_generate(draft_id=pending.pk)
-    return Draft.objects.get(pk=pending.pk)
-
-
-def refreshed(conversation: Conversation) -> Conversation:
-    conversation.refresh_from_db()
-    return conversation
 
 
 class TestCustomerMessages:
