@@ -1,12 +1,15 @@
 """The Celery app. Workers run drafting; see docs/operations.md for how to start them."""
 
+import contextlib
 import os
+import threading
+import time
 from typing import Any
 
 from celery import Celery, platforms
 from celery.concurrency import get_implementation
 from celery.concurrency.prefork import TaskPool as PreforkPool
-from celery.signals import beat_embedded_init, worker_init, worker_process_init
+from celery.signals import beat_embedded_init, worker_init, worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatdesk.settings")
 
@@ -35,6 +38,28 @@ def _warm_up_unforked_worker(sender: Any = None, **_kwargs: object) -> None:
         from chatdesk.drafting.registry import warm_up
 
         warm_up()
+
+
+@worker_ready.connect
+def _say_alive_while_drafting(sender: Any = None, **_kwargs: object) -> None:
+    """A worker that consumes the `drafts` queue stamps health.WORKER_SEEN_KEY every WORKER_HEARTBEAT_S
+    from its main process (what /readyz's worker check reads), until it exits."""
+    consumed = getattr(getattr(getattr(app, "amqp", None), "queues", None), "consume_from", None) or {}
+    if consumed and "drafts" not in consumed:
+        return
+
+    def stamp() -> None:
+        from django.conf import settings
+
+        from chatdesk import health
+
+        while True:
+            # Redis away for a moment: /readyz reports the worker unseen meanwhile.
+            with contextlib.suppress(Exception):
+                health.worker_seen_now()
+            time.sleep(settings.WORKER_HEARTBEAT_S)
+
+    threading.Thread(target=stamp, name="chatdesk-worker-heartbeat", daemon=True).start()
 
 
 @beat_embedded_init.connect

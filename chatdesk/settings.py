@@ -243,6 +243,11 @@ if SELECTOR_ENCODER not in ("auto", "shared", "tuned"):
 # Fine-tuning stops after this long (it keeps what it learned) and is skipped below this many examples.
 SELECTOR_TUNE_BUDGET_S = envfloat("SELECTOR_TUNE_BUDGET_S", "360")
 SELECTOR_TUNE_MIN_EXAMPLES = envint("SELECTOR_TUNE_MIN_EXAMPLES", "200")
+# /readyz: each dependency check's time limit (seconds); how recently a worker must have been seen; how
+# often each worker says it is alive.
+READY_CHECK_TIMEOUT_S = envfloat("READY_CHECK_TIMEOUT_S", "1")
+READY_WORKER_SEEN_S = envint("READY_WORKER_SEEN_S", "60")
+WORKER_HEARTBEAT_S = envfloat("WORKER_HEARTBEAT_S", "10")
 # How often the beat sweep queues lost drafts again and fails hopeless ones (drafts_requeue_stale).
 DRAFT_SWEEP_EVERY_S = envfloat("DRAFT_SWEEP_EVERY_S", "15")
 # How often escalated conversations of agents gone offline (or waiting for one) are handed out again.

@@ -7,6 +7,7 @@ from chatdesk import views
 urlpatterns = [
     path("", views.demo_shop, name="demo-shop"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("agents/", include("agents.urls")),
     path("reports/", include("chatdesk.reports.urls")),
     path("knowledge/", include("chatdesk.knowledge.urls")),

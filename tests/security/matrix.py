@@ -15,6 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from chatdesk import health
 from chatdesk.conversations import services
 from chatdesk.conversations.models import AgentAction, Conversation, CustomerNotice, Draft, SensitiveRule, Team
 from chatdesk.conversations.roles import groups_ensure
@@ -79,6 +80,7 @@ def model_routes(
 MATRIX: dict[str, dict[str, str]] = {
     "": cells(OK),  # the demo shop with the widget
     "healthz": cells(OK),
+    "readyz": cells(OK),  # public, like healthz (build_world stamps a worker as seen)
     "accounts/login/": cells(OK),
     "accounts/logout/": cells(NOT_ALLOWED),  # GET; signing out is a POST
     "agents/": cells(LOGIN, agent=OK),
@@ -231,4 +233,5 @@ def build_world() -> World:
         "auth/group": agents,
     }
     tokens = {"customer_a": conversation_token(a.public_id), "customer_b": conversation_token(b.public_id)}
+    health.worker_seen_now()
     return World(a=a, b=b, users=users, tokens=tokens, objects=objects)

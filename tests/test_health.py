@@ -1,0 +1,96 @@
+"""/healthz says the process answers; /readyz says whether the desk can serve: database, channel layer,
+broker, and a drafting worker seen lately."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+
+from chatdesk import health
+from tests.live import LiveStack
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_answers_without_touching_anything(django_assert_num_queries: Any) -> None:
+    with django_assert_num_queries(0):
+        response = Client().get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+
+
+def test_readyz_is_ready_when_everything_answers_and_a_worker_was_seen() -> None:
+    health.worker_seen_now()
+    response = Client().get("/readyz")
+    body = response.json()
+    assert response.status_code == 200 and body["ok"] is True
+    assert list(body["checks"]) == ["database", "channel_layer", "broker", "worker"]
+    assert all(check["ok"] and check["ms"] >= 0 for check in body["checks"].values())
+    assert body["checks"]["worker"]["detail"].startswith("seen ")
+
+
+def test_without_a_recent_worker_the_desk_is_not_ready(settings: Any) -> None:
+    cache.delete(health.WORKER_SEEN_KEY)
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    worker = response.json()["checks"]["worker"]
+    assert worker["ok"] is False and "no drafting worker seen in the last 60 s" in worker["detail"]
+    settings.READY_WORKER_SEEN_S = 5
+    cache.set(health.WORKER_SEEN_KEY, time.time() - 30)
+    assert "was seen 30 s ago" in Client().get("/readyz").json()["checks"]["worker"]["detail"]
+
+
+def test_a_broker_or_channel_layer_that_does_not_answer_makes_it_not_ready(settings: Any) -> None:
+    health.worker_seen_now()
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    started = time.monotonic()
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert (checks["broker"]["ok"], checks["database"]["ok"], checks["worker"]["ok"]) == (False, True, True)
+    settings.CELERY_BROKER_URL, settings.REDIS_URL = settings.REDIS_URL, "redis://127.0.0.1:1/0"
+    assert Client().get("/readyz").json()["checks"]["channel_layer"]["ok"] is False
+    assert time.monotonic() - started < 10  # bounded by READY_CHECK_TIMEOUT_S per check
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_does_not_answer_makes_it_not_ready() -> None:
+    health.worker_seen_now()
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"  # nothing listens there
+    try:
+        response = Client().get("/readyz")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = port
+    assert response.status_code == 503
+    database = response.json()["checks"]["database"]
+    assert database["ok"] is False and "OperationalError" in database["detail"]
+
+
+def _get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:  # 503 and the like: the body still says why
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.live
+def test_a_running_worker_makes_the_live_desk_ready(live_stack: LiveStack) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        status, body = _get(f"{live_stack.base_url}/readyz")
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # poll interval
+    assert status == 200, body
+    assert body["checks"]["worker"]["ok"] is True
