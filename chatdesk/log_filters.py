@@ -19,6 +19,9 @@ class MaskPersonalData(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = mask_pii(record.exc_text)
+            # Formatters that render exc_info themselves (the JSON one does) would print it unmasked;
+            # every formatter falls back to exc_text.
+            record.exc_info = None
         if record.stack_info:
             record.stack_info = mask_pii(record.stack_info)
         return True

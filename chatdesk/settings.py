@@ -447,12 +447,24 @@ SERVE_STATIC = envbool("SERVE_STATIC", "True")
 # Every record goes through the root logger's one handler, whose filter masks e-mail addresses, card
 # numbers, IBANs and phone numbers first; Django's own handlers (console when DEBUG, mail to ADMINS) are
 # dropped so nothing bypasses it. Celery workers keep this configuration (CELERY_WORKER_HIJACK_ROOT_LOGGER).
+# "plain" lines, or "json": one object per record ({"time", "level", "logger", "message", "exc_info"}) for
+# log shippers. Either way personal data is masked first (log_filters.MaskPersonalData).
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfiguredEnv(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"mask_pii": {"()": "chatdesk.log_filters.MaskPersonalData"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_pii"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["mask_pii"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": [], "level": "INFO", "propagate": True},

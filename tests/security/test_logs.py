@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.utils.module_loading import import_string
 
 from chatdesk.conversations import services
 from chatdesk.conversations.models import Conversation, Draft
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult, EngineError
+from chatdesk.log_filters import MaskPersonalData
 from tests.conftest import UseEngine, say
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +68,30 @@ def test_a_conversation_with_personal_data_leaves_none_in_the_logs(
         assert personal not in logged
     for record in caplog.records:
         assert not any(personal in record.getMessage() for personal in PERSONAL)
+
+
+def test_json_logs_are_one_masked_object_per_record() -> None:
+    """LOG_FORMAT=json: what a log shipper reads, with the traceback masked like the message."""
+    config = settings.LOGGING["formatters"]["json"]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(import_string(config["()"])(fmt=config["fmt"], rename_fields=config["rename_fields"]))
+    handler.addFilter(MaskPersonalData())
+    logger = logging.getLogger("chatdesk.json-test")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise EngineError(f"the model choked on {TEXT!r}")
+        except EngineError:
+            logger.exception("draft %s failed for %s", 42, TEXT)
+    finally:
+        logger.removeHandler(handler)
+    [line] = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert (record["level"], record["logger"]) == ("ERROR", "chatdesk.json-test")
+    assert record["message"].startswith("draft 42 failed for I am [email], call me on [phone]")
+    assert "EngineError" in record["exc_info"] and "[card]" in record["exc_info"]
+    assert record["time"]
+    for personal in PERSONAL:
+        assert personal not in line
