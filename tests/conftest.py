@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,28 @@ def pytest_configure() -> None:
     in-process sockets' database threads would otherwise keep connections that stop pytest-django from
     dropping the test database at the end. Live stacks' processes run with the desk's own setting."""
     django_settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    _flush_retries_deadlocks()
+
+
+def _flush_retries_deadlocks() -> None:
+    """A transactional test ends with `flush` (TRUNCATE, table after table) while a live stack's
+    processes keep working on the same database; PostgreSQL may then pick the flush as a deadlock's
+    victim. The flush is safe to run again: it does, a few times, before the test errors."""
+    from django.core.management.base import CommandError
+    from django.core.management.commands import flush
+
+    handle = flush.Command.handle
+
+    def handle_retrying(self: flush.Command, **options: Any) -> None:
+        for attempt in range(5):
+            try:
+                return handle(self, **options)
+            except CommandError as error:
+                if attempt == 4 or "deadlock detected" not in str(error.__cause__):
+                    raise
+                time.sleep(0.2 * (attempt + 1))  # let the other transaction finish
+
+    flush.Command.handle = handle_retrying  # type: ignore[method-assign]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
