@@ -58,6 +58,7 @@ def seed(conversations: int, rng: random.Random) -> dict[str, int]:
     from django.db import connection
     from django.utils import timezone
 
+    from chatdesk.conversations import facts
     from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating
     from chatdesk.conversations.roles import groups_ensure
     from chatdesk.knowledge.models import Topic
@@ -232,6 +233,8 @@ def seed(conversations: int, rng: random.Random) -> dict[str, int]:
         AgentAction.objects.bulk_create(actions)
         EscalationFlag.objects.bulk_create(flags)
         Rating.objects.bulk_create(ratings)
+        # Bulk inserts bypass the services: derive what they keep on each conversation from its rows.
+        facts.recompute(Conversation.objects.filter(pk__in=[c.pk for c in created]))
         counts["conversations"] += len(created)
         counts["messages"] += len(messages) + len(replies)
         counts["drafts"] += len(drafts)

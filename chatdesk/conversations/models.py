@@ -62,6 +62,15 @@ class Conversation(models.Model):
         INJECTION = "injection", "Prompt injection or abuse"
         SLA_BREACH = "sla_breach", "Waiting too long"
 
+    class AnsweredBy(models.TextChoices):
+        """Who answered the customer so far, the strongest that happened: a person (took over, or wrote a
+        reply of their own) over edited drafts (a sent draft's text was changed) over drafts sent as is."""
+
+        NONE = "none", "No reply"
+        AS_IS = "as_is", "Drafts sent as is"
+        EDITED = "edited", "Edited drafts"
+        PERSON = "person", "A person (took over)"
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
     escalation_reason = models.CharField(
@@ -122,6 +131,18 @@ class Conversation(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="When it was last closed.")
     reopened_count = models.PositiveSmallIntegerField(
         default=0, help_text="How many times a customer message reopened it after a close."
+    )
+    answered_by = models.CharField(
+        max_length=8,
+        choices=AnsweredBy.choices,
+        default=AnsweredBy.NONE,
+        help_text="Who answered the customer so far (none < drafts as is < edited drafts < a person).",
+    )
+    taken_over_at = models.DateTimeField(null=True, blank=True, help_text="When an agent first took it over.")
+    handed_off_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it first needed a person: an escalation rule fired or an agent took it over.",
     )
     awaiting_reply_since = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When the oldest unanswered customer message arrived."

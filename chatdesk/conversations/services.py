@@ -28,6 +28,7 @@ from rapidfuzz.distance import Levenshtein
 from chatdesk.conversations import (
     assignment,
     escalation,
+    facts,
     frames,
     handoff,
     jobs,
@@ -135,6 +136,7 @@ def _append_message(conversation: Conversation, *, sender: str, text: str, **fie
         conversation.first_customer_at = conversation.first_customer_at or message.created_at
     else:
         conversation.awaiting_reply_since = None
+        facts.note_reply(conversation, sender=sender, draft=message.draft if message.draft_id else None)
         # First response answers the first customer message: a greeting sent before it does not count.
         if conversation.first_customer_at is not None and conversation.first_response_at is None:
             conversation.first_response_at = message.created_at
@@ -173,6 +175,7 @@ def flag(
     record = EscalationFlag.objects.create(
         conversation=conversation, reason=reason, message=message, detail=detail[:200], score=score
     )
+    facts.note_handoff(conversation, record.created_at)
     if escalate and conversation.status in (Status.OPEN, Status.CLOSED):
         conversation.status = Status.ESCALATED
         conversation.escalation_reason = reason
@@ -276,8 +279,8 @@ def handoff_summary_generate(*, conversation_id: int, seq: int) -> bool:
 
 def _record(
     conversation: Conversation, agent: User, kind: str, *, draft: Draft | None = None, sent_text: str = ""
-) -> None:
-    AgentAction.objects.create(
+) -> AgentAction:
+    return AgentAction.objects.create(
         conversation=conversation,
         agent=agent,
         kind=kind,
@@ -975,7 +978,8 @@ def _take_over(conversation: Conversation, agent: User) -> None:
         draft.decided_by, draft.decided_at = agent, now
         draft.review_seconds = _seconds(draft.ready_at, now)
     Draft.objects.bulk_update(dropped, ["status", "decided_by", "decided_at", "review_seconds"])
-    _record(conversation, agent, AgentAction.Kind.TAKE_OVER, draft=dropped[-1] if dropped else None)
+    action = _record(conversation, agent, AgentAction.Kind.TAKE_OVER, draft=dropped[-1] if dropped else None)
+    facts.note_take_over(conversation, action.created_at)
 
 
 def conversation_take_over(*, public_id: uuid.UUID, agent: User) -> Conversation:

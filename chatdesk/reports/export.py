@@ -16,7 +16,7 @@ from django.db.models import Avg, Count, IntegerField, Model, OuterRef, QuerySet
 from django.db.models.functions import Coalesce
 
 from chatdesk.conversations.models import Conversation, Draft, Rating
-from chatdesk.reports.metrics import answered_by, report_queries
+from chatdesk.reports.metrics import report_queries
 from chatdesk.reports.selectors import escalation_reasons
 
 BATCH = 2000
@@ -97,7 +97,6 @@ def conversation_rows(conversations: QuerySet[Conversation]) -> QuerySet[Convers
         for status in Draft.Status.values
     }
     return conversations.select_related("assigned_agent", "topic").annotate(
-        answered=answered_by(),
         drafts_all=_per_conversation(Draft, Count("pk", output_field=IntegerField())),
         ratings_n=_per_conversation(Rating, Count("pk", output_field=IntegerField())),
         csat_latest=Subquery(latest_rating),
@@ -122,7 +121,7 @@ def _conversation_line(c: Any, reasons: dict[int, list[str]]) -> list[str]:
         _number(first_response),
         _number(resolution),
         str(c.reopened_count),
-        c.answered,
+        c.answered_by,
         "; ".join(reasons.get(c.pk, [])),
         _person(c.assigned_agent),
         c.topic.name if c.topic else "",

@@ -25,9 +25,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import (
-    BooleanField,
     Case,
-    CharField,
     Count,
     DurationField,
     Exists,
@@ -38,7 +36,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
-    Value,
     When,
     Window,
 )
@@ -63,13 +60,11 @@ FINISHED_STATUSES = (
 )
 SENT_STATUSES = (DraftStatus.APPROVED, DraftStatus.EDITED, DraftStatus.AUTO_SENT)
 
-# Who answered a conversation (docs/reports.md, "Who answered").
-ANSWERED_PERSON, ANSWERED_EDITED, ANSWERED_AS_IS, ANSWERED_NONE = "person", "edited", "as_is", "none"
-ANSWERED_LABELS = {
-    ANSWERED_AS_IS: "Drafts sent as is",
-    ANSWERED_EDITED: "Edited drafts",
-    ANSWERED_PERSON: "A person (took over)",
-    ANSWERED_NONE: "No reply",
+# Who answered a conversation (docs/reports.md, "Who answered"), as the conversation keeps it.
+AnsweredBy = Conversation.AnsweredBy
+ANSWERED_LABELS: dict[str, str] = {
+    str(key): str(AnsweredBy(key).label)
+    for key in (AnsweredBy.AS_IS, AnsweredBy.EDITED, AnsweredBy.PERSON, AnsweredBy.NONE)
 }
 
 # Edit size buckets over edited drafts' normalised edit distance: (key, label, lower bound exclusive
@@ -212,33 +207,11 @@ def messages_in(f: ReportFilters, *senders: str) -> QuerySet[Message]:
 REPLY_SENDERS = (Message.Sender.AGENT, Message.Sender.BOT)
 
 
-def _taken_over(ref: str = "pk") -> Exists:
-    return Exists(AgentAction.objects.filter(conversation=OuterRef(ref), kind=AgentAction.Kind.TAKE_OVER))
-
-
-def _handed_off(ref: str = "pk") -> Q:
-    return Q(_taken_over(ref)) | Q(Exists(EscalationFlag.objects.filter(conversation=OuterRef(ref))))
-
-
-def answered_by(ref: str = "pk") -> Case:
-    """Who answered the conversation (`ref` names its id): a person (took over, or wrote a reply of their
-    own), edited drafts (one sent draft's text was changed), drafts as is (every reply was a draft sent
-    unchanged), or nobody yet. A draft "edited" into the same text counts as sent as is."""
-    person = _taken_over(ref) | Exists(
-        Message.objects.filter(conversation=OuterRef(ref), sender=Message.Sender.AGENT, draft__isnull=True)
-    )
-    edited = Exists(
-        Draft.objects.filter(conversation=OuterRef(ref), status=DraftStatus.EDITED).exclude(edit_distance=0)
-    )
-    # A draft with a sent status is one the customer received (its message points at it).
-    from_drafts = Exists(Draft.objects.filter(conversation=OuterRef(ref), status__in=SENT_STATUSES))
-    return Case(
-        When(person, then=Value(ANSWERED_PERSON)),
-        When(edited, then=Value(ANSWERED_EDITED)),
-        When(from_drafts, then=Value(ANSWERED_AS_IS)),
-        default=Value(ANSWERED_NONE),
-        output_field=CharField(),
-    )
+# Kept on the conversation as it happens (chatdesk/conversations/facts.py), so that counting them reads
+# the conversation's row only.
+TAKEN_OVER = Q(taken_over_at__isnull=False)
+HANDED_OFF = Q(handed_off_at__isnull=False)
+BOT_RESOLVED = Q(status=ConversationStatus.CLOSED, answered_by=AnsweredBy.AS_IS)
 
 
 def _first_response_time() -> ExpressionWrapper[CombinedExpression]:
@@ -362,19 +335,14 @@ def conversation_counts(f: ReportFilters) -> dict[str, int]:
     """Counts over the conversations in range, in one query: total, closed, open, reopened, taken_over,
     handed_off, bot_resolved (closed and answered by drafts as is), responded, unanswered, and one
     `frt_<bucket>` per first-response bucket."""
-    # Subqueries are annotated first: an aggregate's filter cannot refer to the outer row.
-    qs = conversations_in(f).annotate(
-        _answered=answered_by(),
-        _taken=_taken_over(),
-        _handed=ExpressionWrapper(_handed_off(), output_field=BooleanField()),
-    )
+    qs = conversations_in(f)
     aggregates: dict[str, Any] = {
         "total": Count("pk"),
         "closed": Count("pk", filter=Q(status=ConversationStatus.CLOSED)),
         "reopened": Count("pk", filter=Q(reopened_count__gt=0)),
-        "taken_over": Count("pk", filter=Q(_taken=True)),
-        "handed_off": Count("pk", filter=Q(_handed=True)),
-        "bot_resolved": Count("pk", filter=Q(status=ConversationStatus.CLOSED, _answered=ANSWERED_AS_IS)),
+        "taken_over": Count("pk", filter=TAKEN_OVER),
+        "handed_off": Count("pk", filter=HANDED_OFF),
+        "bot_resolved": Count("pk", filter=BOT_RESOLVED),
         "responded": Count("pk", filter=Q(first_response_at__isnull=False)),
     }
     for key, _, _ in FIRST_RESPONSE_BUCKETS:
@@ -565,8 +533,7 @@ def csat(f: ReportFilters) -> dict[str, Any]:
     answered (ANSWERED_LABELS keys). One query; averages are exact (sum of scores / count)."""
     rows = (
         Rating.objects.filter(conversation__in=conversations_in(f))
-        .annotate(answered=answered_by("conversation_id"))
-        .values("answered", "score")
+        .values("score", answered=F("conversation__answered_by"))
         .annotate(n=Count("pk"))
         .order_by()
     )
@@ -780,11 +747,11 @@ def conversations_behind(f: ReportFilters, drill: Drill) -> QuerySet[Conversatio
     if metric in CONVERSATION_METRICS:
         return qs.filter(CONVERSATION_METRICS[metric])
     if metric == "taken_over":
-        return qs.filter(_taken_over())
+        return qs.filter(TAKEN_OVER)
     if metric == "handed_off":
-        return qs.filter(_handed_off())
+        return qs.filter(HANDED_OFF)
     if metric == "bot_resolved":
-        return qs.annotate(_answered=answered_by()).filter(status=ConversationStatus.CLOSED, _answered=ANSWERED_AS_IS)
+        return qs.filter(BOT_RESOLVED)
     if metric == "first_response":
         return qs.filter(_first_response_bucket(drill.bucket) if drill.bucket else CONVERSATION_METRICS["responded"])
     if metric == "reason":
@@ -796,7 +763,7 @@ def conversations_behind(f: ReportFilters, drill: Drill) -> QuerySet[Conversatio
         ratings = ratings.filter(score=drill.score)
     qs = qs.filter(Exists(ratings))
     if drill.answered:
-        qs = qs.annotate(_answered=answered_by()).filter(_answered=drill.answered)
+        qs = qs.filter(answered_by=drill.answered)
     return qs
 
 
