@@ -215,9 +215,9 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "chatdesk.conversations.tasks.draft_reply": {"queue": "drafts"},
     "chatdesk.conversations.tasks.handoff_summary_generate": {"queue": "drafts"},
-    # Webhook deliveries wait on other sites' servers: the light queue, never behind (or ahead of) drafts.
-    "chatdesk.webhooks.tasks.webhook_deliver": {"queue": "celery"},
-    "chatdesk.webhooks.tasks.webhooks_requeue_due": {"queue": "celery"},
+    # Webhook deliveries wait on other sites' servers (up to WEBHOOK_TIMEOUT_S each): a queue of their own,
+    # so a slow receiver holds up neither drafts nor the periodic sweeps (which expire when late).
+    "chatdesk.webhooks.tasks.webhook_deliver": {"queue": "webhooks"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -496,6 +496,8 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": [], "propagate": True},
         "django.channels.server": {"level": "WARNING"},
+        # httpx logs every request's full URL at INFO: webhook URLs may carry the receiver's own token.
+        "httpx": {"level": "WARNING"},
     },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,4 +1,5 @@
-"""Celery interface to webhooks (the light `celery` queue, never `drafts`): tasks take ids, call services."""
+"""Celery interface to webhooks: tasks take ids and call the services. Deliveries go to the `webhooks`
+queue (never `drafts`), the periodic sweep to the default `celery` queue (CELERY_TASK_ROUTES)."""
 
 from __future__ import annotations
 

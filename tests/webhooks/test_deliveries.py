@@ -88,9 +88,9 @@ def test_a_manager_adds_an_endpoint_and_deliveries_verify_the_documented_way(
     sent = tasks_sent(monkeypatch)
     with django_capture_on_commit_callbacks(execute=True):
         conversation = services.conversation_request_human(public_id=uuid.uuid4())
-    # Queued after commit, one task per delivery, on the light queue (never the drafting one).
+    # Queued after commit, one task per delivery, on a queue of their own (never the drafting one).
     assert sent == list(Delivery.objects.order_by("pk").values_list("pk", flat=True)) and len(sent) == 2
-    assert settings.CELERY_TASK_ROUTES[events.DELIVER] == {"queue": "celery"}
+    assert settings.CELERY_TASK_ROUTES[events.DELIVER] == {"queue": "webhooks"}
     for pk in sent:
         tasks.webhook_deliver(pk)
 
