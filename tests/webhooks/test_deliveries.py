@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from chatdesk.conversations import jobs, services
 from chatdesk.conversations.models import Conversation
@@ -352,3 +353,49 @@ def test_no_endpoint_means_nothing_stored(db: Any, manager: User) -> None:
     webhooks.endpoint_create(url="https://crm.example.com/in", events=["csat.received"], by=manager)
     services.conversation_start()
     assert not Delivery.objects.exists()
+
+
+def test_escalation_claim_and_transfer_say_who_and_why(
+    db: Any, manager: User, agent: User, other_agent: User, receiver: Receiver, loopback: None
+) -> None:
+    webhooks.endpoint_create(url=receiver.url, events=["conversation.escalated", "conversation.assigned"], by=manager)
+    conversation = services.conversation_request_human(public_id=uuid.uuid4())  # nobody online: unassigned
+    services.conversation_claim(public_id=conversation.public_id, agent=agent)
+    services.conversation_transfer(public_id=conversation.public_id, agent=agent, to_agent="bob", note="VIP")
+    deliver_pending()
+
+    escalated, claimed, transferred = receiver.events()
+    assert escalated["type"] == "conversation.escalated" and escalated["data"]["reason"] == "customer_request"
+    assert escalated["data"]["conversation"]["assigned_agent"] is None
+    assert (claimed["type"], claimed["data"]["how"], claimed["data"]["agent"]["username"]) == (
+        "conversation.assigned",
+        "claimed",
+        "alice",
+    )
+    assert (transferred["data"]["how"], transferred["data"]["agent"]["username"]) == ("transferred", "bob")
+    assert "VIP" not in receiver.received[2].body.decode()
+
+
+def test_a_delivery_the_broker_could_not_take_is_queued_by_the_sweep(
+    manager: User,
+    receiver: Receiver,
+    loopback: None,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    webhooks.endpoint_create(url=receiver.url, events=["conversation.created"], by=manager)
+
+    def broker_down(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(jobs.app, "send_task", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_start()  # the change is kept; its delivery waits
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+
+    sent = tasks_sent(monkeypatch)  # the broker is back
+    assert webhooks.deliveries_requeue_due(timezone.now()) == 1 and sent == [delivery.pk]
+    tasks.webhook_deliver(delivery.pk)
+    tasks.webhook_deliver(delivery.pk)  # a duplicate finds nothing to send
+    assert len(receiver.received) == 1 and Delivery.objects.get().status == "succeeded"
