@@ -15,6 +15,7 @@ from kombu.exceptions import OperationalError
 
 from chatdesk.conversations import jobs, services
 from chatdesk.conversations.models import Conversation
+from chatdesk.conversations.privacy import customer_data_erase
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
 from chatdesk.knowledge.models import Topic
 from chatdesk.webhooks import events, tasks
@@ -399,3 +400,22 @@ def test_a_delivery_the_broker_could_not_take_is_queued_by_the_sweep(
     tasks.webhook_deliver(delivery.pk)
     tasks.webhook_deliver(delivery.pk)  # a duplicate finds nothing to send
     assert len(receiver.received) == 1 and Delivery.objects.get().status == "succeeded"
+
+
+def test_erasing_a_customers_data_deletes_the_deliveries_about_their_conversations(
+    db: Any, use_engine: UseEngine, manager: User, agent: User
+) -> None:
+    Topic.objects.get_or_create(name="orders")
+    use_engine(Fixed())
+    webhooks.endpoint_create(url="https://crm.example.com/in", events=list(events.EVENTS), by=manager)
+    erased, kept = services.conversation_start(), services.conversation_start()
+    for conversation in (erased, kept):
+        say(conversation, "Where is my order?")
+        services.draft_approve(public_id=conversation.public_id, draft_id=draft_now(conversation).pk, agent=agent)
+    per_conversation = Delivery.objects.count() // 2
+    assert per_conversation == 4  # created, draft.ready, draft.approved, message.sent
+
+    result = customer_data_erase([erased])
+    assert result.webhook_deliveries == per_conversation
+    assert Delivery.objects.count() == per_conversation
+    assert all(str(kept.public_id) in body for body in Delivery.objects.values_list("body", flat=True))
