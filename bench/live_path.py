@@ -272,7 +272,7 @@ def start_servers(
     started: list[subprocess.Popen[bytes]] = [
         subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery",
+                sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery,webhooks",
                 "--pool", "prefork", "--concurrency", "1", "--without-gossip", "--without-mingle",
                 "--without-heartbeat", "--loglevel", "WARNING",
             ],

@@ -370,7 +370,7 @@ def start_processes(env: dict[str, str], work: Path) -> tuple[list[subprocess.Po
     port = free_port()
     worker = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery",
+            sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery,webhooks",
             "--pool", "prefork", "--concurrency", "1", "--beat", "--schedule", str(work / "beat-schedule"),
             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
         ],

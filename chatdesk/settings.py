@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "chatdesk.knowledge",
     "chatdesk.conversations",
     "chatdesk.reports",
+    "chatdesk.webhooks",
     "agents",
     "chatdesk.accounts",  # after django.contrib.auth: replaces its user and group admin
 ]
@@ -137,6 +138,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "chatdesk.conversations.context_processors.roles",
+                "chatdesk.webhooks.context_processors.webhook_notices",
             ],
         },
     },
@@ -213,6 +215,9 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "chatdesk.conversations.tasks.draft_reply": {"queue": "drafts"},
     "chatdesk.conversations.tasks.handoff_summary_generate": {"queue": "drafts"},
+    # Webhook deliveries wait on other sites' servers (up to WEBHOOK_TIMEOUT_S each): a queue of their own,
+    # so a slow receiver holds up neither drafts nor the periodic sweeps (which expire when late).
+    "chatdesk.webhooks.tasks.webhook_deliver": {"queue": "webhooks"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -277,6 +282,27 @@ CELERY_BEAT_SCHEDULE["sla-sweep"] = {
     "task": "chatdesk.conversations.tasks.sla_sweep",
     "schedule": SLA_SWEEP_EVERY_S,
     "options": {"expires": SLA_SWEEP_EVERY_S},
+}
+# Webhooks (docs/webhooks.md): plain http:// endpoints only on this machine, and only when allowed
+# (development); each attempt's time limit; attempts per delivery and the first retry's delay (doubling
+# after each failure); failed attempts in a row that disable an endpoint; how often due retries are queued.
+WEBHOOK_ALLOW_HTTP_LOOPBACK = envbool("WEBHOOK_ALLOW_HTTP_LOOPBACK", "False")
+WEBHOOK_TIMEOUT_S = envfloat("WEBHOOK_TIMEOUT_S", "10")
+WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", "8")
+WEBHOOK_RETRY_BASE_S = envfloat("WEBHOOK_RETRY_BASE_S", "30")
+WEBHOOK_DISABLE_AFTER_FAILURES = envint("WEBHOOK_DISABLE_AFTER_FAILURES", "20")
+WEBHOOK_SWEEP_EVERY_S = envfloat("WEBHOOK_SWEEP_EVERY_S", "5")
+if min(WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_BASE_S, WEBHOOK_DISABLE_AFTER_FAILURES, WEBHOOK_SWEEP_EVERY_S) <= 0:
+    raise ImproperlyConfiguredEnv(
+        "WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_BASE_S, WEBHOOK_DISABLE_AFTER_FAILURES and WEBHOOK_SWEEP_EVERY_S "
+        "must be above 0"
+    )
+if not 0 < WEBHOOK_TIMEOUT_S < CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfiguredEnv("WEBHOOK_TIMEOUT_S must be above 0 and below DRAFT_SOFT_TIME_LIMIT")
+CELERY_BEAT_SCHEDULE["webhooks-requeue-due"] = {
+    "task": "chatdesk.webhooks.tasks.webhooks_requeue_due",
+    "schedule": WEBHOOK_SWEEP_EVERY_S,
+    "options": {"expires": WEBHOOK_SWEEP_EVERY_S},
 }
 if SELECTOR_TRAIN_EVERY_S > 0:
     CELERY_BEAT_SCHEDULE["train-selector"] = {
@@ -470,6 +496,8 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": [], "propagate": True},
         "django.channels.server": {"level": "WARNING"},
+        # httpx logs every request's full URL at INFO: webhook URLs may carry the receiver's own token.
+        "httpx": {"level": "WARNING"},
     },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -11,6 +11,7 @@ urlpatterns = [
     path("agents/", include("agents.urls")),
     path("reports/", include("chatdesk.reports.urls")),
     path("knowledge/", include("chatdesk.knowledge.urls")),
+    path("webhooks/", include("chatdesk.webhooks.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -98,8 +98,8 @@ class LiveStack:
         log = open(self.log_dir / f"worker-{len(self.workers) + 1}.log", "wb")
         worker = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery", *self.pool,
-                "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
+                sys.executable, "-m", "celery", "-A", "chatdesk", "worker", "--queues", "drafts,celery,webhooks",
+                *self.pool, "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
             ],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

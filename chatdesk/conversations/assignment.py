@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from chatdesk.conversations import presence, realtime
 from chatdesk.conversations.models import AgentAction, Conversation, Team, TeamTopic
+from chatdesk.webhooks import events as webhook_events
 
 Status = Conversation.Status
 NEEDS_PERSON = (Status.ESCALATED, Status.TAKEN_OVER)
@@ -84,6 +85,7 @@ def route(conversation: Conversation, *, exclude: int | None = None, now: dateti
             to_agent=agent,
             to_team=conversation.team,
         )
+        webhook_events.conversation_assigned(conversation, agent, how="automatic")
     return agent
 
 

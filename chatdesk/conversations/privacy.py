@@ -18,6 +18,7 @@ from chatdesk.conversations.models import AgentAction, Conversation, Draft, Esca
 from chatdesk.conversations.tokens import public_id_from_token
 from chatdesk.knowledge.models import ApprovedReply, Embedding
 from chatdesk.knowledge.services import embedding_key
+from chatdesk.webhooks.models import Delivery
 
 ERASED = "[erased]"
 
@@ -133,6 +134,7 @@ class Erased:
     agent_actions: int = 0
     approved_replies: int = 0
     embeddings: int = 0
+    webhook_deliveries: int = 0
 
 
 @transaction.atomic
@@ -142,7 +144,8 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
     Messages and drafts keep their rows with the text "[erased]"; agent actions keep their kind with empty
     texts (so fine-tuning exports skip them, as they skip actions that sent nothing); escalation flags lose their
     details, ratings their comments (scores stay), the conversation its contact email and handoff summary;
-    approved replies made from these conversations, and cached vectors of their texts, are deleted. Report
+    approved replies made from these conversations, cached vectors of their texts, and webhook deliveries
+    about them (their bodies hold what the desk sent; pending ones are never sent) are deleted. Report
     counts do not change.
     """
     ids = [c.pk for c in Conversation.objects.select_for_update().filter(pk__in=[c.pk for c in conversations])]
@@ -167,4 +170,8 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
     EscalationFlag.objects.filter(conversation__in=ids).update(detail="")
     Rating.objects.filter(conversation__in=ids).update(comment="")
     Conversation.objects.filter(pk__in=ids).update(contact_email="", handoff_summary="")
+    public_ids = Conversation.objects.filter(pk__in=ids).values_list("public_id", flat=True)
+    for public_id in public_ids:  # every body names its conversation by public id (docs/webhooks.md)
+        _, per_model = Delivery.objects.filter(body__contains=f'"id":"{public_id}"').delete()
+        result.webhook_deliveries += per_model.get("webhooks.Delivery", 0)
     return result

@@ -51,6 +51,7 @@ from chatdesk.knowledge.services import (
     knowledge_source_penalize,
     out_of_scope_detail,
 )
+from chatdesk.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,11 @@ def _lock_or_start(public_id: uuid.UUID, client_address: str) -> Conversation:
     throttle.check(
         "conversation", client_address, limit=settings.CHAT_CONVERSATIONS_PER_HOUR_PER_ADDRESS, window_s=3600
     )
-    Conversation.objects.get_or_create(public_id=public_id)  # two first messages at once: one row
-    return _lock(public_id)
+    _, created = Conversation.objects.get_or_create(public_id=public_id)  # two first messages at once: one row
+    conversation = _lock(public_id)
+    if created:
+        webhook_events.conversation_created(conversation)
+    return conversation
 
 
 def _name(user: User) -> str:
@@ -131,6 +135,7 @@ def _append_message(conversation: Conversation, *, sender: str, text: str, **fie
     message = Message.objects.create(
         conversation=conversation, seq=conversation.last_seq, sender=sender, text=text, **fields
     )
+    webhook_events.message_sent(message)
     if sender == Message.Sender.CUSTOMER:
         conversation.awaiting_reply_since = conversation.awaiting_reply_since or message.created_at
         conversation.first_customer_at = conversation.first_customer_at or message.created_at
@@ -182,6 +187,7 @@ def flag(
         conversation.escalated_at = timezone.now()
         _handoff_summary_write(conversation)
         assignment.route(conversation)
+        webhook_events.conversation_escalated(conversation, reason)
     conversation.priority = _priority(conversation)
     return record
 
@@ -295,7 +301,9 @@ def _record(
 
 def conversation_start() -> Conversation:
     """Store a new, empty conversation (the websocket stores one only with its first message)."""
-    return Conversation.objects.create()
+    conversation = Conversation.objects.create()
+    webhook_events.conversation_created(conversation)
+    return conversation
 
 
 def customer_message_post(
@@ -415,6 +423,7 @@ def conversation_end(*, public_id: uuid.UUID) -> Conversation:
         if conversation.status != Status.CLOSED:
             _close(conversation)
             conversation.save()
+            webhook_events.conversation_closed(conversation, by=None)
             realtime.conversation_changed(conversation.pk)
     return conversation
 
@@ -455,6 +464,7 @@ def conversation_rate(*, public_id: uuid.UUID, score: object, comment: object = 
         rating, _ = Rating.objects.update_or_create(
             conversation=conversation, after_seq=conversation.last_seq, defaults={"score": score, "comment": comment}
         )
+        webhook_events.csat_received(rating)
         realtime.conversation_changed(conversation.pk)
     return rating
 
@@ -671,6 +681,7 @@ def draft_complete(*, draft_id: int, result: DraftResult, task_id: str = "") -> 
                     score=result.confidence,
                 )
         draft.save()
+        webhook_events.draft_changed(draft)
         if draft.status in (Draft.Status.READY, Draft.Status.AUTO_SENT):
             conversation.topic = topic
         conversation.save()
@@ -900,6 +911,7 @@ def _draft_send(*, public_id: uuid.UUID, draft_id: object, agent: User, edited_t
         sent_text = edited_text if edited_text is not None else draft.text
         draft.edit_distance, draft.chars_changed = _edit_size(draft.text, sent_text)
         draft.save(update_fields=["status", "edit_distance", "chars_changed"])
+        webhook_events.draft_changed(draft)
         message = _send_agent_text(conversation, agent, sent_text, draft=draft)
         _record(
             conversation,
@@ -924,6 +936,7 @@ def draft_reject(
     with transaction.atomic():
         conversation = _lock_for_agent(public_id, agent)
         draft = _claim_ready_draft(conversation, draft_id, agent, status=Draft.Status.REJECTED)
+        webhook_events.draft_changed(draft)
         if draft.sources:
             knowledge_source_penalize(draft.sources[0]["id"])
         message = None
@@ -978,6 +991,7 @@ def _take_over(conversation: Conversation, agent: User) -> None:
         draft.decided_by, draft.decided_at = agent, now
         draft.review_seconds = _seconds(draft.ready_at, now)
     Draft.objects.bulk_update(dropped, ["status", "decided_by", "decided_at", "review_seconds"])
+    webhook_events.conversation_assigned(conversation, agent, how="taken_over")
     action = _record(conversation, agent, AgentAction.Kind.TAKE_OVER, draft=dropped[-1] if dropped else None)
     facts.note_take_over(conversation, action.created_at)
 
@@ -1023,6 +1037,7 @@ def conversation_claim(*, public_id: uuid.UUID, agent: User) -> Conversation:
             raise ServiceError("already_claimed", f"{name} is already on this conversation.", by=name)
         conversation.assigned_agent = agent
         AgentAction.objects.create(conversation=conversation, agent=agent, kind=AgentAction.Kind.CLAIM, to_agent=agent)
+        webhook_events.conversation_assigned(conversation, agent, how="claimed")
         conversation.save()
         realtime.conversation_changed(conversation.pk)
     return conversation
@@ -1071,6 +1086,7 @@ def conversation_transfer(
             AgentAction.objects.create(
                 conversation=conversation, agent=agent, kind=AgentAction.Kind.TRANSFER, to_agent=target, note=note
             )
+            webhook_events.conversation_assigned(conversation, target, how="transferred")
         else:
             team = Team.objects.filter(name=to_team).first() if isinstance(to_team, str) else None
             if team is None:
@@ -1097,5 +1113,6 @@ def conversation_close(*, public_id: uuid.UUID, agent: User) -> Conversation:
         _close(conversation)
         _record(conversation, agent, AgentAction.Kind.CLOSE)
         conversation.save()
+        webhook_events.conversation_closed(conversation, by=agent)
         realtime.conversation_changed(conversation.pk)
     return conversation

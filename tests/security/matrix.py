@@ -6,6 +6,7 @@ test_content_security_policy.py visits the same URLs for the CSP header.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from chatdesk.knowledge.models import (
     Topic,
 )
 from chatdesk.knowledge.services import knowledge_seed_demo
+from chatdesk.webhooks.models import Delivery, Endpoint
 from tests.conftest import PASSWORD, say
 
 PERSONAS = ("anonymous", "customer_a", "customer_b", "agent", "deactivated_agent", "manager", "superuser")
@@ -96,6 +98,11 @@ MATRIX: dict[str, dict[str, str]] = {
     "knowledge/out-of-scope/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "knowledge/memory/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "knowledge/memory/<int:reply_id>/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; a review is a POST
+    "webhooks/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "webhooks/new/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "webhooks/<int:endpoint_id>/": cells(LOGIN, agent=FORBIDDEN, manager=OK),  # shows the signing secret
+    "webhooks/<int:endpoint_id>/state/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; enabling is a POST
+    "webhooks/deliveries/<int:delivery_id>/replay/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; a replay is a POST
     "admin/": STAFF_ONLY,
     "admin/login/": cells(OK, manager=REDIRECT),  # staff are sent on to the admin
     "admin/logout/": cells(REDIRECT, manager=NOT_ALLOWED),  # GET: to the admin index (then its login); staff: POST only
@@ -168,6 +175,8 @@ class World:
             return f"/admin/r/{ContentType.objects.get_for_model(Topic).pk}/{self.objects['knowledge/topic'].pk}/"
         url = route.replace("<uuid:public_id>", str(self.a.public_id))
         url = url.replace("<int:reply_id>", str(self.objects["knowledge/approvedreply"].pk))
+        url = url.replace("<int:endpoint_id>", str(self.objects["webhooks/endpoint"].pk))
+        url = url.replace("<int:delivery_id>", str(self.objects["webhooks/delivery"].pk))
         if "<path:object_id>" in url or "<id>" in url:
             model = "/".join(route.split("/")[1:3])
             url = url.replace("<path:object_id>", str(self.objects[model].pk)).replace(
@@ -232,6 +241,11 @@ def build_world() -> World:
         "auth/user": users["agent"],
         "auth/group": agents,
     }
+    endpoint = Endpoint.objects.create(url="https://crm.example.com/chatdesk", events=["conversation.created"])
+    objects["webhooks/endpoint"] = endpoint
+    objects["webhooks/delivery"] = Delivery.objects.create(
+        endpoint=endpoint, event_id=uuid.uuid4(), event_type="conversation.created", body="{}"
+    )
     tokens = {"customer_a": conversation_token(a.public_id), "customer_b": conversation_token(b.public_id)}
     health.worker_seen_now()
     return World(a=a, b=b, users=users, tokens=tokens, objects=objects)

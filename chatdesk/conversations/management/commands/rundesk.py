@@ -73,7 +73,7 @@ class Command(BaseCommand):
             ChildSpec(
                 "celery worker",
                 [
-                    *celery, "worker", "--queues", "drafts,celery", "--pool", "prefork",
+                    *celery, "worker", "--queues", "drafts,celery,webhooks", "--pool", "prefork",
                     "--concurrency", str(options["workers"]),
                     "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
                 ],
