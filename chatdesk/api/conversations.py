@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from chatdesk.api.auth import READ, WRITE
 from chatdesk.api.common import CONFLICT, NOT_FOUND, page, token_user
@@ -130,18 +130,18 @@ def conversation_read(request: HttpRequest, public_id: str) -> dict[str, Any]:
 
 
 @router.post("/{public_id}/messages", auth=WRITE, response={201: MessageOut, **CONFLICT}, summary="Reply as an agent")
-def message_post(request: HttpRequest, public_id: str, body: ReplyIn) -> tuple[int, dict[str, Any]]:
+def message_post(request: HttpRequest, public_id: str, body: ReplyIn) -> Status[dict[str, Any]]:
     """Send a reply to the customer as the token's owner, exactly as an agent replying on the dashboard:
     the conversation is taken over by them (drafting stops until it is handed back)."""
     c = _conversation(request, public_id)
     message = services.agent_reply(
         public_id=c.public_id, agent=token_user(request), text=body.text, client_id=body.client_id or ""
     )
-    return 201, message_out(message)
+    return Status(201, message_out(message))
 
 
 @router.post("/{public_id}/drafts", auth=WRITE, response={201: DraftOut, **CONFLICT}, summary="Post an external draft")
-def draft_post(request: HttpRequest, public_id: str, body: DraftIn) -> tuple[int, dict[str, Any]]:
+def draft_post(request: HttpRequest, public_id: str, body: DraftIn) -> Status[dict[str, Any]]:
     """A draft for the conversation's latest customer message, written by your own engine. It is then
     handled like a desk draft: agents review it live (or autopilot sends it), reports count it under
     engine "external:<engine>". It replaces a draft the desk is still writing or showing."""
@@ -157,4 +157,4 @@ def draft_post(request: HttpRequest, public_id: str, body: DraftIn) -> tuple[int
         reply_to_seq=body.reply_to_seq,
     )
     draft = Draft.objects.select_related("reply_to", "topic", "decided_by").get(pk=draft.pk)
-    return 201, draft_out(draft)
+    return Status(201, draft_out(draft))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from chatdesk.api.auth import ADMIN, READ
 from chatdesk.api.common import CONFLICT, NOT_FOUND, page
@@ -41,8 +41,8 @@ def article_list(request: HttpRequest, filters: Query[ArticleFilters]) -> dict[s
 
 
 @router.post("", auth=ADMIN, response={201: ArticleOut, **CONFLICT}, summary="Create an article")
-def article_create(request: HttpRequest, body: ArticleIn) -> tuple[int, dict[str, Any]]:
-    return 201, article_out(articles.article_create(**body.dict()))
+def article_create(request: HttpRequest, body: ArticleIn) -> Status[dict[str, Any]]:
+    return Status(201, article_out(articles.article_create(**body.dict())))
 
 
 def _article(article_id: int) -> Article:

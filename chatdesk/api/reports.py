@@ -26,7 +26,7 @@ class ReportQuery(Schema):
     """The report pages' filters (docs/reports.md); read again by chatdesk.reports.params."""
 
     date_from: dt.date | None = Field(None, alias="from", description="First day, in the token owner's time zone.")
-    to: dt.date | None = Field(None, description="Last day (default today); at most 366 days in all.")
+    to: dt.date | None = Field(None, description="Last day (default today); at most 732 days in all.")
     topic: str | None = Field(None, max_length=12, description="A topic id, or none.")
     agent: str | None = Field(None, max_length=12, description="An agent's user id, or none.")
     engine: str | None = Field(None, max_length=32, description="e.g. retrieval or external:my-bot.")
