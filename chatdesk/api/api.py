@@ -7,7 +7,8 @@ the same (docs/protocol.md), and the HTTP status says the kind (ERROR_STATUS).
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -76,7 +77,9 @@ def invalid_request(request: HttpRequest, exc: NinjaValidationError) -> HttpResp
     ]
     first = errors[0] if errors else {"field": None, "message": "invalid"}
     message = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
-    return error_response(request, 422, "invalid_request", message, field=first["field"], errors=errors)
+    # A string that cannot be stored has the websockets' code; anything else is invalid_request.
+    code = "invalid_text" if any(e.get("type") == "invalid_text" for e in exc.errors) else "invalid_request"
+    return error_response(request, 422, code, message, field=first["field"], errors=errors)
 
 
 @api.exception_handler(Http404)
@@ -86,8 +89,9 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    code = {400: "invalid_request", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-    return error_response(request, exc.status_code, code, str(exc))
+    if exc.status_code == 400:  # ninja could not parse the body
+        return error_response(request, 400, "invalid_json", "The request body is not valid JSON.")
+    return error_response(request, exc.status_code, "invalid_request", str(exc))
 
 
 def urls() -> tuple[list[URLPattern | URLResolver], str, str]:
@@ -100,4 +104,11 @@ def urls() -> tuple[list[URLPattern | URLResolver], str, str]:
         if str(pattern.pattern) not in seen:
             seen.add(str(pattern.pattern))
             unique.append(pattern)
+    # Any other path under /api/v1/ (a malformed id included) answers in the API's own error format.
+    unique.append(path("<path:rest>", unknown_path, name="unknown"))
     return unique, app_name, namespace
+
+
+@csrf_exempt  # like every API view: tokens, not cookies, authenticate here
+def unknown_path(request: HttpRequest, rest: str) -> HttpResponse:
+    return error_response(request, 404, "not_found", "There is no such API path; see /api/v1/docs.")

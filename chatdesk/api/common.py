@@ -13,8 +13,9 @@ from chatdesk.api.schemas import Error, Paging
 
 M = TypeVar("M", bound=Model)
 
-# Every operation may answer these (401 without a valid token, 403 scope, 429 rate limit, 422 bad input).
-ERRORS: dict[int, Any] = {401: Error, 403: Error, 422: Error, 429: Error}
+# Every operation may answer these (400 a body that is not JSON, 401 without a valid token, 403 scope,
+# 422 bad input, 429 rate limit).
+ERRORS: dict[int, Any] = {400: Error, 401: Error, 403: Error, 422: Error, 429: Error}
 NOT_FOUND: dict[int, Any] = {**ERRORS, 404: Error}
 CONFLICT: dict[int, Any] = {**NOT_FOUND, 409: Error}
 

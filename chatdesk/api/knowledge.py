@@ -3,10 +3,10 @@ a restart (chatdesk.knowledge.articles)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router, Status
+from ninja import Path, Query, Router, Status
 
 from chatdesk.api.auth import ADMIN, READ
 from chatdesk.api.common import CONFLICT, NOT_FOUND, page
@@ -16,6 +16,8 @@ from chatdesk.knowledge import articles
 from chatdesk.knowledge.models import Article
 
 router = Router(tags=["knowledge base"])
+
+ArticleId = Annotated[int, Path(ge=1, le=2_147_483_647)]  # a PostgreSQL integer
 
 
 def article_out(a: Article) -> dict[str, Any]:
@@ -53,18 +55,18 @@ def _article(article_id: int) -> Article:
 
 
 @router.get("/{int:article_id}", auth=READ, response={200: ArticleOut, **NOT_FOUND}, summary="Read an article")
-def article_read(request: HttpRequest, article_id: int) -> dict[str, Any]:
+def article_read(request: HttpRequest, article_id: ArticleId) -> dict[str, Any]:
     return article_out(_article(article_id))
 
 
 @router.patch("/{int:article_id}", auth=ADMIN, response={200: ArticleOut, **CONFLICT}, summary="Change an article")
-def article_update(request: HttpRequest, article_id: int, body: ArticlePatch) -> dict[str, Any]:
+def article_update(request: HttpRequest, article_id: ArticleId, body: ArticlePatch) -> dict[str, Any]:
     """Only the fields sent are changed."""
     articles.article_update(article_id=article_id, **body.dict(exclude_unset=True, exclude_none=True))
     return article_out(_article(article_id))
 
 
 @router.delete("/{int:article_id}", auth=ADMIN, response={204: None, **NOT_FOUND}, summary="Delete an article")
-def article_delete(request: HttpRequest, article_id: int) -> HttpResponse:
+def article_delete(request: HttpRequest, article_id: ArticleId) -> HttpResponse:
     articles.article_delete(article_id=article_id)
     return HttpResponse(status=204)

@@ -16,6 +16,7 @@ from pydantic import Field
 from chatdesk.accounts.services import user_time_zone
 from chatdesk.api.auth import ADMIN
 from chatdesk.api.common import ERRORS, token_user
+from chatdesk.api.schemas import Text
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.reports import export, metrics, params
 
@@ -27,13 +28,13 @@ class ReportQuery(Schema):
 
     date_from: dt.date | None = Field(None, alias="from", description="First day, in the token owner's time zone.")
     to: dt.date | None = Field(None, description="Last day (default today); at most 732 days in all.")
-    topic: str | None = Field(None, max_length=12, description="A topic id, or none.")
-    agent: str | None = Field(None, max_length=12, description="An agent's user id, or none.")
-    engine: str | None = Field(None, max_length=32, description="e.g. retrieval or external:my-bot.")
+    topic: Text | None = Field(None, max_length=12, description="A topic id, or none.")
+    agent: Text | None = Field(None, max_length=12, description="An agent's user id, or none.")
+    engine: Text | None = Field(None, max_length=32, description="e.g. retrieval or external:my-bot.")
 
 
 class ExportQuery(ReportQuery):
-    metric: str | None = Field(None, max_length=40, description="A drill-down metric, as the report's links use.")
+    metric: Text | None = Field(None, max_length=40, description="A drill-down metric, as the report's links use.")
 
 
 def _filters(request: HttpRequest) -> tuple[metrics.ReportFilters, metrics.Drill]:

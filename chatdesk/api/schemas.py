@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import AfterValidator, ConfigDict
+from pydantic_core import PydanticCustomError
 
+from chatdesk.conversations.errors import ServiceError
+from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.models import Conversation, Draft
+
+
+def _storable(value: str) -> str:
+    """NFC text; refused (code invalid_text, as on the websockets) when it holds NUL or an unpaired surrogate."""
+    try:
+        return normalise_text(value)
+    except ServiceError as error:
+        raise PydanticCustomError("invalid_text", error.message) from None
+
+
+Text = Annotated[str, AfterValidator(_storable)]  # every string the API reads
 
 ConversationStatus = Literal["open", "escalated", "taken_over", "closed"]
 Reason = Literal[
@@ -44,9 +58,9 @@ class Paging(Schema):
 class ConversationFilters(Paging):
     status: ConversationStatus | None = None
     reason: Reason | None = Field(None, description="An escalation rule fired in it (any flag, active or not).")
-    topic: str | None = Field(None, max_length=80, description="Topic name.")
-    team: str | None = Field(None, max_length=80, description="Team name.")
-    agent: str | None = Field(None, max_length=150, description="Username of the agent responsible for it.")
+    topic: Text | None = Field(None, max_length=80, description="Topic name.")
+    team: Text | None = Field(None, max_length=80, description="Team name.")
+    agent: Text | None = Field(None, max_length=150, description="Username of the agent responsible for it.")
     since: date | None = Field(None, description="Created on or after this day (UTC).")
     until: date | None = Field(None, description="Created on or before this day (UTC).")
     ordering: Literal["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority"] = "-updated_at"
@@ -82,8 +96,8 @@ class MessageOut(Schema):
 
 
 class SourceIn(Schema):
-    id: str | None = Field(None, max_length=64, description='Your own id, or "article:<id>" for a desk article.')
-    title: str = Field(max_length=200)
+    id: Text | None = Field(None, max_length=64, description='Your own id, or "article:<id>" for a desk article.')
+    title: Text = Field(max_length=200)
     score: float = Field(0.0, ge=0, le=1)
 
 
@@ -123,23 +137,23 @@ class ConversationDetail(ConversationOut):
 
 
 class ReplyIn(Schema):
-    text: str = Field(description="At most CHAT_MAX_MESSAGE_CHARS characters after trimming.")
-    client_id: str | None = Field(
+    text: Text = Field(description="At most CHAT_MAX_MESSAGE_CHARS characters after trimming.")
+    client_id: Text | None = Field(
         None, description="Your id for this message (1-64 of A-Z a-z 0-9 . _ : -): a retry is not sent twice."
     )
 
 
 class DraftIn(Schema):
-    text: str = Field(description="What the customer would receive.")
+    text: Text = Field(description="What the customer would receive.")
     confidence: float = Field(ge=0, le=1, description="Your engine's confidence, 0 to 1.")
-    engine: str = Field(
+    engine: Text = Field(
         min_length=1,
         max_length=23,
         pattern=r"^[A-Za-z0-9._-]+$",
         description='Your engine\'s name; drafts are reported as engine "external:<name>".',
     )
     sources: list[SourceIn] = Field(default_factory=list, max_length=10)
-    topic: str | None = Field(
+    topic: Text | None = Field(
         None, max_length=80, description="A desk topic name (autopilot and reports are per topic)."
     )
     reply_to_seq: int | None = Field(
@@ -151,9 +165,9 @@ class DraftIn(Schema):
 
 
 class ArticleFilters(Paging):
-    topic: str | None = Field(None, max_length=80)
+    topic: Text | None = Field(None, max_length=80)
     published: bool | None = None
-    search: str | None = Field(None, max_length=200, description="Words in the title.")
+    search: Text | None = Field(None, max_length=200, description="Words in the title.")
     ordering: Literal["title", "-title", "updated_at", "-updated_at"] = "title"
 
 
@@ -174,18 +188,18 @@ class ArticlePage(Schema):
 
 
 class ArticleIn(Schema):
-    topic: str = Field(max_length=80, description="An existing topic's name.")
-    title: str = Field(max_length=200)
-    body: str = Field(max_length=20_000)
-    questions: list[str] = Field(default_factory=list, max_length=50, description="Example customer questions.")
+    topic: Text = Field(max_length=80, description="An existing topic's name.")
+    title: Text = Field(max_length=200)
+    body: Text = Field(max_length=20_000)
+    questions: list[Text] = Field(default_factory=list, max_length=50, description="Example customer questions.")
     is_published: bool = True
 
 
 class ArticlePatch(Schema):
-    topic: str | None = Field(None, max_length=80)
-    title: str | None = Field(None, max_length=200)
-    body: str | None = Field(None, max_length=20_000)
-    questions: list[str] | None = Field(None, max_length=50)
+    topic: Text | None = Field(None, max_length=80)
+    title: Text | None = Field(None, max_length=200)
+    body: Text | None = Field(None, max_length=20_000)
+    questions: list[Text] | None = Field(None, max_length=50)
     is_published: bool | None = None
 
 

@@ -116,6 +116,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "api/v1/reports/metrics": cells(UNAUTHORIZED),
     "api/v1/reports/conversations.csv": cells(UNAUTHORIZED),
     "api/v1/reports/drafts.csv": cells(UNAUTHORIZED),
+    "api/v1/<path:rest>": cells(NOT_FOUND),  # any other path under the API: a JSON not_found
     "admin/": STAFF_ONLY,
     "admin/login/": cells(OK, manager=REDIRECT),  # staff are sent on to the admin
     "admin/logout/": cells(REDIRECT, manager=NOT_ALLOWED),  # GET: to the admin index (then its login); staff: POST only
@@ -188,7 +189,7 @@ class World:
             return f"/admin/r/{ContentType.objects.get_for_model(Topic).pk}/{self.objects['knowledge/topic'].pk}/"
         url = route.replace("<uuid:public_id>", str(self.a.public_id))
         url = url.replace("<int:reply_id>", str(self.objects["knowledge/approvedreply"].pk))
-        url = url.replace("<public_id>", str(self.a.public_id))
+        url = url.replace("<public_id>", str(self.a.public_id)).replace("<path:rest>", "no-such-thing")
         url = url.replace("<int:article_id>", str(self.objects["knowledge/article"].pk))
         url = url.replace("<int:token_id>", str(self.objects["api/token"].pk))
         if "<path:object_id>" in url or "<id>" in url:
