@@ -61,8 +61,8 @@ class ConversationFilters(Paging):
     topic: Text | None = Field(None, max_length=80, description="Topic name.")
     team: Text | None = Field(None, max_length=80, description="Team name.")
     agent: Text | None = Field(None, max_length=150, description="Username of the agent responsible for it.")
-    since: date | None = Field(None, description="Created on or after this day (UTC).")
-    until: date | None = Field(None, description="Created on or before this day (UTC).")
+    since: date | None = Field(None, description="Created on or after this day (the desk's TIME_ZONE, UTC by default).")
+    until: date | None = Field(None, description="Created on or before this day (the desk's TIME_ZONE).")
     ordering: Literal["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority"] = "-updated_at"
 
 
