@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "chatdesk.reports",
     "chatdesk.webhooks",
     "agents",
+    "ninja",  # the API's docs page from its own vendored Swagger UI files (no CDN)
+    "chatdesk.api",
     "chatdesk.accounts",  # after django.contrib.auth: replaces its user and group admin
 ]
 
@@ -395,6 +397,26 @@ if DRAFT_MAX_ATTEMPTS < 1:
 if not 0 < DRAFT_SWEEP_EVERY_S < DRAFT_FAIL_AFTER_S:
     raise ImproperlyConfiguredEnv("DRAFT_SWEEP_EVERY_S must be above 0 and below DRAFT_FAIL_AFTER_S")
 DRAFT_HISTORY_TURNS = envint("DRAFT_HISTORY_TURNS", "12")
+# Who writes drafts: "desk" (the DRAFT_ENGINE on the workers; integrations may post drafts too) or
+# "external" (only integrations, over POST /api/v1/conversations/<id>/drafts). In external mode a
+# conversation whose draft has not arrived within EXTERNAL_DRAFT_TIMEOUT_S is escalated (draft_failed),
+# checked every EXTERNAL_DRAFT_SWEEP_EVERY_S by the beat sweep.
+DRAFTS_SOURCE = env("DRAFTS_SOURCE", "desk")
+if DRAFTS_SOURCE not in ("desk", "external"):
+    raise ImproperlyConfiguredEnv(f"DRAFTS_SOURCE must be desk or external, not {DRAFTS_SOURCE!r}")
+EXTERNAL_DRAFT_TIMEOUT_S = envint("EXTERNAL_DRAFT_TIMEOUT_S", "120")
+EXTERNAL_DRAFT_SWEEP_EVERY_S = envfloat("EXTERNAL_DRAFT_SWEEP_EVERY_S", "10")
+if EXTERNAL_DRAFT_TIMEOUT_S <= 0 or EXTERNAL_DRAFT_SWEEP_EVERY_S <= 0:
+    raise ImproperlyConfiguredEnv("EXTERNAL_DRAFT_TIMEOUT_S and EXTERNAL_DRAFT_SWEEP_EVERY_S must be above 0")
+if DRAFTS_SOURCE == "external":
+    CELERY_BEAT_SCHEDULE["external-drafts-time-out"] = {
+        "task": "chatdesk.conversations.tasks.external_drafts_time_out",
+        "schedule": EXTERNAL_DRAFT_SWEEP_EVERY_S,
+        "options": {"expires": EXTERNAL_DRAFT_SWEEP_EVERY_S},
+    }
+
+# REST API (docs/api.md): requests per API token per minute (0: no limit); beyond it, 429 with Retry-After.
+API_RATE_LIMIT_PER_MINUTE = envint("API_RATE_LIMIT_PER_MINUTE", "600")
 
 # Generative engines (DRAFT_ENGINE=transformers or openai); see docs/configuration.md.
 DRAFT_MODEL = env("DRAFT_MODEL")

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from chatdesk import views
+from chatdesk.api import api
 
 urlpatterns = [
     path("", views.demo_shop, name="demo-shop"),
@@ -12,6 +13,8 @@ urlpatterns = [
     path("reports/", include("chatdesk.reports.urls")),
     path("knowledge/", include("chatdesk.knowledge.urls")),
     path("webhooks/", include("chatdesk.webhooks.urls")),
+    path("api/v1/", api.urls()),
+    path("api-tokens/", include("chatdesk.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -235,14 +235,17 @@ def _request_draft(conversation: Conversation, reply_to: Message, *, options: di
     ):
         return
     Draft.objects.filter(conversation=conversation, status__in=Draft.UNFINISHED).update(status=Draft.Status.SUPERSEDED)
+    # DRAFTS_SOURCE=external: the draft waits for an integration's (external_drafts), no worker writes it.
+    external = settings.DRAFTS_SOURCE == "external"
     draft = Draft.objects.create(
         conversation=conversation,
         reply_to=reply_to,
-        engine=settings.DRAFT_ENGINE,
+        engine="external" if external else settings.DRAFT_ENGINE,
         options=options or {},
         queued_at=timezone.now(),
     )
-    transaction.on_commit(lambda: jobs.enqueue(jobs.DRAFT_REPLY, draft.pk))
+    if not external:
+        transaction.on_commit(lambda: jobs.enqueue(jobs.DRAFT_REPLY, draft.pk))
 
 
 def _handoff_summary_write(conversation: Conversation) -> None:
@@ -723,9 +726,12 @@ def drafts_requeue_stale() -> int:
     """
     now = timezone.now()
     give_up_before = now - timedelta(seconds=settings.DRAFT_FAIL_AFTER_S - settings.DRAFT_SWEEP_EVERY_S)
-    for draft_id in Draft.objects.filter(
-        status__in=[Draft.Status.PENDING, Draft.Status.GENERATING], created_at__lt=give_up_before
-    ).values_list("pk", flat=True):
+    # Drafts waiting for an integration's (engine "external") have their own time-out sweep.
+    for draft_id in (
+        Draft.objects.filter(status__in=[Draft.Status.PENDING, Draft.Status.GENERATING], created_at__lt=give_up_before)
+        .exclude(engine="external")
+        .values_list("pk", flat=True)
+    ):
         draft_fail(draft_id=draft_id, reason="No worker finished this draft in time.", error_code=ErrorCode.WORKER_LOST)
     lost = Draft.objects.filter(
         status=Draft.Status.GENERATING, started_at__lt=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
@@ -746,7 +752,7 @@ def drafts_requeue_stale() -> int:
             requeued += 1
     stale = Draft.objects.filter(
         status=Draft.Status.PENDING, queued_at__lt=now - timedelta(seconds=settings.DRAFT_REQUEUE_AFTER_S)
-    )
+    ).exclude(engine="external")
     for draft_id in list(stale.values_list("pk", flat=True)):
         if stale.filter(pk=draft_id).update(queued_at=now):
             jobs.enqueue(jobs.DRAFT_REPLY, draft_id)

@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
-from chatdesk.conversations import assignment, services
+from chatdesk.conversations import assignment, external_drafts, services
 
 
 @shared_task(name="chatdesk.conversations.tasks.draft_reply", bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -44,3 +44,9 @@ def assign_waiting() -> int:
     """Periodic (celery beat): hand out escalated conversations whose agent went offline, or that waited
     for someone to come online."""
     return assignment.assign_waiting()
+
+
+@shared_task(name="chatdesk.conversations.tasks.external_drafts_time_out")
+def external_drafts_time_out() -> int:
+    """Periodic (celery beat, DRAFTS_SOURCE=external): escalate conversations whose draft never arrived."""
+    return external_drafts.external_drafts_time_out(timezone.now())

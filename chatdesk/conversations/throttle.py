@@ -17,6 +17,7 @@ MESSAGES = {
     "hello": "Too many connections from your network. Please wait a moment and try again.",
     "message": "Too many messages from your network. Please wait a moment and try again.",
     "conversation": "Too many new conversations from your network. Please try again later.",
+    "api": "Too many requests with this API token. Please wait retry_after seconds and try again.",
 }
 
 

@@ -17,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from chatdesk import health
+from chatdesk.api.tokens import token_create
 from chatdesk.conversations import services
 from chatdesk.conversations.models import AgentAction, Conversation, CustomerNotice, Draft, SensitiveRule, Team
 from chatdesk.conversations.roles import groups_ensure
@@ -38,6 +39,7 @@ PERSONAS = ("anonymous", "customer_a", "customer_b", "agent", "deactivated_agent
 
 # What a visitor gets: a status code, or a redirect to one of the two sign-in pages.
 OK, FORBIDDEN, NOT_FOUND, NOT_ALLOWED, REDIRECT = "200", "403", "404", "405", "302"
+UNAUTHORIZED = "401"  # the REST API: sessions do not count there, only an API token (tests/api)
 LOGIN, ADMIN_LOGIN = "login", "admin-login"
 
 
@@ -103,6 +105,25 @@ MATRIX: dict[str, dict[str, str]] = {
     "webhooks/<int:endpoint_id>/": cells(LOGIN, agent=FORBIDDEN, manager=OK),  # shows the signing secret
     "webhooks/<int:endpoint_id>/state/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; enabling is a POST
     "webhooks/deliveries/<int:delivery_id>/replay/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; a replay is a POST
+    "api-tokens/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "api-tokens/<int:token_id>/revoke/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; revoking is a POST
+    # The REST API: its schema and docs are public; every resource needs a token (none here: 401).
+    "api/v1/": cells(NOT_FOUND),
+    "api/v1/openapi.json": cells(OK),
+    "api/v1/docs": cells(OK),
+    "api/v1/conversations": cells(UNAUTHORIZED),
+    "api/v1/conversations/<public_id>": cells(UNAUTHORIZED),
+    "api/v1/conversations/<public_id>/messages": cells(NOT_ALLOWED),  # GET; a reply is a POST
+    "api/v1/conversations/<public_id>/drafts": cells(NOT_ALLOWED),  # GET; a draft is a POST
+    "api/v1/articles": cells(UNAUTHORIZED),
+    "api/v1/articles/<int:article_id>": cells(UNAUTHORIZED),
+    "api/v1/topics": cells(UNAUTHORIZED),
+    "api/v1/teams": cells(UNAUTHORIZED),
+    "api/v1/agents": cells(UNAUTHORIZED),
+    "api/v1/reports/metrics": cells(UNAUTHORIZED),
+    "api/v1/reports/conversations.csv": cells(UNAUTHORIZED),
+    "api/v1/reports/drafts.csv": cells(UNAUTHORIZED),
+    "api/v1/<path:rest>": cells(NOT_FOUND),  # any other path under the API: a JSON not_found
     "admin/": STAFF_ONLY,
     "admin/login/": cells(OK, manager=REDIRECT),  # staff are sent on to the admin
     "admin/logout/": cells(REDIRECT, manager=NOT_ALLOWED),  # GET: to the admin index (then its login); staff: POST only
@@ -177,6 +198,9 @@ class World:
         url = url.replace("<int:reply_id>", str(self.objects["knowledge/approvedreply"].pk))
         url = url.replace("<int:endpoint_id>", str(self.objects["webhooks/endpoint"].pk))
         url = url.replace("<int:delivery_id>", str(self.objects["webhooks/delivery"].pk))
+        url = url.replace("<public_id>", str(self.a.public_id)).replace("<path:rest>", "no-such-thing")
+        url = url.replace("<int:article_id>", str(self.objects["knowledge/article"].pk))
+        url = url.replace("<int:token_id>", str(self.objects["api/token"].pk))
         if "<path:object_id>" in url or "<id>" in url:
             model = "/".join(route.split("/")[1:3])
             url = url.replace("<path:object_id>", str(self.objects[model].pk)).replace(
@@ -240,6 +264,7 @@ def build_world() -> World:
         "conversations/team": Team.objects.create(name="Billing"),
         "auth/user": users["agent"],
         "auth/group": agents,
+        "api/token": token_create(manager=users["manager"], name="matrix", scope="read")[0],
     }
     endpoint = Endpoint.objects.create(url="https://crm.example.com/chatdesk", events=["conversation.created"])
     objects["webhooks/endpoint"] = endpoint
