@@ -116,14 +116,27 @@ def scrape() -> bytes:
     return generate_latest(registry)
 
 
+REFUSED = "Send Authorization: Bearer <METRICS_TOKEN>, or scrape from METRICS_ALLOWED_NETWORKS.\n"
+
+
 def may_read(request: HttpRequest) -> bool:
     """The request carries `Authorization: Bearer <METRICS_TOKEN>`, or comes from METRICS_ALLOWED_NETWORKS."""
+    return may_read_from(request.headers.get("Authorization", ""), request.META.get("REMOTE_ADDR", ""))
+
+
+def may_read_from(authorization: str, address: str) -> bool:
+    """`authorization` is the Authorization header ("" when absent), `address` the client's IP address."""
     token = settings.METRICS_TOKEN
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, given = authorization.partition(" ")
     if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
         return True
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        client = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
+    return any(client in network for network in settings.METRICS_ALLOWED_NETWORKS)
+
+
+def metrics_enabled() -> bool:
+    """Metrics are off (404) until METRICS_TOKEN or METRICS_ALLOWED_NETWORKS is set."""
+    return bool(settings.METRICS_TOKEN or settings.METRICS_ALLOWED_NETWORKS)

@@ -6,6 +6,8 @@ import ipaddress
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from chatdesk.conversations import services
 from chatdesk.conversations.models import Conversation, Draft
 from chatdesk.drafting.base import DraftContext, DraftEngine, DraftResult
 from tests.conftest import UseEngine, draft_now, drafts_queued, say
-from tests.live import ROOT
+from tests.live import ROOT, free_port, wait_for_port
 from tests.monitoring.scrape import Samples, samples, value
 
 pytestmark = pytest.mark.django_db
@@ -215,3 +217,27 @@ def test_multiprocess_mode_adds_up_what_several_processes_wrote(settings: Any, t
         for writer in writers:
             writer.kill()
             writer.wait()
+
+
+def test_a_worker_only_host_serves_its_folder_with_the_exporter(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "METRICS_TOKEN": TOKEN}
+    earlier = "from chatdesk.monitoring import metrics; metrics.DRAFT_FAILURES.labels(error_code='timed_out').inc(4)"
+    subprocess.run([sys.executable, "-c", earlier], cwd=ROOT, env=env, check=True)
+    port = free_port()
+    exporter = subprocess.Popen(
+        [sys.executable, "-m", "chatdesk.monitoring.exporter", "--port", str(port)], cwd=ROOT, env=env
+    )
+    try:
+        wait_for_port(port, [exporter])
+        url = f"http://127.0.0.1:{port}/metrics"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 403
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            scraped = samples(response.read().decode())
+        assert value(scraped, "chatdesk_draft_failures_total", error_code="timed_out") == 4
+        assert not any(name.startswith("chatdesk_queue") for name, _ in scraped)  # Daphne hosts report those
+    finally:
+        exporter.terminate()
+        exporter.wait()
