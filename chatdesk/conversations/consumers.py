@@ -44,7 +44,11 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
         self.recent_frames = deque()
         self.closing = False
         await super().websocket_connect(message)
-        if self.SOCKET_KIND is not None:
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        # Counted once accepted, before the first frame: a client that reads a frame sees itself counted.
+        await super().accept(subprotocol, headers)
+        if self.SOCKET_KIND is not None and not self.counted:
             WEBSOCKET_CONNECTIONS.labels(kind=self.SOCKET_KIND).inc()
             self.counted = True
 
