@@ -35,6 +35,7 @@ class AgentConsumer(FrameConsumer):
     """Accepts only signed-in agents; anyone else gets an error frame and close code 4403. While open,
     the socket counts toward its agent's presence (chatdesk.conversations.presence)."""
 
+    SOCKET_KIND = "agent"
     agent: User | None = None
     session_key: str | None = None
     seen_at: float | None = None

@@ -5,10 +5,12 @@ each check is bounded by READY_CHECK_TIMEOUT_S. docs/operations.md ("Health chec
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 import redis
 from django.conf import settings
 from django.core.cache import cache
@@ -34,9 +36,18 @@ def worker_seen_now() -> None:
 
 
 def _database() -> str:
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    if connection.vendor != "postgresql":  # SQLite: a local file, nothing to wait for
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "answers"
+    # A connection of its own with a connect timeout (Django's has none): a server that accepts connections
+    # but never answers would otherwise hold the probe for minutes. libpq counts whole seconds, at least 2.
+    timeout = settings.READY_CHECK_TIMEOUT_S
+    params = connection.get_connection_params()
+    params.update(connect_timeout=max(2, math.ceil(timeout)), options=f"-c statement_timeout={int(timeout * 1000)}")
+    with psycopg.connect(**params, autocommit=True) as probe:
+        probe.execute("SELECT 1")
     return "answers"
 
 
@@ -53,7 +64,11 @@ def _channel_layer() -> str:
 
 def _broker() -> str:
     timeout = settings.READY_CHECK_TIMEOUT_S
-    with app.connection_for_write(settings.CELERY_BROKER_URL, connect_timeout=timeout) as broker:
+    # socket_timeout too: the broker's own (5 s) would hold the probe on a server that accepts but never answers.
+    bounded = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
+    with app.connection_for_write(
+        settings.CELERY_BROKER_URL, connect_timeout=timeout, transport_options=bounded
+    ) as broker:
         broker.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
     return "answers"
 

@@ -7,6 +7,7 @@ server that `manage.py rundesk` starts on EMBEDDED_REDIS_PORT.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -95,6 +96,7 @@ INSTALLED_APPS = [
     "ninja",  # the API's docs page from its own vendored Swagger UI files (no CDN)
     "chatdesk.api",
     "chatdesk.accounts",  # after django.contrib.auth: replaces its user and group admin
+    "chatdesk.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -255,6 +257,18 @@ SELECTOR_TUNE_MIN_EXAMPLES = envint("SELECTOR_TUNE_MIN_EXAMPLES", "200")
 READY_CHECK_TIMEOUT_S = envfloat("READY_CHECK_TIMEOUT_S", "1")
 READY_WORKER_SEEN_S = envint("READY_WORKER_SEEN_S", "60")
 WORKER_HEARTBEAT_S = envfloat("WORKER_HEARTBEAT_S", "10")
+# /metrics (Prometheus): off unless a token or allowed networks are set; either one lets a scraper in.
+METRICS_TOKEN = env("METRICS_TOKEN")
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(net, strict=False) for net in envlist("METRICS_ALLOWED_NETWORKS")]
+except ValueError as _error:
+    raise ImproperlyConfiguredEnv(f"METRICS_ALLOWED_NETWORKS must be CIDR networks: {_error}") from None
+# Every Daphne and Celery process of one desk writes its metrics to files in this folder, which /metrics adds
+# up (prometheus_client reads the variable itself, at import). Empty it before the processes start;
+# `rundesk` uses DATA_DIR/metrics and empties it. Unset: each process counts for itself alone.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 # How often the beat sweep queues lost drafts again and fails hopeless ones (drafts_requeue_stale).
 DRAFT_SWEEP_EVERY_S = envfloat("DRAFT_SWEEP_EVERY_S", "15")
 # How often escalated conversations of agents gone offline (or waiting for one) are handed out again.

@@ -4,11 +4,13 @@ from django.urls import include, path
 
 from chatdesk import views
 from chatdesk.api import api
+from chatdesk.monitoring import views as monitoring_views
 
 urlpatterns = [
     path("", views.demo_shop, name="demo-shop"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", monitoring_views.metrics, name="metrics"),
     path("agents/", include("agents.urls")),
     path("reports/", include("chatdesk.reports.urls")),
     path("knowledge/", include("chatdesk.knowledge.urls")),

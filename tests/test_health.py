@@ -3,10 +3,14 @@ broker, and a drafting worker seen lately."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -74,6 +78,53 @@ def test_a_database_that_does_not_answer_makes_it_not_ready() -> None:
     assert response.status_code == 503
     database = response.json()["checks"]["database"]
     assert database["ok"] is False and "OperationalError" in database["detail"]
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts TCP connections and never says a word (a hung server, a stalled proxy)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for connection_ in held:
+        connection_.close()
+
+
+def test_a_broker_that_never_answers_is_not_ready_within_the_time_limit(settings: Any, silent_server: int) -> None:
+    health.worker_seen_now()
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{silent_server}/0"
+    started = time.monotonic()
+    response = Client().get("/readyz")
+    took = time.monotonic() - started
+    broker = response.json()["checks"]["broker"]
+    assert response.status_code == 503 and broker["ok"] is False and "Timeout" in broker["detail"]
+    assert took < 3, took  # READY_CHECK_TIMEOUT_S is 1 s, not the broker's own 5 s socket timeout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_never_answers_is_not_ready_within_the_time_limit(silent_server: int) -> None:
+    health.worker_seen_now()
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = str(silent_server)
+    started = time.monotonic()
+    try:
+        response = Client().get("/readyz")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = port
+    took = time.monotonic() - started
+    database = response.json()["checks"]["database"]
+    assert response.status_code == 503 and database["ok"] is False and "timeout" in database["detail"]
+    assert took < 5, took  # libpq's shortest connect timeout (2 s), not minutes
 
 
 def _get(url: str) -> tuple[int, dict[str, Any]]:

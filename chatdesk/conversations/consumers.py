@@ -16,6 +16,7 @@ from chatdesk.conversations import frames, inbound, notices, realtime, services,
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import Field, FrameSpec
 from chatdesk.conversations.tokens import conversation_token, public_id_from_token
+from chatdesk.monitoring.metrics import WEBSOCKET_CONNECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +32,31 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
     what a client sent."""
 
     FRAMES: ClassVar[dict[str, FrameSpec]]
+    # Which chatdesk_websocket_connections{kind} an open socket counts toward (None: not counted).
+    SOCKET_KIND: ClassVar[str | None] = None
     groups_joined: list[str]
     recent_frames: deque[float]
     closing: bool
+    counted: bool = False
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.groups_joined = []
         self.recent_frames = deque()
         self.closing = False
         await super().websocket_connect(message)
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        # Counted once accepted, before the first frame: a client that reads a frame sees itself counted.
+        await super().accept(subprotocol, headers)
+        if self.SOCKET_KIND is not None and not self.counted:
+            WEBSOCKET_CONNECTIONS.labels(kind=self.SOCKET_KIND).inc()
+            self.counted = True
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if self.counted:
+            self.counted = False
+            WEBSOCKET_CONNECTIONS.labels(kind=self.SOCKET_KIND).dec()
+        await super().websocket_disconnect(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
@@ -129,6 +146,7 @@ class CustomerChatConsumer(FrameConsumer):
         "ping": {},
     }
 
+    SOCKET_KIND = "customer"
     public_id: uuid.UUID | None = None
     language: str = ""  # hello's language, as the desk names it ("" when it does not speak it)
     hellos: deque[float]

@@ -51,6 +51,7 @@ from chatdesk.knowledge.services import (
     knowledge_source_penalize,
     out_of_scope_detail,
 )
+from chatdesk.monitoring import receivers as metrics_receivers
 from chatdesk.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
@@ -704,6 +705,7 @@ def draft_fail(*, draft_id: int, reason: str, error_code: str, task_id: str = ""
             unfinished = unfinished.filter(task_id=task_id)
         if not unfinished.update(status=Draft.Status.FAILED, error=reason, error_code=error_code):
             return
+        metrics_receivers.draft_failed(draft_id=draft_id, error_code=error_code)  # an UPDATE sends no signal
         if conversation.status == Status.OPEN:
             flag(conversation, Reason.DRAFT_FAILED, detail=reason)
             conversation.save()

@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from chatdesk.conversations import jobs
+from chatdesk.monitoring import metrics
 from chatdesk.webhooks import events, signing
 from chatdesk.webhooks.models import Attempt, Delivery, Endpoint
 
@@ -216,6 +217,10 @@ def _record(
         delivery.save()
         if not succeeded:
             _count_failure(delivery.endpoint_id)
+    if succeeded:
+        metrics.webhook_delivered("delivered")
+    else:
+        metrics.webhook_delivered("gave_up" if delivery.status == Delivery.Status.FAILED else "failed")
     return delivery
 
 

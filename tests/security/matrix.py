@@ -85,6 +85,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "": cells(OK),  # the demo shop with the widget
     "healthz": cells(OK),
     "readyz": cells(OK),  # public, like healthz (build_world stamps a worker as seen)
+    "metrics": cells(NOT_FOUND),  # off until METRICS_TOKEN or METRICS_ALLOWED_NETWORKS is set; then no session opens it
     "accounts/login/": cells(OK),
     "accounts/logout/": cells(NOT_ALLOWED),  # GET; signing out is a POST
     "agents/": cells(LOGIN, agent=OK),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chatdesk.conversations.demo import DEMO_LOGINS
 from chatdesk.embedded import answers_ping, first_free_port, redis_server_argv
+from chatdesk.monitoring.exposition import multiprocess_dir_reset
 from chatdesk.supervisor import ChildSpec, SupervisionError, Supervisor, accepts_connections, port_is_free
 
 
@@ -50,6 +52,10 @@ class Command(BaseCommand):
             raise CommandError(f"{host}:{port} is taken by another program; choose another with --port")
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatdesk.settings", "DATA_DIR": str(settings.DATA_DIR)}
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        # Every child writes its metrics there and Daphne's /metrics adds them up; emptied at each start.
+        metrics_dir = Path(settings.PROMETHEUS_MULTIPROC_DIR or settings.DATA_DIR / "metrics")
+        multiprocess_dir_reset(metrics_dir)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         if settings.EMBEDDED:
             # The configured port is where the search starts; restarts keep the port found here.
             redis_port = first_free_port(settings.EMBEDDED_REDIS_PORT)
