@@ -58,6 +58,7 @@ def test_evaluate_drafts_scores_banking77_files(tmp_path: Path) -> None:
     assert (result["coverage"], result["threshold"], result["n"]) == (1.0, 0.0, 3)
     assert result["oos_recall"] is None
     assert result["encoder"] == "shared"  # too few examples to fine-tune on (SELECTOR_TUNE_MIN_EXAMPLES)
+    assert result["sentence_encoder"] == "all-MiniLM-L6-v2"
 
 
 def test_evaluate_drafts_selects_on_a_fine_tuned_encoder_when_told(tmp_path: Path, settings: Any) -> None:
