@@ -333,6 +333,19 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Torch threads per worker process; one per process is fastest with prefork on few cores.
 TORCH_NUM_THREADS = envint("TORCH_NUM_THREADS", "1")
+# The shared sentence encoder customers' words are matched with (chatdesk/drafting/encoder.py): the
+# English-only default, or a multilingual one that also matches Chinese (docs/architecture.md).
+SENTENCE_ENCODER = env("SENTENCE_ENCODER", "all-minilm-l6-v2")
+if SENTENCE_ENCODER not in ("all-minilm-l6-v2", "multilingual-e5-small"):
+    raise ImproperlyConfiguredEnv(
+        f"SENTENCE_ENCODER must be all-minilm-l6-v2 or multilingual-e5-small, not {SENTENCE_ENCODER!r}"
+    )
+if SENTENCE_ENCODER != "all-minilm-l6-v2" and SELECTOR_ENCODER == "tuned":
+    raise ImproperlyConfiguredEnv("SELECTOR_ENCODER=tuned needs the fine-tunable all-minilm-l6-v2 encoder")
+# A knowledge passage written in another language than the customer's counts this much of its similarity.
+OTHER_LANGUAGE_WEIGHT = envfloat("OTHER_LANGUAGE_WEIGHT", "0.8")
+if not 0 <= OTHER_LANGUAGE_WEIGHT <= 1:
+    raise ImproperlyConfiguredEnv("OTHER_LANGUAGE_WEIGHT must be between 0 and 1")
 DRAFT_ENGINE = env("DRAFT_ENGINE", "retrieval")
 # More engines for the registry, as name=dotted.path.to.EngineClass pairs separated by commas.
 DRAFT_EXTRA_ENGINES: dict[str, str] = {}

@@ -519,6 +519,7 @@ def draft_generate(*, draft_id: int, task_id: str = "") -> Draft | None:
             options=draft.options,
             on_text=stream.add,
             cancelled=stream.cancelled,
+            language=conversation.language,
         )
         result = engine.draft(context)
     except DraftCancelled:

@@ -43,7 +43,8 @@ class Source:
 
 @dataclass
 class DraftContext:
-    """Everything an engine may use. turns end with the customer message to answer.
+    """Everything an engine may use. turns end with the customer message to answer; engines prefer
+    knowledge passages in the customer's `language`, and those that write answer in it.
 
     Engines that write text piece by piece call `on_text(piece)` for each new
     piece (the agents' dashboard shows the draft forming), and poll
@@ -56,6 +57,7 @@ class DraftContext:
     options: dict[str, Any] = field(default_factory=dict)
     on_text: Callable[[str], None] | None = None
     cancelled: Callable[[], bool] = _never
+    language: str = ""  # the customer's (a Django language code, e.g. "zh-hans"); "": not known
 
     @property
     def latest_customer_text(self) -> str:

@@ -22,6 +22,7 @@ class Passage:
     topic: str | None
     keys: tuple[str, ...]
     weight: float = 1.0
+    language: str | None = None  # a Django language code ("en", "zh-hans"); None: not known
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class KnowledgeIndex:
     works on a fine-tuned encoder of its own, `selector_encode` gives a message's vector for it.
     `out_of_scope` are the desk's negative examples with one unit vector each (same encoder as the
     keys); `out_of_scope_margin` is the rule `out_of_scope_match` applies (docs/escalation.md).
+    `other_language_weight` scales the similarity of a passage written in another language than the
+    one a search asks for (passages of unknown language are never scaled).
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class KnowledgeIndex:
         out_of_scope: list[OutOfScopeKey] | None = None,
         out_of_scope_vectors: np.ndarray | None = None,
         out_of_scope_margin: float = 0.0,
+        other_language_weight: float = 1.0,
     ) -> None:
         self.passages = passages
         self.out_of_scope = out_of_scope or []
@@ -87,19 +91,38 @@ class KnowledgeIndex:
         self._vectors = key_vectors
         self._weights = np.array([p.weight for p in passages for _ in p.keys], dtype=np.float32)
         self._key_topics = np.array([p.topic or "" for p in passages for _ in p.keys], dtype=object)
+        self._key_languages = np.array([p.language or "" for p in passages for _ in p.keys], dtype=object)
+        self.other_language_weight = other_language_weight
 
     def __len__(self) -> int:
         return len(self.passages)
 
+    def language_weight(self, passage: Passage, language: str | None) -> float:
+        """What a passage's similarity counts for a customer writing in `language` (None or "": any)."""
+        if language and passage.language and passage.language != language:
+            return self.other_language_weight
+        return 1.0
+
     def search(
-        self, query: np.ndarray, limit: int = 3, *, topic: str | None = None, exclude: Collection[str] = ()
+        self,
+        query: np.ndarray,
+        limit: int = 3,
+        *,
+        topic: str | None = None,
+        exclude: Collection[str] = (),
+        language: str | None = None,
     ) -> list[Match]:
         """The best `limit` passages (of `topic` only, if given; never those whose id is in `exclude`)
         by the cosine similarity of their closest key times the passage's weight (agents' rejections
-        lower it), best first."""
+        lower it) and, for a customer writing in `language`, times `other_language_weight` for passages
+        written in another one; best first."""
         if not self._keys:
             return []
         scores = (self._vectors @ query) * self._weights
+        if language and self.other_language_weight != 1.0:
+            elsewhere = (self._key_languages != "") & (self._key_languages != language)
+            # np.minimum: scaling never raises a (negative) similarity
+            scores = np.where(elsewhere, np.minimum(scores * self.other_language_weight, scores), scores)
         if topic is not None:
             scores = np.where(self._key_topics == topic, scores, -np.inf)
         best_per_passage: dict[int, int] = {}

@@ -62,11 +62,25 @@ def log_prompt_fitting(prompt: Prompt) -> None:
         )
 
 
-def system_instruction(company_name: str, passages: Sequence[Match]) -> str:
-    """The instruction, with the passages listed under their ids."""
+# How the instruction names the desk's languages (settings.LANGUAGES codes) to a model.
+LANGUAGE_NAMES = {"en": "English", "zh-hans": "Simplified Chinese (简体中文)"}
+
+
+def reply_language(language: str) -> str:
+    """The clause naming the language to answer in: the customer's when known (a Django language code),
+    else "the customer's language"."""
+    if not language:
+        return "in the customer's language"
+    name = LANGUAGE_NAMES.get(language, language)
+    return f"in {name}, the customer's language, whatever language the passages are in"
+
+
+def system_instruction(company_name: str, passages: Sequence[Match], language: str = "") -> str:
+    """The instruction, with the passages listed under their ids; `language` is the customer's
+    (a Django language code; "" when not known)."""
     lines = [
         f"You are a customer service agent at {company_name}. Write the next reply to the customer: "
-        "friendly, concise and professional, in the customer's language.",
+        f"friendly, concise and professional, {reply_language(language)}.",
         "Answer only from the passages below. If they do not cover the question, say that you will "
         "check with a colleague and come back to the customer; never invent facts, prices, dates or policies.",
         "After each statement taken from a passage, cite that passage's id in square brackets, like [article:3].",
@@ -134,8 +148,10 @@ def build_prompt(
     company_name: str,
     count_tokens: Callable[[list[ChatMessage]], int],
     budget: int,
+    language: str = "",
 ) -> Prompt:
-    """The messages to send, fitted to `budget` tokens as counted by `count_tokens`.
+    """The messages to send, fitted to `budget` tokens as counted by `count_tokens`; the model is told
+    to answer in `language` (the customer's, a Django language code; "": the customer's, unnamed).
 
     Turns after the latest customer message are ignored (the contract says there are none).
     Raises EngineError when the instruction alone exceeds the budget.
@@ -148,7 +164,7 @@ def build_prompt(
     ranked = sorted(passages, key=lambda m: m.score, reverse=True)
 
     def render(kept_turns: list[Turn], kept_passages: list[Match], latest_text: str) -> list[ChatMessage]:
-        system: ChatMessage = {"role": "system", "content": system_instruction(company_name, kept_passages)}
+        system: ChatMessage = {"role": "system", "content": system_instruction(company_name, kept_passages, language)}
         return [system, *conversation_messages([*kept_turns, Turn(role="customer", text=latest_text)])]
 
     def attempt(kept_turns: list[Turn], kept_passages: list[Match], latest_text: str) -> Prompt | None:

@@ -21,8 +21,8 @@ class TopicAdmin(admin.ModelAdmin):
 
 @admin.register(Article)
 class ArticleAdmin(admin.ModelAdmin):
-    list_display = ("title", "topic", "is_published", "updated_at")
-    list_filter = ("topic", "is_published")
+    list_display = ("title", "topic", "language", "is_published", "updated_at")
+    list_filter = ("topic", "language", "is_published")
     search_fields = ("title", "body", "questions")
 
 

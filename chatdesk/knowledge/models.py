@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -31,6 +32,12 @@ class Article(models.Model):
     title = models.CharField(max_length=200, unique=True)
     body = models.TextField(help_text="The reply a customer receives.")
     questions = models.TextField(blank=True, help_text="Example customer questions, one per line.")
+    language = models.CharField(
+        max_length=16,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text="The language it is written in; customers writing in it are answered from it first.",
+    )
     is_published = models.BooleanField(default=True)
     weight = models.FloatField(
         default=1.0, help_text="Scales how strongly this article is preferred; lowered each time agents reject it."

@@ -31,6 +31,7 @@ SEED = 0
 # A selector on a tuned encoder blends in neighbour votes at this fixed share: the held-out slice it
 # would otherwise choose the share on was seen by the encoder while it was tuned.
 TUNED_KNN_WEIGHT = 0.5
+SHARED_ENCODER_KEY = "shared_encoder"  # in a version's meta: the shared encoder it was trained with
 KEEP_ENCODERS = 3  # versions whose tuned encoder is kept, besides the active one
 
 
@@ -91,7 +92,8 @@ def selector_learn(
     if mode != "tuned":
         plain = selector_fit(vectors[~held], train_topics, callback)
         candidates.append((Learned(plain, None, None, accuracy(plain, vectors), held), vectors))
-    if mode == "tuned" or (mode == "auto" and len(labels) >= settings.SELECTOR_TUNE_MIN_EXAMPLES):
+    tunable = encoder.fine_tunable()  # the multilingual encoder is never fine-tuned
+    if mode == "tuned" or (mode == "auto" and tunable and len(labels) >= settings.SELECTOR_TUNE_MIN_EXAMPLES):
         changes = encoder_tune(split_held_back(texts, held)[0], train_topics, callback, threads)
         encode = load_encoder_with_changes(encoder.model_path(), changes, threads=threads)
         space = encode(list(texts))
@@ -199,9 +201,10 @@ def version_encoder(version_id: int) -> EncodeFn | None:
 
 
 def active_selector() -> tuple[int | None, TopicSelector | None, EncodeFn | None]:
-    """The active version's id, selector, and encoder (None: the shared one)."""
+    """The active version's id, selector, and encoder (None: the shared one); all None without an
+    active version, or when it was trained while another shared encoder (SENTENCE_ENCODER) was set."""
     version = SelectorVersion.objects.filter(is_active=True).defer("encoder").first()
-    if version is None:
+    if version is None or version.meta.get(SHARED_ENCODER_KEY, encoder.ENCODER_NAME) != encoder.name():
         return None, None, None
     return version.pk, selector_from_row(version), version_encoder(version.pk)
 
@@ -222,6 +225,7 @@ def selector_train(
     else:
         previous = share_right(nearest_neighbour_topics(vectors[~held], train_topics, vectors[held]), expected)
     arrays, meta = selector_to_row(learned.selector)
+    meta[SHARED_ENCODER_KEY] = encoder.name()
     with transaction.atomic():
         version = SelectorVersion.objects.create(
             examples=len(labels),

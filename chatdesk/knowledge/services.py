@@ -22,7 +22,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from rapidfuzz.distance import Levenshtein
 
-from chatdesk.conversations import realtime, selectors
+from chatdesk.conversations import notices, realtime, selectors
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Draft, Message
 from chatdesk.drafting import encoder
@@ -50,7 +50,7 @@ _index_cache: dict[str, object] = {"version": None, "index": None}
 
 def embedding_key(text: str) -> str:
     """The Embedding cache's key for `text` under the current encoder."""
-    return hashlib.sha256(f"{encoder.ENCODER_NAME}\n{text}".encode()).hexdigest()
+    return hashlib.sha256(f"{encoder.name()}\n{text}".encode()).hexdigest()
 
 
 def embeddings_for(texts: list[str]) -> np.ndarray:
@@ -64,7 +64,7 @@ def embeddings_for(texts: list[str]) -> np.ndarray:
         Embedding.objects.bulk_create(new, ignore_conflicts=True)
         known.update({e.key: e.vector for e in new})
     if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
+        return np.zeros((0, encoder.DIMENSIONS), dtype=np.float32)
     return np.stack([np.frombuffer(bytes(known[k]), dtype=np.float32) for k in keys])
 
 
@@ -75,11 +75,21 @@ def _knowledge_version() -> tuple[object, ...]:
     )
     selector = SelectorVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
     out_of_scope = OutOfScopeExample.objects.aggregate(n=Count("id"), t=Max("updated_at"))
-    return (articles["n"], articles["t"], replies["n"], replies["t"], selector, out_of_scope["n"], out_of_scope["t"])
+    return (
+        encoder.name(),
+        articles["n"],
+        articles["t"],
+        replies["n"],
+        replies["t"],
+        selector,
+        out_of_scope["n"],
+        out_of_scope["t"],
+    )
 
 
 def knowledge_passages() -> list[Passage]:
-    """Published articles (keyed by title and example questions) and approved replies (by the customer's words)."""
+    """Published articles (keyed by title and example questions) and approved replies (by the customer's words),
+    each with the language it is written in (a reply's: what its text clearly is, else not known)."""
     passages = [
         Passage(
             id=f"article:{a.pk}",
@@ -88,6 +98,7 @@ def knowledge_passages() -> list[Passage]:
             topic=a.topic.name,
             keys=(a.title, *a.question_list),
             weight=a.weight,
+            language=a.language,
         )
         for a in Article.objects.filter(is_published=True).select_related("topic").order_by("pk")
     ]
@@ -99,6 +110,7 @@ def knowledge_passages() -> list[Passage]:
             topic=r.topic.name if r.topic else None,
             keys=(r.customer_text,),
             weight=r.weight,
+            language=notices.language_of_text(r.reply_text),
         )
         for r in ApprovedReply.objects.filter(status=ApprovedReply.Status.ACTIVE).select_related("topic").order_by("pk")
     ]
@@ -122,7 +134,7 @@ def out_of_scope_keys(examples: QuerySet[OutOfScopeExample] | None = None) -> li
 
 def knowledge_index_current() -> KnowledgeIndex:
     """The index for what is in the database now; rebuilt only when articles, replies, the active
-    selector or the out-of-scope examples changed (texts encoded before come from the Embedding cache)."""
+    selector, the out-of-scope examples or the encoder changed (texts encoded before come from the Embedding cache)."""
     version = _knowledge_version()
     with _index_lock:
         if _index_cache["version"] != version:
@@ -138,6 +150,7 @@ def knowledge_index_current() -> KnowledgeIndex:
                 out_of_scope=out_of_scope,
                 out_of_scope_vectors=embeddings_for([key.text for key in out_of_scope]),
                 out_of_scope_margin=settings.OUT_OF_SCOPE_MARGIN,
+                other_language_weight=settings.OTHER_LANGUAGE_WEIGHT,
             )
             _index_cache.update(version=version, index=index)
         current = _index_cache["index"]
@@ -215,7 +228,12 @@ def knowledge_seed_demo() -> int:
         topic, _ = Topic.objects.get_or_create(name=item["topic"])
         _, was_created = Article.objects.get_or_create(
             title=item["title"],
-            defaults={"topic": topic, "body": item["body"], "questions": "\n".join(item["questions"])},
+            defaults={
+                "topic": topic,
+                "body": item["body"],
+                "questions": "\n".join(item["questions"]),
+                "language": item.get("language", "en"),
+            },
         )
         created += was_created
     return created

@@ -147,6 +147,14 @@ def test_a_streamed_draft_with_its_request(server: FakeServer, draft_context: Dr
     assert result.prompt_tokens == approximate_tokens(body["messages"]) > 0
 
 
+def test_the_served_model_is_told_the_customers_language(server: FakeServer, draft_context: DraftContext) -> None:
+    server.behaviours = [streams("您的包裹正在路上 [article:2]。")]
+    context = replace(draft_context, turns=[Turn("customer", "我的订单在哪里？")], language="zh-hans")
+    assert engine_for(server).draft(context).text == "您的包裹正在路上。"
+    system = server.requests[0]["body"]["messages"][0]["content"]
+    assert "in Simplified Chinese (简体中文), the customer's language" in system
+
+
 def test_sampling_options_and_logprobs_reach_the_server_and_the_confidence(
     server: FakeServer, draft_context: DraftContext
 ) -> None:

@@ -51,6 +51,15 @@ def test_roles_alternate_and_the_first_message_is_the_customers() -> None:
     ]
 
 
+def test_the_model_is_told_to_answer_in_the_customers_language() -> None:
+    passages = [match(1, 0.9)]
+    chinese = build_prompt(TURNS, passages, company_name="N", count_tokens=words, budget=10_000, language="zh-hans")
+    assert "in Simplified Chinese (简体中文), the customer's language" in chinese.messages[0]["content"]
+    unknown = build_prompt(TURNS, [match(1, 0.9)], company_name="N", count_tokens=words, budget=10_000)
+    assert "in the customer's language" in unknown.messages[0]["content"]
+    assert "Chinese" not in unknown.messages[0]["content"]
+
+
 def test_everything_fits_with_passages_listed_under_their_ids() -> None:
     prompt = build_prompt(
         TURNS, [match(1, 0.9), match(2, 0.5)], company_name="Northwind", count_tokens=words, budget=10_000

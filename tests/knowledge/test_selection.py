@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from chatdesk.conversations.models import Conversation, Draft
 from chatdesk.conversations.services import draft_edit, draft_generate
 from chatdesk.knowledge import selection
-from chatdesk.knowledge.models import SelectorVersion
+from chatdesk.knowledge.models import Article, SelectorVersion
 from chatdesk.knowledge.selection import TrainingError
 from chatdesk.knowledge.services import knowledge_index_current, selector_train_on_history
 from tests.conftest import say
@@ -58,6 +58,7 @@ def test_evaluate_drafts_scores_banking77_files(tmp_path: Path) -> None:
     assert (result["coverage"], result["threshold"], result["n"]) == (1.0, 0.0, 3)
     assert result["oos_recall"] is None
     assert result["encoder"] == "shared"  # too few examples to fine-tune on (SELECTOR_TUNE_MIN_EXAMPLES)
+    assert result["sentence_encoder"] == "all-MiniLM-L6-v2"
 
 
 def test_evaluate_drafts_selects_on_a_fine_tuned_encoder_when_told(tmp_path: Path, settings: Any) -> None:
@@ -168,6 +169,9 @@ def test_a_selector_on_a_fine_tuned_encoder_drafts_with_it(
 
 def test_only_the_active_and_latest_versions_keep_their_encoder(knowledge: None, settings: Any) -> None:
     settings.SELECTOR_ENCODER = "shared"
+    # On the English-only shared encoder a selector fitted on the Chinese demo questions too scores below
+    # nearest-neighbour selection (84 % against 88 % held back) and would not become active.
+    Article.objects.filter(language="zh-hans").delete()
     old = [
         SelectorVersion.objects.create(
             examples=1, topics=2, held_back_accuracy=0.1, arrays=b"", meta={}, encoder=b"weights"

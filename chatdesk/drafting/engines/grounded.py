@@ -19,7 +19,7 @@ Encode = Callable[[list[str]], "np.ndarray"]
 
 def retrieve(context: DraftContext, limit: int, encode: Encode | None = None) -> list[Match]:
     """The `limit` passages closest to the latest customer message, best first, without those an
-    agent rejected for it (context.avoided_sources)."""
+    agent rejected for it (context.avoided_sources), those in the customer's language preferred."""
     if limit <= 0:
         return []
     if encode is None:
@@ -27,7 +27,9 @@ def retrieve(context: DraftContext, limit: int, encode: Encode | None = None) ->
 
         encode = encoder.encode
     query = encode([context.latest_customer_text])[0]
-    return context.knowledge.search(query, limit=limit, exclude=context.avoided_sources)
+    return context.knowledge.search(
+        query, limit=limit, exclude=context.avoided_sources, language=context.language or None
+    )
 
 
 def grounded_prompt(
@@ -36,7 +38,12 @@ def grounded_prompt(
     """The prompt for the conversation and the passages, cut to `budget` tokens (what had to go
     is logged)."""
     prompt = build_prompt(
-        context.turns, matches, company_name=context.company_name, count_tokens=count_tokens, budget=budget
+        context.turns,
+        matches,
+        company_name=context.company_name,
+        count_tokens=count_tokens,
+        budget=budget,
+        language=context.language,
     )
     log_prompt_fitting(prompt)
     return prompt

@@ -35,6 +35,7 @@ def select(
     selection_query: np.ndarray | None = None,
     avoid: Collection[str] = (),
     limit: int = 3,
+    language: str | None = None,
 ) -> Choice:
     """Choose for one message vector. The desk's one selection rule, used by drafting and evaluate_drafts.
 
@@ -44,9 +45,11 @@ def select(
     Without a trained selector: the passage whose closest key is most similar (times its weight); the
     confidence is that similarity. With one: the selector's topic and calibrated confidence (times the
     chosen passage's weight), and the best passage of that topic (or overall, if the topic has none).
-    `avoid` lists passage ids an agent rejected for this message.
+    `avoid` lists passage ids an agent rejected for this message. `language`, the customer's, prefers
+    passages written in it (KnowledgeIndex.search); a passage in another language counts for less in
+    the confidence too.
     """
-    matches = index.search(query, limit=limit, exclude=avoid)
+    matches = index.search(query, limit=limit, exclude=avoid, language=language)
     if not matches:
         raise EngineError("the knowledge base is empty")
     if index.selector is None or not index.selector.fitted:
@@ -56,12 +59,14 @@ def select(
         raise ValueError("this selector works on its own encoder: pass selection_query")
     vector = query if selection_query is None else selection_query
     selection = index.selector.predict(vector[np.newaxis, :], top_k=1)[0]
-    in_topic = index.search(query, limit=1, topic=selection.topic, exclude=avoid)
+    in_topic = index.search(query, limit=1, topic=selection.topic, exclude=avoid, language=language)
     chosen = in_topic[0] if in_topic else matches[0]
     others = [m for m in matches if m.passage.id != chosen.passage.id]
     return Choice(
         topic=selection.topic,
-        confidence=_unit_interval(selection.confidence * chosen.passage.weight),
+        confidence=_unit_interval(
+            selection.confidence * chosen.passage.weight * index.language_weight(chosen.passage, language)
+        ),
         matches=[chosen, *others][:limit],
     )
 
@@ -84,7 +89,9 @@ class RetrievalEngine(DraftEngine):
         query = encoder.encode([text])[0]
         own = selection_vectors(context.knowledge, [text], query[np.newaxis, :])[0]
         encoded = time.perf_counter()
-        choice = select(context.knowledge, query, selection_query=own, avoid=context.avoided_sources)
+        choice = select(
+            context.knowledge, query, selection_query=own, avoid=context.avoided_sources, language=context.language
+        )
         out_of_scope = context.knowledge.out_of_scope_match(query)
         selected = time.perf_counter()
         return DraftResult(
@@ -93,7 +100,7 @@ class RetrievalEngine(DraftEngine):
             sources=[Source(id=m.passage.id, title=m.passage.title, score=m.score) for m in choice.matches],
             topic=choice.topic,
             timings={"encode_s": encoded - started, "select_s": selected - encoded},
-            model_name=encoder.ENCODER_NAME,  # selects a passage: no tokens read or written
+            model_name=encoder.name(),  # selects a passage: no tokens read or written
             out_of_scope=out_of_scope_source(out_of_scope),
         )
 

@@ -177,6 +177,7 @@ class Command(BaseCommand):
             format=options["format"],
             n=len(test),
             encoder=encoder_used,
+            sentence_encoder=encoder.name(),
             seconds=round(time.perf_counter() - self.started, 1),
         )
         if options["json"]:
