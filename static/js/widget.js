@@ -289,7 +289,7 @@
     ui.rateForm.addEventListener("submit", function (event) {
       event.preventDefault();
       if (!state.pickedScore) {
-        showError("Please choose a rating from 1 to 5.");
+        showError(gettext("Please choose a rating from 1 to 5."));
         return;
       }
       showError("");
@@ -321,7 +321,7 @@
     state.open = open;
     ui.panel.hidden = !open;
     ui.launcher.setAttribute("aria-expanded", String(open));
-    ui.launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
+    ui.launcher.setAttribute("aria-label", open ? gettext("Close chat") : gettext("Open chat"));
     ui.launcher.classList.toggle("is-open", open);
     if (open) {
       ui.unread.hidden = true;

@@ -30,6 +30,10 @@ _HOLE = "\u2063"  # stands for a {{ variable }} or a translated piece: no letter
 _SHOWN_LITERAL = re.compile(r"\|default(?:_if_none)?:([\"'])(.*?)\1")
 
 
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def has_words(text: str) -> bool:
     """Whether `text` holds a letter once variables and proper names are taken out."""
     for name in PROPER_NAMES:
@@ -99,64 +103,90 @@ def unmarked_in_template(path: Path) -> list[tuple[str, int, str]]:
     parser = _ReadableText()
     parser.feed(template_source_without_translations(path.read_text(encoding="utf-8")))
     parser.close()
-    name = str(path.relative_to(ROOT))
-    return [(name, line, text) for line, text in parser.found]
+    return [(_name(path), line, text) for line, text in parser.found]
 
 
 # ------------------------------------------------------------------------------------------ JavaScript
-_JS_STRING = r"(?:\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*')"
-# Places whose string a person reads: a property or attribute set to it, an element built with it as text.
-_JS_READ = [
-    re.compile(r"\.(?:textContent|innerText|placeholder|title|alt|ariaLabel)\s*[+]?=\s*(" + _JS_STRING + ")"),
-    re.compile(
-        r"setAttribute\(\s*[\"'](?:aria-label|aria-description|title|placeholder|alt)[\"']\s*,\s*(" + _JS_STRING + ")"
-    ),
-    re.compile(r"[\"'](?:aria-label|aria-description|title|placeholder|alt)[\"']\s*:\s*(" + _JS_STRING + ")"),
-    # el(tag, attrs, "text") (widget.js) and helpers taking text last: a literal right before ")".
-    re.compile(r"\bel\([^()]*(?:\([^()]*\)[^()]*)*,\s*(" + _JS_STRING + r")\s*\)"),
-    re.compile(r"\b(?:alert|confirm|prompt|setStatus|showNotice|announce|notice)\(\s*(" + _JS_STRING + ")"),
-    # Ternaries and concatenations feeding one of the above are caught by their first literal; a
-    # string of words anywhere else in an assignment to a read property is caught here:
-    re.compile(r"\.(?:textContent|innerText|placeholder|title)\s*=\s*[^;\n]*?\?\s*(" + _JS_STRING + ")"),
-    re.compile(r"\.(?:textContent|innerText|placeholder|title)\s*=\s*[^;\n]*?:\s*(" + _JS_STRING + ")"),
+# String literals and comments of a script (template literals count as strings; regex literals are rare
+# in these files and hold no words a person reads).
+_JS_TOKEN = re.compile(r"""/\*.*?\*/|//[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`""", re.S)
+_STRING = r"(\"[^\"\n]*\"|'[^'\n]*'|`[^`]*`)"
+# A literal that names something (a key, a class, a state) rather than says something: kept as is in
+# the masked source so the patterns below can see attribute names.
+_NAME_LIKE = re.compile(r"""^["'][\w.:-]*["']$""")
+# Where an expression starts whose strings people read: a property or attribute set to it, an element
+# built with it as text (el(tag, attrs-or-class, text) in widget.js and agent-common.js).
+_READ_ATTRIBUTE = r"(?:aria-label|aria-description|title|placeholder|alt)"
+_READ_STARTS = [
+    re.compile(r"\.(?:textContent|innerText|placeholder|title|alt|ariaLabel)\s*\+?=\s*"),
+    re.compile(r"setAttribute\(\s*[\"']" + _READ_ATTRIBUTE + r"[\"']\s*,\s*"),
+    re.compile(r"[\"']?\b" + _READ_ATTRIBUTE + r"[\"']?\s*:\s*"),
+    re.compile(r"\bel\(\s*\"[^\"\n]*\"\s*,\s*(?:\{[^{}]*\}|[^,(){}]*(?:\([^()]*\))?[^,(){}]*)\s*,\s*"),
 ]
-_JS_COMMENT = re.compile(r"/\*.*?\*/|(?<![:\\\"'])//[^\n]*", re.S)
+# A notice shown with a string: its last argument, or the head of a concatenation there.
+_READ_CALL = re.compile(
+    r"\b(?:createTextNode|showNotice|showError|showConnection|alert|confirm)\(\s*(?:[^,()]*,\s*)*"
+    + r"(?:[^;\n]*?[?:|]\s*)?"
+    + _STRING
+    + r"(?=\s*[)+])"
+)
+# Label maps (NAME_LABELS = {...}, NAME_MEANINGS = [...]): every value in them is read by people.
+_LABEL_MAP = re.compile(r"\b[A-Z_]*(?:LABELS|MEANINGS|TEXTS|MESSAGES)\s*=\s*([\[{][^\]}]*[\]}])")
+# Before a literal that is marked, compared, or a name looked up rather than shown.
+_NOT_SHOWN = re.compile(
+    r"(?:\b(?:n|p|np)?gettext\(|[=!]==?|\b(?:getAttribute|hasAttribute|querySelector(?:All)?)\()\s*$"
+)
 
 
-def _blank_comments(source: str) -> str:
-    return _JS_COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), source)
+def _expression_end(masked: str, start: int) -> int:
+    """Where the expression starting at `start` ends: a ; or , or closing bracket at its own depth."""
+    depth = 0
+    for index in range(start, len(masked)):
+        char = masked[index]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0:
+                return index
+            depth -= 1
+        elif char in ";," and depth == 0:
+            return index
+    return len(masked)
 
 
 def unmarked_in_script(path: Path) -> list[tuple[str, int, str]]:
-    source = _blank_comments(path.read_text(encoding="utf-8"))
-    name = str(path.relative_to(ROOT))
+    source = path.read_text(encoding="utf-8")
+    literals: dict[int, str] = {}
+    masked_parts: list[str] = []
+    last = 0
+    for token in _JS_TOKEN.finditer(source):
+        masked_parts.append(source[last : token.start()])
+        text = token.group(0)
+        if text.startswith(("/*", "//")):
+            masked_parts.append(re.sub(r"[^\n]", " ", text))
+        else:
+            literals[token.start()] = text
+            masked_parts.append(text if _NAME_LIKE.match(text) else text[0] + "_" * (len(text) - 2) + text[-1])
+        last = token.end()
+    masked_parts.append(source[last:])
+    masked = "".join(masked_parts)
+    starts: list[int] = []
+    for pattern in _READ_STARTS:
+        for match in pattern.finditer(masked):
+            end = _expression_end(masked, match.end())
+            starts += [start for start in literals if match.end() <= start < end]
+    starts += [match.start(1) for match in _READ_CALL.finditer(masked)]
+    for table in _LABEL_MAP.finditer(masked):
+        starts += [start for start in literals if table.start(1) <= start < table.end(1)]
+    name = _name(path)
     found: dict[int, tuple[str, int, str]] = {}
-    for pattern in _JS_READ:
-        for match in pattern.finditer(source):
-            literal = match.group(1)
-            start = match.start(1)
-            before = source[max(0, start - 30) : start]
-            if re.search(r"\b(?:n|p)?gettext\(\s*$", before):
-                continue
-            if has_words(literal[1:-1].encode().decode("unicode_escape")):
-                found[start] = (name, source.count("\n", 0, start) + 1, literal)
+    for start in starts:
+        literal = literals[start]
+        if _NOT_SHOWN.search(masked[max(0, start - 20) : start]):
+            continue
+        if has_words(literal[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")):
+            found[start] = (name, source.count("\n", 0, start) + 1, literal)
     return sorted(found.values(), key=lambda item: item[1])
-
-
-# Wordings that live in JavaScript as data rather than next to the code that shows them (maps from a
-# code to its label): a literal of two or more words as a value of such an object is read by people.
-_JS_LABEL_MAP = re.compile(r"^\s*[\"']?[\w-]+[\"']?\s*:\s*(" + _JS_STRING + r")\s*,?\s*$", re.M)
-
-
-def unmarked_labels_in_script(path: Path) -> list[tuple[str, int, str]]:
-    source = _blank_comments(path.read_text(encoding="utf-8"))
-    name = str(path.relative_to(ROOT))
-    found = []
-    for match in _JS_LABEL_MAP.finditer(source):
-        text = match.group(1)[1:-1]
-        if " " in text.strip() and has_words(text) and not re.search(r"[{};]|^\s*[.#\[]", text):
-            found.append((name, source.count("\n", 0, match.start(1)) + 1, match.group(1)))
-    return found
 
 
 def templates() -> list[Path]:
@@ -171,7 +201,7 @@ def unmarked() -> list[tuple[str, int, str]]:
     """Every unmarked readable string in the desk's templates and scripts."""
     found = [item for path in templates() for item in unmarked_in_template(path)]
     for path in scripts():
-        found += unmarked_in_script(path) + unmarked_labels_in_script(path)
+        found += unmarked_in_script(path)
     return found
 
 

@@ -83,6 +83,9 @@ MATRIX: dict[str, dict[str, str]] = {
     "readyz": cells(OK),  # public, like healthz (build_world stamps a worker as seen)
     "accounts/login/": cells(OK),
     "accounts/logout/": cells(NOT_ALLOWED),  # GET; signing out is a POST
+    "accounts/preferences/": cells(LOGIN, agent=OK),  # anyone signed in: their own language and time zone
+    "jsi18n/": cells(OK),  # the desk's JavaScript wording, public like the scripts themselves
+    "jsi18n/widget/<str:language>.json": cells(OK),  # the widget's wording, read from any site
     "agents/": cells(LOGIN, agent=OK),
     "agents/c/<uuid:public_id>/": cells(LOGIN, agent=OK),
     "agents/inbox/": cells(LOGIN, agent=OK),
@@ -168,6 +171,7 @@ class World:
             return f"/admin/r/{ContentType.objects.get_for_model(Topic).pk}/{self.objects['knowledge/topic'].pk}/"
         url = route.replace("<uuid:public_id>", str(self.a.public_id))
         url = url.replace("<int:reply_id>", str(self.objects["knowledge/approvedreply"].pk))
+        url = url.replace("<str:language>", "zh-CN")
         if "<path:object_id>" in url or "<id>" in url:
             model = "/".join(route.split("/")[1:3])
             url = url.replace("<path:object_id>", str(self.objects[model].pk)).replace(
