@@ -375,7 +375,7 @@ def page(f: ReportFilters) -> dict[str, Any]:
                     Cell(fmt_int(counts[key]), drill_url(f, metric)),
                     Cell(fmt_share(counts[key] / whole if whole else None)),
                     Cell(
-                        (gettext("%(count)s closed") if whole_label == "closed" else gettext("%(count)s in all"))
+                        (gettext("%(count)s closed") if whole_label == "closed" else gettext("%(count)s all"))
                         % {"count": fmt_int(whole)},
                         drill_url(f, "closed" if whole_label == "closed" else "conversations"),
                     ),
