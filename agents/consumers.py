@@ -14,7 +14,10 @@ from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
+from django.utils import translation
+from django.utils.translation import gettext
 
+from chatdesk.accounts.services import user_preferences
 from chatdesk.conversations import assignment, frames, presence, realtime, selectors, services
 from chatdesk.conversations.consumers import CLOSE_NOT_FOUND, FrameConsumer
 from chatdesk.conversations.errors import ServiceError
@@ -39,6 +42,10 @@ class AgentConsumer(FrameConsumer):
     agent: User | None = None
     session_key: str | None = None
     seen_at: float | None = None
+    language: str = ""  # the agent's own choice (accounts.Profile), "" for their browser's
+
+    def answer_language(self) -> str:
+        return self.language or super().answer_language()
 
     async def connect(self) -> None:
         await self.accept()
@@ -46,14 +53,18 @@ class AgentConsumer(FrameConsumer):
         self.session_key = session.session_key if session is not None else None
         self.agent = await database_sync_to_async(selectors.agent_for_session)(self.session_key)
         if self.agent is None:
-            await self.send_error(ServiceError("not_agent", "Sign in as an agent to use this connection."))
+            with translation.override(self.answer_language()):
+                message = gettext("Sign in as an agent to use this connection.")
+            await self.send_error(ServiceError("not_agent", message))
             await self.close(code=CLOSE_NOT_AGENT)
             return
+        self.language = (await database_sync_to_async(user_preferences)(self.agent)).language
         await self.join(realtime.user_group(self.agent.pk))
         await self.join(realtime.session_group(self.session_key or ""))
         await database_sync_to_async(presence.socket_opened)(self.agent, self.channel_name)
         self.seen_at = time.monotonic()
-        await self.start()
+        with translation.override(self.answer_language()):
+            await self.start()
 
     async def start(self) -> None:
         raise NotImplementedError
@@ -95,7 +106,9 @@ class AgentConsumer(FrameConsumer):
             self.agent = current
             return False
         self.agent = None
-        await self.send_error(ServiceError("session_ended", "You were signed out. Sign in again to continue."))
+        with translation.override(self.answer_language()):
+            message = gettext("You were signed out. Sign in again to continue.")
+        await self.send_error(ServiceError("session_ended", message))
         await self.close(code=CLOSE_SESSION_ENDED)
         return True
 
@@ -163,7 +176,7 @@ class AgentConversationConsumer(AgentConsumer):
             user=self.agent, public_id=self.public_id
         )
         if conversation is None:
-            await self.send_error(ServiceError("not_found", "This conversation does not exist."))
+            await self.send_error(ServiceError("not_found", gettext("This conversation does not exist.")))
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.conversation_id = conversation.pk

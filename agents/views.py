@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from chatdesk.conversations import selectors, services
@@ -91,7 +92,7 @@ def inbox_assign(request: HttpRequest) -> HttpResponse:
     except ServiceError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, "Assigned.")
+        messages.success(request, gettext("Assigned."))
     back = request.POST.get("next", "")
     # Back to the list the agent was on; never anywhere else.
     return redirect(back if back.startswith("/agents/inbox/") and "//" not in back else "agents:inbox")

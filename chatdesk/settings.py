@@ -103,9 +103,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "chatdesk.content_security.DeskCSPMiddleware",  # outermost but one: error pages get the header too
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before common: the language from the cookie or Accept-Language (customers, sign-in page).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: a signed-in person's own language and time zone (accounts.Profile) win.
+    "chatdesk.accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -139,6 +143,8 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "chatdesk.conversations.context_processors.roles",
@@ -509,6 +515,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 # The languages the desk speaks to customers and people (issue: two languages); the first is the fallback.
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+# The compiled catalogues (django.mo, djangojs.mo) are committed next to their .po files: docs/i18n.md.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from chatdesk import views
 from chatdesk.api import api
@@ -19,5 +20,9 @@ urlpatterns = [
     path("api-tokens/", include("chatdesk.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("chatdesk.accounts.urls")),
+    # The desk's JavaScript strings in the request's language; the widget's, in a language it names.
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("jsi18n/widget/<str:language>.json", views.widget_catalog, name="widget-catalog"),
     path("admin/", admin.site.urls),
 ]

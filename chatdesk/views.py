@@ -1,10 +1,13 @@
 from dataclasses import asdict
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
+from django.utils import translation
+from django.views.i18n import JSONCatalog
 
 from chatdesk import health
+from chatdesk.conversations.notices import language_code
 
 
 def demo_shop(request: HttpRequest) -> HttpResponse:
@@ -24,3 +27,14 @@ def readyz(request: HttpRequest) -> JsonResponse:
     ready = all(check.ok for check in checks.values())
     body = {"ok": ready, "checks": {name: asdict(check) for name, check in checks.items()}}
     return JsonResponse(body, status=200 if ready else 503)
+
+
+def widget_catalog(request: HttpRequest, language: str) -> HttpResponseBase:
+    """The JavaScript catalogue (Django's JSONCatalog: {"catalog", "formats", "plural"}) in `language`, a
+    browser language tag such as zh-CN (a language the desk does not speak: the first of LANGUAGES). The
+    widget runs on other sites' pages, so any origin may read it; it holds only the desk's public wording."""
+    with translation.override(language_code(language) or settings.LANGUAGES[0][0]):
+        response = JSONCatalog.as_view()(request)
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "public, max-age=300"
+    return response

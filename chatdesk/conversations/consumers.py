@@ -11,11 +11,14 @@ from typing import Any, ClassVar
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext
 
 from chatdesk.conversations import frames, inbound, notices, realtime, services, throttle
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import Field, FrameSpec
 from chatdesk.conversations.tokens import conversation_token, public_id_from_token
+from chatdesk.i18n import language_from_headers
 from chatdesk.monitoring.metrics import WEBSOCKET_CONNECTIONS
 
 log = logging.getLogger(__name__)
@@ -58,23 +61,30 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
             WEBSOCKET_CONNECTIONS.labels(kind=self.SOCKET_KIND).dec()
         await super().websocket_disconnect(message)
 
+    def answer_language(self) -> str:
+        """The language of this socket's error messages: its handshake's Accept-Language (a subclass
+        may know better)."""
+        return language_from_headers(self.scope.get("headers", ()))
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
             return
-        try:
-            self.count_frame()
-            kind, fields = inbound.parse(text_data, self.FRAMES)
-            if kind == "ping":
-                await self.send_json({"type": "pong"})
-                return
-            await self.handle(kind, fields)
-        except ServiceError as error:
-            await self.send_error(error, echo=inbound.echo_fields(text_data))
-        except Exception:
-            # Logged without the frame: it may hold a customer's words.
-            log.exception("handling a frame on %s failed", self.scope.get("path"))
-            failure = ServiceError("internal_error", "Something went wrong on our side. Please try again.")
-            await self.send_error(failure, echo=inbound.echo_fields(text_data))
+        # Error messages are worded when raised (gettext), in the language active here.
+        with translation.override(self.answer_language()):
+            try:
+                self.count_frame()
+                kind, fields = inbound.parse(text_data, self.FRAMES)
+                if kind == "ping":
+                    await self.send_json({"type": "pong"})
+                    return
+                await self.handle(kind, fields)
+            except ServiceError as error:
+                await self.send_error(error, echo=inbound.echo_fields(text_data))
+            except Exception:
+                # Logged without the frame: it may hold a customer's words.
+                log.exception("handling a frame on %s failed", self.scope.get("path"))
+                message = gettext("Something went wrong on our side. Please try again.")
+                await self.send_error(ServiceError("internal_error", message), echo=inbound.echo_fields(text_data))
 
     async def handle(self, kind: str, fields: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -93,11 +103,13 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
         self.recent_frames.append(now)
         if len(self.recent_frames) > 2 * settings.WS_FRAMES_PER_SOCKET:
             self.closing = True
-            raise ServiceError("rate_limited", "Too many frames on this connection; disconnecting.")
+            raise ServiceError("rate_limited", gettext("Too many frames on this connection; disconnecting."))
         if len(self.recent_frames) > settings.WS_FRAMES_PER_SOCKET:
             retry_after = max(1, round(self.recent_frames[0] + window - now))
             raise ServiceError(
-                "rate_limited", "Too many frames on this connection. Please slow down.", retry_after=retry_after
+                "rate_limited",
+                gettext("Too many frames on this connection. Please slow down."),
+                retry_after=retry_after,
             )
 
     async def send_error(self, error: ServiceError, echo: dict[str, Any] | None = None) -> None:
@@ -149,6 +161,11 @@ class CustomerChatConsumer(FrameConsumer):
     SOCKET_KIND = "customer"
     public_id: uuid.UUID | None = None
     language: str = ""  # hello's language, as the desk names it ("" when it does not speak it)
+
+    def answer_language(self) -> str:
+        """hello's language, else the handshake's Accept-Language."""
+        return self.language or super().answer_language()
+
     hellos: deque[float]
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
@@ -158,9 +175,10 @@ class CustomerChatConsumer(FrameConsumer):
     async def handle(self, kind: str, fields: dict[str, Any]) -> None:
         if kind == "hello":
             self.language = notices.language_code(fields["language"]) or ""
+            translation.activate(self.answer_language())  # for this hello's own errors (receive restores)
             await self.hello(token=fields["token"], after_seq=fields["after_seq"] or 0)
         elif self.public_id is None:
-            raise ServiceError("hello_required", 'Send a "hello" frame first.')
+            raise ServiceError("hello_required", gettext('Send a "hello" frame first.'))
         elif kind == "message":
             await self.post_message(fields)
         elif kind == "request_human":
@@ -197,7 +215,7 @@ class CustomerChatConsumer(FrameConsumer):
             if found is None:
                 raise ServiceError(
                     "invalid_token",
-                    "This conversation link is not valid any more. Send hello without a token to start anew.",
+                    gettext("This conversation link is not valid any more. Send hello without a token to start anew."),
                 )
             public_id = found
         await self.leave_all()
@@ -214,7 +232,7 @@ class CustomerChatConsumer(FrameConsumer):
         if len(self.hellos) >= settings.CHAT_HELLOS_PER_MINUTE_PER_SOCKET:
             raise ServiceError(
                 "rate_limited",
-                "Too many hello frames on this connection.",
+                gettext("Too many hello frames on this connection."),
                 retry_after=max(1, round(self.hellos[0] + 60 - now)),
             )
         self.hellos.append(now)
@@ -241,5 +259,7 @@ class NotFoundConsumer(FrameConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        await self.send_error(ServiceError("not_found", "There is no websocket endpoint at this address."))
+        with translation.override(self.answer_language()):
+            message = gettext("There is no websocket endpoint at this address.")
+        await self.send_error(ServiceError("not_found", message))
         await self.close(code=CLOSE_NOT_FOUND)

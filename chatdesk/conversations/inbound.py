@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from chatdesk.conversations.errors import ServiceError
 
@@ -55,22 +56,24 @@ def parse(raw: str | None, specs: dict[str, FrameSpec]) -> tuple[str, dict[str, 
     each of its declared type and bounds. Raises ServiceError with a protocol error code otherwise.
     """
     if raw is None:
-        raise ServiceError("invalid_frame", "Frames must be JSON text, not binary.")
+        raise ServiceError("invalid_frame", gettext("Frames must be JSON text, not binary."))
     if len(raw) > settings.WS_MAX_FRAME_BYTES:
-        raise ServiceError("invalid_frame", "This frame is too large.", limit=settings.WS_MAX_FRAME_BYTES)
+        raise ServiceError("invalid_frame", gettext("This frame is too large."), limit=settings.WS_MAX_FRAME_BYTES)
     try:
         content = json.loads(raw, parse_constant=_refuse_constant)
     except RecursionError:
-        raise ServiceError("invalid_frame", "Frames must not be nested this deeply.") from None
+        raise ServiceError("invalid_frame", gettext("Frames must not be nested this deeply.")) from None
     except ValueError:
-        raise ServiceError("invalid_frame", "Frames must be JSON objects.") from None
+        raise ServiceError("invalid_frame", gettext("Frames must be JSON objects.")) from None
     if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-        raise ServiceError("invalid_frame", 'Frames must be JSON objects with a "type".')
+        raise ServiceError("invalid_frame", gettext('Frames must be JSON objects with a "type".'))
     kind = content["type"]
     spec = specs.get(kind)
     if spec is None:
         raise ServiceError(
-            "unknown_type", f"Unknown frame type {kind[:40]!r}; this connection accepts {', '.join(specs)}."
+            "unknown_type",
+            gettext("Unknown frame type %(kind)r; this connection accepts %(kinds)s.")
+            % {"kind": kind[:40], "kinds": ", ".join(specs)},
         )
     return kind, {name: _check(name, content.get(name), field) for name, field in {**COMMON, **spec}.items()}
 
@@ -98,8 +101,11 @@ def normalise_text(value: str, *, name: str = "text") -> str:
     if not _storable(value):
         raise ServiceError(
             "invalid_text",
-            f"{name} contains characters that cannot be stored (an unpaired surrogate or NUL). "
-            "Please send valid Unicode text.",
+            gettext(
+                "%(field)s contains characters that cannot be stored (an unpaired surrogate or NUL). "
+                "Please send valid Unicode text."
+            )
+            % {"field": name},
             field=name,
         )
     return unicodedata.normalize("NFC", value)
@@ -108,24 +114,35 @@ def normalise_text(value: str, *, name: str = "text") -> str:
 def _check(name: str, value: Any, field: Field) -> Any:
     if value is None:
         if field.required:
-            raise ServiceError("invalid_request", f"{name} is required.", field=name)
+            raise ServiceError("invalid_request", gettext("%(field)s is required.") % {"field": name}, field=name)
         return None
     if isinstance(value, str) and field.kind in ("string", "id"):
         if field.kind == "id" and len(value) > MAX_REQUEST_ID_CHARS:
-            raise ServiceError("invalid_request", f"{name} must be at most {MAX_REQUEST_ID_CHARS} characters.")
+            raise ServiceError(
+                "invalid_request",
+                gettext("%(field)s must be at most %(limit)s characters.")
+                % {"field": name, "limit": MAX_REQUEST_ID_CHARS},
+            )
         return normalise_text(value, name=name)
     if field.kind == "string":
-        raise ServiceError("invalid_request", f"{name} must be a string.", field=name)
+        raise ServiceError("invalid_request", gettext("%(field)s must be a string.") % {"field": name}, field=name)
     if field.kind == "boolean":
         if not isinstance(value, bool):
-            raise ServiceError("invalid_request", f"{name} must be true or false.", field=name)
+            raise ServiceError(
+                "invalid_request", gettext("%(field)s must be true or false.") % {"field": name}, field=name
+            )
         return value
     # A whole number: JSON true/false are not numbers, whatever Python's bool/int relation says.
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ServiceError("invalid_request", f"{name} must be a whole number.", field=name)
+        raise ServiceError(
+            "invalid_request", gettext("%(field)s must be a whole number.") % {"field": name}, field=name
+        )
     if not field.minimum <= value <= field.maximum:
         raise ServiceError(
-            "invalid_request", f"{name} must be between {field.minimum} and {field.maximum}.", field=name
+            "invalid_request",
+            gettext("%(field)s must be between %(minimum)s and %(maximum)s.")
+            % {"field": name, "minimum": field.minimum, "maximum": field.maximum},
+            field=name,
         )
     return value
 

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Team(models.Model):
@@ -44,32 +45,32 @@ class Conversation(models.Model):
     """
 
     class Status(models.TextChoices):
-        OPEN = "open", "Drafting"
-        ESCALATED = "escalated", "Escalated"
-        TAKEN_OVER = "taken_over", "Taken over"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", _("Drafting")
+        ESCALATED = "escalated", _("Escalated")
+        TAKEN_OVER = "taken_over", _("Taken over")
+        CLOSED = "closed", _("Closed")
 
     class EscalationReason(models.TextChoices):
         """Why a conversation needs a person. Each rule that fires is stored as an EscalationFlag."""
 
-        CUSTOMER_REQUEST = "customer_request", "Customer asked for a person"
-        LOW_CONFIDENCE = "low_confidence", "Draft confidence too low"
-        DRAFT_FAILED = "draft_failed", "Drafting failed or timed out"
-        OUT_OF_SCOPE = "out_of_scope", "Something we don't answer"
-        NEGATIVE_SENTIMENT = "negative_sentiment", "Angry or distressed customer"
-        SENSITIVE = "sensitive", "Sensitive topic"
-        REPEATED_QUESTION = "repeated_question", "Customer repeated the question"
-        INJECTION = "injection", "Prompt injection or abuse"
-        SLA_BREACH = "sla_breach", "Waiting too long"
+        CUSTOMER_REQUEST = "customer_request", _("Customer asked for a person")
+        LOW_CONFIDENCE = "low_confidence", _("Draft confidence too low")
+        DRAFT_FAILED = "draft_failed", _("Drafting failed or timed out")
+        OUT_OF_SCOPE = "out_of_scope", _("Something we don't answer")
+        NEGATIVE_SENTIMENT = "negative_sentiment", _("Angry or distressed customer")
+        SENSITIVE = "sensitive", _("Sensitive topic")
+        REPEATED_QUESTION = "repeated_question", _("Customer repeated the question")
+        INJECTION = "injection", _("Prompt injection or abuse")
+        SLA_BREACH = "sla_breach", _("Waiting too long")
 
     class AnsweredBy(models.TextChoices):
         """Who answered the customer so far, the strongest that happened: a person (took over, or wrote a
         reply of their own) over edited drafts (a sent draft's text was changed) over drafts sent as is."""
 
-        NONE = "none", "No reply"
-        AS_IS = "as_is", "Drafts sent as is"
-        EDITED = "edited", "Edited drafts"
-        PERSON = "person", "A person (took over)"
+        NONE = "none", _("No reply")
+        AS_IS = "as_is", _("Drafts sent as is")
+        EDITED = "edited", _("Edited drafts")
+        PERSON = "person", _("A person (took over)")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
@@ -170,9 +171,9 @@ class Message(models.Model):
     """A message shown to the customer. seq is gap-free within a conversation."""
 
     class Sender(models.TextChoices):
-        CUSTOMER = "customer", "Customer"
-        AGENT = "agent", "Agent"
-        BOT = "bot", "Autopilot"
+        CUSTOMER = "customer", _("Customer")
+        AGENT = "agent", _("Agent")
+        BOT = "bot", _("Autopilot")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField()
@@ -218,25 +219,25 @@ class Draft(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Queued"
-        GENERATING = "generating", "Generating"
-        READY = "ready", "Awaiting review"
-        APPROVED = "approved", "Sent as drafted"
-        EDITED = "edited", "Sent after edit"
-        REJECTED = "rejected", "Rejected"
-        AUTO_SENT = "auto_sent", "Sent by autopilot"
-        SUPERSEDED = "superseded", "Superseded"
-        TAKEN_OVER = "taken_over", "Dropped: an agent took over"
-        DISCARDED = "discarded", "Discarded"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Queued")
+        GENERATING = "generating", _("Generating")
+        READY = "ready", _("Awaiting review")
+        APPROVED = "approved", _("Sent as drafted")
+        EDITED = "edited", _("Sent after edit")
+        REJECTED = "rejected", _("Rejected")
+        AUTO_SENT = "auto_sent", _("Sent by autopilot")
+        SUPERSEDED = "superseded", _("Superseded")
+        TAKEN_OVER = "taken_over", _("Dropped: an agent took over")
+        DISCARDED = "discarded", _("Discarded")
+        FAILED = "failed", _("Failed")
 
     class ErrorCode(models.TextChoices):
         """Why a draft failed; `error` says it in words."""
 
-        TIMED_OUT = "timed_out", "Timed out"
-        ENGINE_ERROR = "engine_error", "Engine error"
-        WORKER_LOST = "worker_lost", "No worker finished it"
-        TOO_MANY_ATTEMPTS = "too_many_attempts", "Too many attempts"
+        TIMED_OUT = "timed_out", _("Timed out")
+        ENGINE_ERROR = "engine_error", _("Engine error")
+        WORKER_LOST = "worker_lost", _("No worker finished it")
+        TOO_MANY_ATTEMPTS = "too_many_attempts", _("Too many attempts")
 
     UNFINISHED = (Status.PENDING, Status.GENERATING, Status.READY)
 
@@ -344,17 +345,17 @@ class AgentAction(models.Model):
     """Audit trail: who did what to which conversation and draft, and what the customer got."""
 
     class Kind(models.TextChoices):
-        APPROVE = "approve", "Approved"
-        EDIT = "edit", "Edited and sent"
-        REJECT = "reject", "Rejected"
-        TAKE_OVER = "take_over", "Took over"
-        HAND_BACK = "hand_back", "Handed back"
-        REPLY = "reply", "Replied"
-        CLOSE = "close", "Closed"
-        ASSIGN = "assign", "Assigned automatically"
-        CLAIM = "claim", "Claimed"
-        RELEASE = "release", "Released"
-        TRANSFER = "transfer", "Transferred"
+        APPROVE = "approve", _("Approved")
+        EDIT = "edit", _("Edited and sent")
+        REJECT = "reject", _("Rejected")
+        TAKE_OVER = "take_over", _("Took over")
+        HAND_BACK = "hand_back", _("Handed back")
+        REPLY = "reply", _("Replied")
+        CLOSE = "close", _("Closed")
+        ASSIGN = "assign", _("Assigned automatically")
+        CLAIM = "claim", _("Claimed")
+        RELEASE = "release", _("Released")
+        TRANSFER = "transfer", _("Transferred")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="actions")
     draft = models.ForeignKey(Draft, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions")
@@ -500,12 +501,12 @@ class CustomerNotice(models.Model):
     (chatdesk.conversations.notices)."""
 
     class Code(models.TextChoices):
-        WAITING_FOR_AGENT = "waiting_for_agent", "Handed to a person, waiting for an agent"
-        NO_AGENT_ONLINE = "no_agent_online", "Handed to a person, nobody at the desk"
-        EMAIL_LEFT = "email_left", "The customer left an email address"
-        AGENT_JOINED = "agent_joined", "An agent took the conversation over"
-        REVIEWING = "reviewing", "A reply is being reviewed"
-        CLOSED = "closed", "The conversation was closed"
+        WAITING_FOR_AGENT = "waiting_for_agent", _("Handed to a person, waiting for an agent")
+        NO_AGENT_ONLINE = "no_agent_online", _("Handed to a person, nobody at the desk")
+        EMAIL_LEFT = "email_left", _("The customer left an email address")
+        AGENT_JOINED = "agent_joined", _("An agent took the conversation over")
+        REVIEWING = "reviewing", _("A reply is being reviewed")
+        CLOSED = "closed", _("The conversation was closed")
 
     code = models.CharField(max_length=32, choices=Code.choices)
     language = models.CharField(max_length=16, choices=settings.LANGUAGES)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils.translation import gettext, gettext_lazy
 
 from chatdesk.conversations import notices, presence
 from chatdesk.conversations.errors import ServiceError
@@ -198,7 +199,9 @@ class QueueFilter:
 def queue_filter(*, reason: str | None, topic: str | None, mine: bool, agent: User) -> QueueFilter:
     """A checked QueueFilter; an unknown reason is refused (`invalid_request`), an unknown topic matches nothing."""
     if reason and reason not in Conversation.EscalationReason.values:
-        raise ServiceError("invalid_request", f"Unknown reason {reason!r}.", field="reason")
+        raise ServiceError(
+            "invalid_request", gettext("Unknown reason %(reason)r.") % {"reason": reason}, field="reason"
+        )
     return QueueFilter(reason=reason or None, topic=topic or None, mine_of=agent.username if mine else None)
 
 
@@ -287,7 +290,12 @@ def conversation_in_queue(conversation: Conversation) -> bool:
     )
 
 
-INBOX_VIEWS = {"all": "All", "mine": "Mine", "unassigned": "Unassigned", "closed": "Closed"}
+INBOX_VIEWS = {
+    "all": gettext_lazy("All"),
+    "mine": gettext_lazy("Mine"),
+    "unassigned": gettext_lazy("Unassigned"),
+    "closed": gettext_lazy("Closed"),
+}
 
 
 def inbox(

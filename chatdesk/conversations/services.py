@@ -23,6 +23,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 from rapidfuzz.distance import Levenshtein
 
 from chatdesk.conversations import (
@@ -69,14 +70,15 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 def check_text(text: object) -> str:
     """The text to store: NFC, trimmed, non-empty, at most CHAT_MAX_MESSAGE_CHARS code points."""
     if not isinstance(text, str):
-        raise ServiceError("invalid_request", "text must be a string.", field="text")
+        raise ServiceError("invalid_request", gettext("text must be a string."), field="text")
     text = normalise_text(text).strip()
     if not text:
-        raise ServiceError("empty_message", "Please type a message before sending.")
+        raise ServiceError("empty_message", gettext("Please type a message before sending."))
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ServiceError(
             "message_too_long",
-            f"Messages can be at most {settings.CHAT_MAX_MESSAGE_CHARS:,} characters; this one has {len(text):,}.",
+            gettext("Messages can be at most %(limit)s characters; this one has %(length)s.")
+            % {"limit": f"{settings.CHAT_MAX_MESSAGE_CHARS:,}", "length": f"{len(text):,}"},
             limit=settings.CHAT_MAX_MESSAGE_CHARS,
         )
     return text
@@ -84,7 +86,9 @@ def check_text(text: object) -> str:
 
 def check_client_id(client_id: object) -> str:
     if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
-        raise ServiceError("invalid_client_id", "client_id must be 1 to 64 characters: letters, digits and . _ : -")
+        raise ServiceError(
+            "invalid_client_id", gettext("client_id must be 1 to 64 characters: letters, digits and . _ : -")
+        )
     return client_id
 
 
@@ -94,7 +98,7 @@ def check_client_id(client_id: object) -> str:
 def _lock(public_id: uuid.UUID) -> Conversation:
     conversation = Conversation.objects.select_for_update().filter(public_id=public_id).first()
     if conversation is None:
-        raise ServiceError("not_found", "This conversation does not exist.")
+        raise ServiceError("not_found", gettext("This conversation does not exist."))
     return conversation
 
 
@@ -122,11 +126,13 @@ def _lock_for_agent(public_id: uuid.UUID, agent: User) -> Conversation:
     """The locked conversation, refused when another agent has taken it over or it is closed."""
     conversation = _lock(public_id)
     if conversation.status == Status.CLOSED:
-        raise ServiceError("closed", "This conversation is closed.")
+        raise ServiceError("closed", gettext("This conversation is closed."))
     if conversation.status == Status.TAKEN_OVER and conversation.assigned_agent_id != agent.pk:
         owner = conversation.assigned_agent
         name = _name(owner) if owner else "Another agent"
-        raise ServiceError("taken_over_by_other", f"{name} has taken over this conversation.", by=name)
+        raise ServiceError(
+            "taken_over_by_other", gettext("%(name)s has taken over this conversation.") % {"name": name}, by=name
+        )
     return conversation
 
 
@@ -335,7 +341,7 @@ def customer_message_post(
         if recent >= settings.CHAT_RATE_LIMIT_MESSAGES:
             raise ServiceError(
                 "rate_limited",
-                "You are sending messages too fast. Please wait a few seconds and try again.",
+                gettext("You are sending messages too fast. Please wait a few seconds and try again."),
                 retry_after=settings.CHAT_RATE_LIMIT_WINDOW_S,
             )
         _reopen_if_closed(conversation)
@@ -366,8 +372,11 @@ def _resent(existing: Message, text: str) -> Message:
     if existing.text != text:
         raise ServiceError(
             "client_id_conflict",
-            f"client_id {existing.client_id!r} was already used for another message (seq {existing.seq}); "
-            "use a new client_id for a new message.",
+            gettext(
+                "client_id %(client_id)r was already used for another message (seq %(seq)s); "
+                "use a new client_id for a new message."
+            )
+            % {"client_id": existing.client_id, "seq": existing.seq},
             seq=existing.seq,
         )
     return existing
@@ -399,12 +408,14 @@ def conversation_leave_email(*, public_id: uuid.UUID, email: object, client_addr
     Raises ServiceError `invalid_email` for anything that is not one email address.
     """
     if not isinstance(email, str) or len(email) > 254:
-        raise ServiceError("invalid_email", "Please enter an email address such as name@example.com.")
+        raise ServiceError("invalid_email", gettext("Please enter an email address such as name@example.com."))
     email = email.strip()
     try:
         validate_email(email)
     except ValidationError:
-        raise ServiceError("invalid_email", "Please enter an email address such as name@example.com.") from None
+        raise ServiceError(
+            "invalid_email", gettext("Please enter an email address such as name@example.com.")
+        ) from None
     with transaction.atomic():
         conversation = _lock_or_start(public_id, client_address)
         conversation.contact_email = email
@@ -437,16 +448,17 @@ def check_rating(score: object, comment: object) -> tuple[int, str]:
     CHAT_MAX_MESSAGE_CHARS code points (None: no comment). ServiceError `invalid_request` (field
     `score` or `comment`), `invalid_text` or `message_too_long` otherwise."""
     if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
-        raise ServiceError("invalid_request", "score must be a whole number from 1 to 5.", field="score")
+        raise ServiceError("invalid_request", gettext("score must be a whole number from 1 to 5."), field="score")
     if comment is None:
         return score, ""
     if not isinstance(comment, str):
-        raise ServiceError("invalid_request", "comment must be a string.", field="comment")
+        raise ServiceError("invalid_request", gettext("comment must be a string."), field="comment")
     comment = normalise_text(comment, name="comment").strip()
     if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ServiceError(
             "message_too_long",
-            f"Comments can be at most {settings.CHAT_MAX_MESSAGE_CHARS:,} characters; this one has {len(comment):,}.",
+            gettext("Comments can be at most %(limit)s characters; this one has %(length)s.")
+            % {"limit": f"{settings.CHAT_MAX_MESSAGE_CHARS:,}", "length": f"{len(comment):,}"},
             limit=settings.CHAT_MAX_MESSAGE_CHARS,
             field="comment",
         )
@@ -464,7 +476,9 @@ def conversation_rate(*, public_id: uuid.UUID, score: object, comment: object = 
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().filter(public_id=public_id).first()
         if conversation is None or conversation.status != Status.CLOSED:
-            raise ServiceError("rating_closed", "You can rate a conversation once it is closed, until you write again.")
+            raise ServiceError(
+                "rating_closed", gettext("You can rate a conversation once it is closed, until you write again.")
+            )
         rating, _ = Rating.objects.update_or_create(
             conversation=conversation, after_seq=conversation.last_seq, defaults={"score": score, "comment": comment}
         )
@@ -858,7 +872,7 @@ def _claim_ready_draft(conversation: Conversation, draft_id: object, agent: User
     one is marked superseded (the caller holds the conversation lock, which new messages take too).
     """
     if not isinstance(draft_id, int) or isinstance(draft_id, bool):
-        raise ServiceError("invalid_request", "draft_id must be a whole number.", field="draft_id")
+        raise ServiceError("invalid_request", gettext("draft_id must be a whole number."), field="draft_id")
     latest_customer_seq = conversation.messages.filter(sender=Message.Sender.CUSTOMER).aggregate(m=Max("seq"))["m"]
     Draft.objects.filter(pk=draft_id, conversation=conversation, status=Draft.Status.READY).exclude(
         reply_to__seq=latest_customer_seq
@@ -873,15 +887,19 @@ def _claim_ready_draft(conversation: Conversation, draft_id: object, agent: User
         .first()
     )
     if draft is None:
-        raise ServiceError("not_found", "That draft does not exist in this conversation.")
+        raise ServiceError("not_found", gettext("That draft does not exist in this conversation."))
     if not claimed:
         if draft.decided_by is not None:
             by = _name(draft.decided_by)
             raise ServiceError(
-                "already_handled", f"Already handled by {by} ({draft.get_status_display().lower()}).", by=by
+                "already_handled",
+                gettext("Already handled by %(name)s (%(status)s).")
+                % {"name": by, "status": draft.get_status_display().lower()},
+                by=by,
             )
         raise ServiceError(
-            "draft_not_ready", f"This draft can no longer be used: {draft.get_status_display().lower()}."
+            "draft_not_ready",
+            gettext("This draft can no longer be used: %(status)s.") % {"status": draft.get_status_display().lower()},
         )
     draft.review_seconds = _seconds(draft.ready_at, decided_at)
     draft.save(update_fields=["review_seconds"])
@@ -1021,7 +1039,7 @@ def conversation_hand_back(*, public_id: uuid.UUID, agent: User) -> Conversation
     with transaction.atomic():
         conversation = _lock_for_agent(public_id, agent)
         if conversation.status == Status.OPEN:
-            raise ServiceError("not_taken_over", "Drafting is already on for this conversation.")
+            raise ServiceError("not_taken_over", gettext("Drafting is already on for this conversation."))
         conversation.status = Status.OPEN
         conversation.assigned_agent = None
         _clear_flags(conversation)
@@ -1043,7 +1061,9 @@ def conversation_claim(*, public_id: uuid.UUID, agent: User) -> Conversation:
             return conversation
         if conversation.assigned_agent is not None and conversation.status == Status.ESCALATED:
             name = _name(conversation.assigned_agent)
-            raise ServiceError("already_claimed", f"{name} is already on this conversation.", by=name)
+            raise ServiceError(
+                "already_claimed", gettext("%(name)s is already on this conversation.") % {"name": name}, by=name
+            )
         conversation.assigned_agent = agent
         AgentAction.objects.create(conversation=conversation, agent=agent, kind=AgentAction.Kind.CLAIM, to_agent=agent)
         webhook_events.conversation_assigned(conversation, agent, how="claimed")
@@ -1058,7 +1078,9 @@ def conversation_release(*, public_id: uuid.UUID, agent: User) -> Conversation:
     with transaction.atomic():
         conversation = _lock_for_agent(public_id, agent)
         if conversation.assigned_agent_id != agent.pk or conversation.status != Status.ESCALATED:
-            raise ServiceError("not_assigned", "Only an escalated conversation assigned to you can be released.")
+            raise ServiceError(
+                "not_assigned", gettext("Only an escalated conversation assigned to you can be released.")
+            )
         conversation.assigned_agent = None
         _record(conversation, agent, AgentAction.Kind.RELEASE)
         assignment.route(conversation, exclude=agent.pk)
@@ -1077,16 +1099,20 @@ def conversation_transfer(
     `invalid_request` (neither or both targets), `not_found` (no such active agent or team).
     """
     if (to_agent is None) == (to_team is None):
-        raise ServiceError("invalid_request", "Transfer to one agent (to_agent) or one team (to_team).")
+        raise ServiceError("invalid_request", gettext("Transfer to one agent (to_agent) or one team (to_team)."))
     note = normalise_text(note).strip() if isinstance(note, str) else ""
     if len(note) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ServiceError("message_too_long", "The note is too long.", limit=settings.CHAT_MAX_MESSAGE_CHARS)
+        raise ServiceError("message_too_long", gettext("The note is too long."), limit=settings.CHAT_MAX_MESSAGE_CHARS)
     with transaction.atomic():
         conversation = _lock_for_agent(public_id, agent)
         if to_agent is not None:
             target = selectors.active_agent(to_agent)
             if target is None:
-                raise ServiceError("not_found", f"There is no active agent named {to_agent!r}.", field="to_agent")
+                raise ServiceError(
+                    "not_found",
+                    gettext("There is no active agent named %(name)r.") % {"name": to_agent},
+                    field="to_agent",
+                )
             conversation.assigned_agent = target
             if conversation.status == Status.OPEN:
                 flag(conversation, Reason.CUSTOMER_REQUEST, detail=f"transferred by {_name(agent)}")
@@ -1099,7 +1125,9 @@ def conversation_transfer(
         else:
             team = Team.objects.filter(name=to_team).first() if isinstance(to_team, str) else None
             if team is None:
-                raise ServiceError("not_found", f"There is no team named {to_team!r}.", field="to_team")
+                raise ServiceError(
+                    "not_found", gettext("There is no team named %(name)r.") % {"name": to_team}, field="to_team"
+                )
             conversation.team = team
             conversation.assigned_agent = None
             if conversation.status in (Status.OPEN, Status.TAKEN_OVER):

@@ -10,14 +10,15 @@ from __future__ import annotations
 import time
 
 from django.core.cache import cache
+from django.utils.translation import gettext, gettext_lazy
 
 from chatdesk.conversations.errors import ServiceError
 
 MESSAGES = {
-    "hello": "Too many connections from your network. Please wait a moment and try again.",
-    "message": "Too many messages from your network. Please wait a moment and try again.",
-    "conversation": "Too many new conversations from your network. Please try again later.",
-    "api": "Too many requests with this API token. Please wait retry_after seconds and try again.",
+    "hello": gettext_lazy("Too many connections from your network. Please wait a moment and try again."),
+    "message": gettext_lazy("Too many messages from your network. Please wait a moment and try again."),
+    "conversation": gettext_lazy("Too many new conversations from your network. Please try again later."),
+    "api": gettext_lazy("Too many requests with this API token. Please wait retry_after seconds and try again."),
 }
 
 
@@ -34,6 +35,6 @@ def check(kind: str, address: str, *, limit: int, window_s: int) -> None:
     if cache.incr(key) > limit:
         raise ServiceError(
             "rate_limited",
-            MESSAGES.get(kind, "Too many requests."),
+            str(MESSAGES.get(kind) or gettext("Too many requests.")),
             retry_after=max(1, round((window + 1) * window_s - now)),
         )

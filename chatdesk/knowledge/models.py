@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Topic(models.Model):
@@ -63,12 +64,12 @@ class ApprovedReply(models.Model):
     """
 
     class Source(models.TextChoices):
-        DRAFT = "draft", "Approved or edited draft"
-        AGENT = "agent", "Written by the agent"
+        DRAFT = "draft", _("Approved or edited draft")
+        AGENT = "agent", _("Written by the agent")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "In use"
-        PENDING = "pending", "Awaiting a manager's approval"
+        ACTIVE = "active", _("In use")
+        PENDING = "pending", _("Awaiting a manager's approval")
 
     customer_text = models.TextField()
     reply_text = models.TextField()
@@ -149,9 +150,9 @@ class OutOfScopeExample(models.Model):
     closer to one of these than to anything the desk answers is escalated instead of drafted confidently."""
 
     class Source(models.TextChoices):
-        AGENT = "agent", "Marked by an agent"
-        IMPORT = "import", "Imported by a manager"
-        EVALUATION = "evaluation", "Loaded by evaluate_drafts"
+        AGENT = "agent", _("Marked by an agent")
+        IMPORT = "import", _("Imported by a manager")
+        EVALUATION = "evaluation", _("Loaded by evaluate_drafts")
 
     text = models.TextField()
     source = models.CharField(max_length=16, choices=Source.choices)

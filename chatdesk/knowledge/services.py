@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Count, F, Max, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext
 from rapidfuzz.distance import Levenshtein
 
 from chatdesk.conversations import notices, realtime, selectors
@@ -190,10 +191,10 @@ def memory_review(*, reply_id: int, manager: User, action: str, reply_text: str 
     if action == "edit":
         reply_text = reply_text.strip()
         if not reply_text:
-            raise ValueError("Write the reply the desk should remember, or remove the entry.")
+            raise ValueError(gettext("Write the reply the desk should remember, or remove the entry."))
         entry.reply_text = reply_text
     elif action != "approve":
-        raise ValueError(f"Unknown action {action!r}.")
+        raise ValueError(gettext("Unknown action %(action)r.") % {"action": action})
     entry.status = ApprovedReply.Status.ACTIVE
     entry.reviewed_by = manager
     entry.reviewed_at = timezone.now()
@@ -256,15 +257,17 @@ def out_of_scope_mark(*, public_id: uuid.UUID, seq: object, agent: User) -> Mess
     `not_found` (no such conversation for this agent, or no such message) or `not_customer_message`.
     """
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        raise ServiceError("invalid_request", "seq must be a whole number from 1.", field="seq")
+        raise ServiceError("invalid_request", gettext("seq must be a whole number from 1."), field="seq")
     conversation = selectors.conversation_for_agent(user=agent, public_id=public_id)
     if conversation is None:
-        raise ServiceError("not_found", "This conversation does not exist.")
+        raise ServiceError("not_found", gettext("This conversation does not exist."))
     message = conversation.messages.filter(seq=seq).first()
     if message is None:
-        raise ServiceError("not_found", f"There is no message {seq} in this conversation.")
+        raise ServiceError("not_found", gettext("There is no message %(seq)s in this conversation.") % {"seq": seq})
     if message.sender != Message.Sender.CUSTOMER:
-        raise ServiceError("not_customer_message", "Only customer messages can be marked as something we don't answer.")
+        raise ServiceError(
+            "not_customer_message", gettext("Only customer messages can be marked as something we don't answer.")
+        )
     OutOfScopeExample.objects.get_or_create(
         message=message,
         defaults={"text": message.text, "source": OutOfScopeExample.Source.AGENT, "marked_by": agent},

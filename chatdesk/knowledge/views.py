@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from chatdesk.conversations import selectors
@@ -25,12 +26,18 @@ def out_of_scope_examples(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         text = request.POST.get("questions", "")
         if len(text) > MAX_IMPORT_CHARS:
-            messages.error(request, f"Import at most {MAX_IMPORT_CHARS:,} characters at a time.")
+            messages.error(
+                request, gettext("Import at most %(limit)s characters at a time.") % {"limit": f"{MAX_IMPORT_CHARS:,}"}
+            )
         else:
             lines = text.splitlines()
             added = out_of_scope_import(lines, by=manager)
             given = sum(1 for line in lines if line.strip())
-            messages.success(request, f"Imported {added} of {given} questions; the others were stored already.")
+            messages.success(
+                request,
+                gettext("Imported %(added)s of %(given)s questions; the others were stored already.")
+                % {"added": added, "given": given},
+            )
         return redirect("knowledge:out-of-scope")
     recent = OutOfScopeExample.objects.select_related("marked_by").order_by("-created_at")[:RECENT]
     return render(
@@ -79,6 +86,6 @@ def reply_memory_review(request: HttpRequest, reply_id: int) -> HttpResponse:
     except ValueError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, "Saved. Drafts use the memory as it is now.")
+        messages.success(request, gettext("Saved. Drafts use the memory as it is now."))
     back = request.POST.get("next", "")
     return redirect(back if back.startswith("/knowledge/memory/") and "//" not in back else "knowledge:memory")

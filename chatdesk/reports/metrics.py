@@ -41,6 +41,8 @@ from django.db.models import (
 )
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import ExtractHour, RowNumber, TruncDate, TruncHour
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating
 
@@ -62,29 +64,28 @@ SENT_STATUSES = (DraftStatus.APPROVED, DraftStatus.EDITED, DraftStatus.AUTO_SENT
 
 # Who answered a conversation (docs/reports.md, "Who answered"), as the conversation keeps it.
 AnsweredBy = Conversation.AnsweredBy
-ANSWERED_LABELS: dict[str, str] = {
-    str(key): str(AnsweredBy(key).label)
-    for key in (AnsweredBy.AS_IS, AnsweredBy.EDITED, AnsweredBy.PERSON, AnsweredBy.NONE)
+ANSWERED_LABELS = {
+    str(key): AnsweredBy(key).label for key in (AnsweredBy.AS_IS, AnsweredBy.EDITED, AnsweredBy.PERSON, AnsweredBy.NONE)
 }
 
 # Edit size buckets over edited drafts' normalised edit distance: (key, label, lower bound exclusive
 # except for the first, upper bound inclusive).
-EDIT_BUCKETS: tuple[tuple[str, str, float, float], ...] = (
-    ("0", "0 (same text)", 0.0, 0.0),
-    ("0-10", "up to 10%", 0.0, 0.1),
-    ("10-25", "10–25%", 0.1, 0.25),
-    ("25-50", "25–50%", 0.25, 0.5),
-    ("50-100", "over 50%", 0.5, 1.0),
+EDIT_BUCKETS: tuple[tuple[str, str | Promise, float, float], ...] = (
+    ("0", gettext_lazy("0 (same text)"), 0.0, 0.0),
+    ("0-10", gettext_lazy("up to 10%"), 0.0, 0.1),
+    ("10-25", gettext_lazy("10–25%"), 0.1, 0.25),
+    ("25-50", gettext_lazy("25–50%"), 0.25, 0.5),
+    ("50-100", gettext_lazy("over 50%"), 0.5, 1.0),
 )
 
 # Time to first response buckets: (key, label, upper bound exclusive; None: no bound).
-FIRST_RESPONSE_BUCKETS: tuple[tuple[str, str, dt.timedelta | None], ...] = (
-    ("lt1m", "under 1 min", dt.timedelta(minutes=1)),
-    ("1-5m", "1–5 min", dt.timedelta(minutes=5)),
-    ("5-15m", "5–15 min", dt.timedelta(minutes=15)),
-    ("15-60m", "15–60 min", dt.timedelta(hours=1)),
-    ("1-4h", "1–4 h", dt.timedelta(hours=4)),
-    ("gt4h", "over 4 h", None),
+FIRST_RESPONSE_BUCKETS: tuple[tuple[str, str | Promise, dt.timedelta | None], ...] = (
+    ("lt1m", gettext_lazy("under 1 min"), dt.timedelta(minutes=1)),
+    ("1-5m", gettext_lazy("1–5 min"), dt.timedelta(minutes=5)),
+    ("5-15m", gettext_lazy("5–15 min"), dt.timedelta(minutes=15)),
+    ("15-60m", gettext_lazy("15–60 min"), dt.timedelta(hours=1)),
+    ("1-4h", gettext_lazy("1–4 h"), dt.timedelta(hours=4)),
+    ("gt4h", gettext_lazy("over 4 h"), None),
 )
 
 PERCENTILES = (50, 90)
@@ -138,7 +139,7 @@ def local_day_range(first: dt.date, last: dt.date, tz: ZoneInfo) -> tuple[dt.dat
     """[midnight of `first`, midnight after `last`) in `tz`, as aware datetimes. Raises ReportInputError
     when `last` is before `first`."""
     if last < first:
-        raise ReportInputError("The range's last day is before its first day.")
+        raise ReportInputError(gettext("The range's last day is before its first day."))
     start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz)
     return start, end
@@ -225,7 +226,7 @@ def _resolution_time() -> ExpressionWrapper[CombinedExpression]:
 def _first_response_bucket(key: str) -> Q:
     bounds = {b[0]: i for i, b in enumerate(FIRST_RESPONSE_BUCKETS)}
     if key not in bounds:
-        raise ReportInputError(f"Unknown first-response bucket {key!r}.")
+        raise ReportInputError(gettext("Unknown first-response bucket %(key)r.") % {"key": key})
     index = bounds[key]
     q = Q(first_response_at__isnull=False, first_customer_at__isnull=False)
     upper = FIRST_RESPONSE_BUCKETS[index][2]
@@ -245,7 +246,7 @@ def _edit_bucket(key: str, prefix: str = "") -> Q:
             if low == high:
                 return Q(**{f"{prefix}status": DraftStatus.EDITED, field: low})
             return Q(**{f"{prefix}status": DraftStatus.EDITED, f"{field}__gt": low, f"{field}__lte": high})
-    raise ReportInputError(f"Unknown edit-size bucket {key!r}.")
+    raise ReportInputError(gettext("Unknown edit-size bucket %(key)r.") % {"key": key})
 
 
 # --- percentiles -----------------------------------------------------------------------------------
@@ -706,17 +707,20 @@ class Drill:
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
-            raise ReportInputError(f"Unknown metric {self.metric!r}; choose one of {', '.join(METRICS)}.")
+            raise ReportInputError(
+                gettext("Unknown metric %(metric)r; choose one of %(metrics)s.")
+                % {"metric": self.metric, "metrics": ", ".join(METRICS)}
+            )
         if self.status and self.status not in (*DraftStatus.values, AS_IS):
-            raise ReportInputError(f"Unknown draft outcome {self.status!r}.")
+            raise ReportInputError(gettext("Unknown draft outcome %(status)r.") % {"status": self.status})
         if self.reason and self.reason not in EscalationFlag.Reason.values:
-            raise ReportInputError(f"Unknown escalation reason {self.reason!r}.")
+            raise ReportInputError(gettext("Unknown escalation reason %(reason)r.") % {"reason": self.reason})
         if self.answered and self.answered not in ANSWERED_LABELS:
-            raise ReportInputError(f"Unknown answer group {self.answered!r}.")
+            raise ReportInputError(gettext("Unknown answer group %(group)r.") % {"group": self.answered})
         if self.hour is not None and not 0 <= self.hour <= 23:
-            raise ReportInputError("An hour of day is 0 to 23.")
+            raise ReportInputError(gettext("An hour of day is 0 to 23."))
         if self.score is not None and not 1 <= self.score <= 5:
-            raise ReportInputError("A rating is 1 to 5.")
+            raise ReportInputError(gettext("A rating is 1 to 5."))
         if self.bucket:
             if self.metric == "first_response":
                 _first_response_bucket(self.bucket)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 
 from chatdesk.conversations.models import Draft, EscalationFlag
 from chatdesk.knowledge.models import Topic
@@ -37,7 +39,7 @@ class Cell:
 
 @dataclass
 class Card:
-    label: str
+    label: str | Promise
     value: Cell
     previous: str
     change: str
@@ -68,38 +70,38 @@ def fmt_seconds(value: float | None) -> str:
     if value is None:
         return "—"
     if value < 60:
-        return f"{value:.0f} s"
+        return gettext("%(n)s s") % {"n": f"{value:.0f}"}
     if value < 3600:
-        return f"{value / 60:.1f} min"
+        return gettext("%(n)s min") % {"n": f"{value / 60:.1f}"}
     if value < 86400:
-        return f"{value / 3600:.1f} h"
-    return f"{value / 86400:.1f} d"
+        return gettext("%(n)s h") % {"n": f"{value / 3600:.1f}"}
+    return gettext("%(n)s d") % {"n": f"{value / 86400:.1f}"}
 
 
-HEADLINES: tuple[tuple[str, str, Any, str, dict[str, str]], ...] = (
+HEADLINES: tuple[tuple[str, str | Promise, Any, str, dict[str, str]], ...] = (
     # key, label, formatter, drill-down metric, its refinements
-    ("conversations", "Conversations", fmt_int, "conversations", {}),
-    ("customer_messages", "Customer messages", fmt_int, "customer_messages", {}),
-    ("replies", "Replies sent", fmt_int, "replies", {}),
-    ("as_is_share", "Drafts sent as is", fmt_share, "drafts", {"status": AS_IS}),
-    ("taken_over", "Conversations taken over", fmt_int, "taken_over", {}),
-    ("bot_resolved_rate", "Resolved by drafts alone", fmt_share, "bot_resolved", {}),
-    ("handoff_rate", "Handed to a person", fmt_share, "handed_off", {}),
-    ("first_response_median", "First response (median)", fmt_seconds, "first_response", {}),
-    ("csat_average", "CSAT (1–5)", lambda v: fmt_number(v, 2), "csat", {}),
-    ("tokens_per_draft", "Tokens per draft", lambda v: fmt_number(v, 0), "drafts", {}),
+    ("conversations", gettext_lazy("Conversations"), fmt_int, "conversations", {}),
+    ("customer_messages", gettext_lazy("Customer messages"), fmt_int, "customer_messages", {}),
+    ("replies", gettext_lazy("Replies sent"), fmt_int, "replies", {}),
+    ("as_is_share", gettext_lazy("Drafts sent as is"), fmt_share, "drafts", {"status": AS_IS}),
+    ("taken_over", gettext_lazy("Conversations taken over"), fmt_int, "taken_over", {}),
+    ("bot_resolved_rate", gettext_lazy("Resolved by drafts alone"), fmt_share, "bot_resolved", {}),
+    ("handoff_rate", gettext_lazy("Handed to a person"), fmt_share, "handed_off", {}),
+    ("first_response_median", gettext_lazy("First response (median)"), fmt_seconds, "first_response", {}),
+    ("csat_average", gettext_lazy("CSAT (1–5)"), lambda v: fmt_number(v, 2), "csat", {}),
+    ("tokens_per_draft", gettext_lazy("Tokens per draft"), lambda v: fmt_number(v, 0), "drafts", {}),
 )
 
 
 def _change(now: float | int | None, before: float | int | None, formatter: Any) -> tuple[str, str]:
     if now is None or before is None:
-        return "no earlier figure", "same"
+        return gettext("no earlier figure"), "same"
     if now == before:
-        return "no change", "same"
+        return gettext("no change"), "same"
     delta = now - before
     sign = "+" if delta > 0 else "−"
     if formatter is fmt_share:
-        text = f"{sign}{abs(delta) * 100:.1f} points"
+        text = gettext("%(sign)s%(n)s points") % {"sign": sign, "n": f"{abs(delta) * 100:.1f}"}
     elif before:
         text = f"{sign}{abs(delta) / abs(before) * 100:.0f}%"
     else:
@@ -128,15 +130,15 @@ def _names(topic_ids: set[Any], agent_ids: set[Any]) -> tuple[dict[Any, str], di
     agents: dict[Any, str] = {
         u.pk: u.get_full_name() or u.get_username() for u in User.objects.filter(pk__in=[i for i in agent_ids if i])
     }
-    topics[None] = "(no topic)"
-    agents[None] = "(nobody decided)"
+    topics[None] = gettext("(no topic)")
+    agents[None] = gettext("(nobody decided)")
     return topics, agents
 
 
 def _outcome_table(
     f: ReportFilters, caption: str, rows: dict[Any, dict[str, int]], names: dict[Any, str], key: str
 ) -> Table:
-    table = Table(caption, [STATUS_LABELS[s] for s in FINISHED_STATUSES] + ["Drafts"])
+    table = Table(caption, [str(STATUS_LABELS[s]) for s in FINISHED_STATUSES] + [gettext("Drafts")])
     ordered = sorted(rows.items(), key=lambda item: -sum(item[1].values()))
     for group, counts in ordered:
         refine: dict[str, Any] = {key: group} if key != "engine" else {"engine": group}
@@ -147,14 +149,17 @@ def _outcome_table(
         ]
         total = sum(counts.values())
         cells.append(Cell(fmt_int(total), drill_url(f, "drafts", **refine) if linkable else ""))
-        table.rows.append((names.get(group, str(group) or "(unnamed engine)"), cells))
+        table.rows.append((names.get(group, str(group) or gettext("(unnamed engine)")), cells))
     return table
 
 
 def _edit_table(
     f: ReportFilters, caption: str, rows: dict[Any, dict[str, Any]], names: dict[Any, str], key: str
 ) -> Table:
-    table = Table(caption, ["Edited drafts", "Median", "p90"] + [label for _, label, _, _ in EDIT_BUCKETS])
+    table = Table(
+        caption,
+        [gettext("Edited drafts"), gettext("Median"), gettext("p90")] + [str(label) for _, label, _, _ in EDIT_BUCKETS],
+    )
     for group, row in sorted(rows.items(), key=lambda item: -item[1]["n"]):
         refine = {key: group}
         cells = [
@@ -199,23 +204,23 @@ def page(f: ReportFilters) -> dict[str, Any]:
                 "links": [drill_url(f, metric, day=d) for d in days],
             }
             for key, label, metric in (
-                ("conversations", "Conversations started", "conversations"),
-                ("customer_messages", "Customer messages", "customer_messages"),
-                ("replies", "Replies sent", "replies"),
+                ("conversations", gettext("Conversations started"), "conversations"),
+                ("customer_messages", gettext("Customer messages"), "customer_messages"),
+                ("replies", gettext("Replies sent"), "replies"),
             )
         ],
-        "Volume per day",
+        gettext("Volume per day"),
     )
     hour_chart = _series(
         [f"{h:02d}:00" for h in range(24)],
         [
             {
-                "label": "Conversations started",
+                "label": gettext("Conversations started"),
                 "data": [row["conversations"] for row in volume["by_hour"]],
                 "links": [drill_url(f, "conversations", hour=h) for h in range(24)],
             }
         ],
-        "Conversations by hour of day",
+        gettext("Conversations by hour of day"),
     )
     outcome_day_chart = _series(
         day_labels,
@@ -227,45 +232,45 @@ def page(f: ReportFilters) -> dict[str, Any]:
             }
             for s in FINISHED_STATUSES
         ],
-        "Draft outcomes per day",
+        gettext("Draft outcomes per day"),
         stacked=True,
     )
     outcome_chart = _series(
-        [STATUS_LABELS[s] for s in FINISHED_STATUSES],
+        [str(STATUS_LABELS[s]) for s in FINISHED_STATUSES],
         [
             {
-                "label": "Drafts",
+                "label": gettext("Drafts"),
                 "data": [outcomes["counts"][s] for s in FINISHED_STATUSES],
                 "links": [drill_url(f, "drafts", status=s) for s in FINISHED_STATUSES],
             }
         ],
-        "Draft outcomes",
+        gettext("Draft outcomes"),
         horizontal=True,
     )
     reasons = sorted(data["reasons"].items(), key=lambda item: -item[1])
     reason_chart = _series(
-        [REASON_LABELS[r] for r, _ in reasons],
+        [str(REASON_LABELS[r]) for r, _ in reasons],
         [
             {
-                "label": "Conversations",
+                "label": gettext("Conversations"),
                 "data": [n for _, n in reasons],
                 "links": [drill_url(f, "reason", reason=r) for r, _ in reasons],
             }
         ],
-        "Why conversations were handed to a person",
+        gettext("Why conversations were handed to a person"),
         horizontal=True,
     )
     counts = data["counts"]
     frt_chart = _series(
-        [label for _, label, _ in FIRST_RESPONSE_BUCKETS],
+        [str(label) for _, label, _ in FIRST_RESPONSE_BUCKETS],
         [
             {
-                "label": "Conversations",
+                "label": gettext("Conversations"),
                 "data": [counts[f"frt_{key}"] for key, _, _ in FIRST_RESPONSE_BUCKETS],
                 "links": [drill_url(f, "first_response", bucket=key) for key, _, _ in FIRST_RESPONSE_BUCKETS],
             }
         ],
-        "Time to first response",
+        gettext("Time to first response"),
     )
     charts = {
         "volume": volume_chart,
@@ -277,12 +282,14 @@ def page(f: ReportFilters) -> dict[str, Any]:
     }
 
     times = data["times"]
-    time_table = Table("Times (median and 90th percentile)", ["Median", "p90", "Counted"])
+    time_table = Table(
+        gettext("Times (median and 90th percentile)"), [gettext("Median"), gettext("p90"), gettext("Counted")]
+    )
     time_rows: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
-        ("time_to_draft", "Time to draft (customer message → draft ready)", "drafts", {}),
-        ("review", "Review time (draft ready → agent's decision)", "drafts", {}),
-        ("first_response", "First response (first customer message → first reply)", "first_response", {}),
-        ("resolution", "Resolution (first customer message → closed)", "closed", {}),
+        ("time_to_draft", gettext("Time to draft (customer message → draft ready)"), "drafts", {}),
+        ("review", gettext("Review time (draft ready → agent's decision)"), "drafts", {}),
+        ("first_response", gettext("First response (first customer message → first reply)"), "first_response", {}),
+        ("resolution", gettext("Resolution (first customer message → closed)"), "closed", {}),
     )
     for key, label, metric, refine in time_rows:
         value = times[key]
@@ -292,14 +299,16 @@ def page(f: ReportFilters) -> dict[str, Any]:
                 [
                     Cell(fmt_seconds(value["median"])),
                     Cell(fmt_seconds(value["p90"])),
-                    Cell("list", drill_url(f, metric, **refine)),
+                    Cell(gettext("list"), drill_url(f, metric, **refine)),
                 ],
             )
         )
 
     csat = data["csat"]
-    csat_table = Table("CSAT by who answered", ["Average", "Ratings"] + [f"{s} ★" for s in range(1, 6)])
-    for key, label in (*ANSWERED_LABELS.items(), ("", "All")):
+    csat_table = Table(
+        gettext("CSAT by who answered"), [gettext("Average"), gettext("Ratings")] + [f"{s} ★" for s in range(1, 6)]
+    )
+    for key, label in (*((k, str(v)) for k, v in ANSWERED_LABELS.items()), ("", gettext("All"))):
         group = csat["by_answered"][key] if key else csat["overall"]
         refine = {"answered": key} if key else {}
         cells = [Cell(fmt_number(group["average"], 2)), Cell(fmt_int(group["n"]), drill_url(f, "csat", **refine))]
@@ -310,14 +319,21 @@ def page(f: ReportFilters) -> dict[str, Any]:
         csat_table.rows.append((label, cells))
 
     cost_table = Table(
-        "Cost per engine",
-        ["Drafts", "Tokens generated", "Tokens read", "Tokens per draft", "Drafting seconds", "Seconds per draft"],
+        gettext("Cost per engine"),
+        [
+            gettext("Drafts"),
+            gettext("Tokens generated"),
+            gettext("Tokens read"),
+            gettext("Tokens per draft"),
+            gettext("Drafting seconds"),
+            gettext("Seconds per draft"),
+        ],
     )
     for engine, row in sorted(data["cost"]["by_engine"].items()):
         link = drill_url(f, "drafts", engine=engine) if engine else ""
         cost_table.rows.append(
             (
-                engine or "(unnamed engine)",
+                engine or gettext("(unnamed engine)"),
                 [
                     Cell(fmt_int(row["drafts"]), link),
                     Cell(fmt_int(row["tokens"])),
@@ -330,7 +346,8 @@ def page(f: ReportFilters) -> dict[str, Any]:
         )
     engines = sorted(data["cost"]["by_engine"])
     cost_day_table = Table(
-        "Cost per day (tokens generated / drafting seconds)", [e or "(unnamed engine)" for e in engines]
+        gettext("Cost per day (tokens generated / drafting seconds)"),
+        [e or gettext("(unnamed engine)") for e in engines],
     )
     for row in data["cost"]["by_day"]:
         day = row["day"]
@@ -341,15 +358,15 @@ def page(f: ReportFilters) -> dict[str, Any]:
             cells.append(Cell(text, drill_url(f, "drafts", engine=engine, day=day) if spent and engine else ""))
         cost_day_table.rows.append((day.isoformat(), cells))
 
-    handoff_table = Table("Handoff", ["Conversations", "Rate", "Of"])
+    handoff_table = Table(gettext("Handoff"), [gettext("Conversations"), gettext("Rate"), gettext("Of")])
     total, closed = counts["total"], counts["closed"]
     for key, label, metric, whole, whole_label in (
-        ("bot_resolved", "Resolved by drafts alone (no person wrote)", "bot_resolved", closed, "closed"),
-        ("handed_off", "Handed to a person (escalated or taken over)", "handed_off", total, "all"),
-        ("taken_over", "Taken over by an agent", "taken_over", total, "all"),
-        ("reopened", "Reopened after closing", "reopened", total, "all"),
-        ("open", "Still open", "open", total, "all"),
-        ("unanswered", "No reply yet", "unanswered", total, "all"),
+        ("bot_resolved", gettext("Resolved by drafts alone (no person wrote)"), "bot_resolved", closed, "closed"),
+        ("handed_off", gettext("Handed to a person (escalated or taken over)"), "handed_off", total, "all"),
+        ("taken_over", gettext("Taken over by an agent"), "taken_over", total, "all"),
+        ("reopened", gettext("Reopened after closing"), "reopened", total, "all"),
+        ("open", gettext("Still open"), "open", total, "all"),
+        ("unanswered", gettext("No reply yet"), "unanswered", total, "all"),
     ):
         handoff_table.rows.append(
             (
@@ -358,7 +375,8 @@ def page(f: ReportFilters) -> dict[str, Any]:
                     Cell(fmt_int(counts[key]), drill_url(f, metric)),
                     Cell(fmt_share(counts[key] / whole if whole else None)),
                     Cell(
-                        f"{fmt_int(whole)} {whole_label}",
+                        (gettext("%(count)s closed") if whole_label == "closed" else gettext("%(count)s all"))
+                        % {"count": fmt_int(whole)},
                         drill_url(f, "closed" if whole_label == "closed" else "conversations"),
                     ),
                 ],
@@ -371,13 +389,17 @@ def page(f: ReportFilters) -> dict[str, Any]:
         "tables": {
             "handoff": handoff_table,
             "times": time_table,
-            "outcomes_by_topic": _outcome_table(f, "Draft outcomes per topic", outcomes["by_topic"], topics, "topic"),
-            "outcomes_by_agent": _outcome_table(
-                f, "Draft outcomes per agent (who decided)", outcomes["by_agent"], agents, "agent"
+            "outcomes_by_topic": _outcome_table(
+                f, gettext("Draft outcomes per topic"), outcomes["by_topic"], topics, "topic"
             ),
-            "outcomes_by_engine": _outcome_table(f, "Draft outcomes per engine", outcomes["by_engine"], {}, "engine"),
-            "edit_by_topic": _edit_table(f, "Edit size per topic", edit["by_topic"], topics, "topic"),
-            "edit_by_agent": _edit_table(f, "Edit size per agent", edit["by_agent"], agents, "agent"),
+            "outcomes_by_agent": _outcome_table(
+                f, gettext("Draft outcomes per agent (who decided)"), outcomes["by_agent"], agents, "agent"
+            ),
+            "outcomes_by_engine": _outcome_table(
+                f, gettext("Draft outcomes per engine"), outcomes["by_engine"], {}, "engine"
+            ),
+            "edit_by_topic": _edit_table(f, gettext("Edit size per topic"), edit["by_topic"], topics, "topic"),
+            "edit_by_agent": _edit_table(f, gettext("Edit size per agent"), edit["by_agent"], agents, "agent"),
             "csat": csat_table,
             "cost": cost_table,
             "cost_by_day": cost_day_table,
@@ -391,7 +413,9 @@ def page(f: ReportFilters) -> dict[str, Any]:
 
 def period_label(f: ReportFilters) -> str:
     first, last = f.first_day, f.last_day
-    return first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    if first == last:
+        return first.isoformat()
+    return gettext("%(first)s to %(last)s") % {"first": first.isoformat(), "last": last.isoformat()}
 
 
 def previous_label(f: ReportFilters) -> str:
@@ -399,52 +423,60 @@ def previous_label(f: ReportFilters) -> str:
 
 
 METRIC_LABELS = {
-    "conversations": "Conversations started",
-    "closed": "Closed conversations",
-    "open": "Conversations still open",
-    "reopened": "Conversations reopened after closing",
-    "responded": "Conversations with a first response",
-    "unanswered": "Conversations with no reply yet",
-    "taken_over": "Conversations taken over by an agent",
-    "handed_off": "Conversations handed to a person",
-    "bot_resolved": "Closed conversations resolved by drafts alone",
-    "first_response": "Conversations by time to first response",
-    "reason": "Conversations flagged for a person",
-    "csat": "Rated conversations",
-    "customer_messages": "Conversations with customer messages",
-    "replies": "Conversations with replies sent",
-    "drafts": "Conversations with drafts",
+    "conversations": gettext_lazy("Conversations started"),
+    "closed": gettext_lazy("Closed conversations"),
+    "open": gettext_lazy("Conversations still open"),
+    "reopened": gettext_lazy("Conversations reopened after closing"),
+    "responded": gettext_lazy("Conversations with a first response"),
+    "unanswered": gettext_lazy("Conversations with no reply yet"),
+    "taken_over": gettext_lazy("Conversations taken over by an agent"),
+    "handed_off": gettext_lazy("Conversations handed to a person"),
+    "bot_resolved": gettext_lazy("Closed conversations resolved by drafts alone"),
+    "first_response": gettext_lazy("Conversations by time to first response"),
+    "reason": gettext_lazy("Conversations flagged for a person"),
+    "csat": gettext_lazy("Rated conversations"),
+    "customer_messages": gettext_lazy("Conversations with customer messages"),
+    "replies": gettext_lazy("Conversations with replies sent"),
+    "drafts": gettext_lazy("Conversations with drafts"),
 }
 
 
 def drill_description(f: ReportFilters, drill: Drill) -> list[str]:
     """The drill-down's filters in words, for the list's heading."""
-    words = [METRIC_LABELS[drill.metric], f"in {period_label(f)} ({f.tz})"]
+    words = [
+        str(METRIC_LABELS[drill.metric]),
+        gettext("in %(period)s (%(zone)s)") % {"period": period_label(f), "zone": f.tz},
+    ]
     if f.topic_id is not None:
-        words.append(
-            "topic: " + ("none" if not f.topic_id else str(Topic.objects.filter(pk=f.topic_id).first() or f.topic_id))
-        )
+        topic = gettext("none") if not f.topic_id else str(Topic.objects.filter(pk=f.topic_id).first() or f.topic_id)
+        words.append(gettext("topic: %(topic)s") % {"topic": topic})
     if f.agent_id is not None:
         agent = User.objects.filter(pk=f.agent_id).first() if f.agent_id else None
-        words.append("agent: " + ((agent.get_full_name() or agent.get_username()) if agent else "nobody"))
+        name = (agent.get_full_name() or agent.get_username()) if agent else gettext("nobody")
+        words.append(gettext("agent: %(name)s") % {"name": name})
     if f.engine:
-        words.append(f"engine: {f.engine}")
+        words.append(gettext("engine: %(engine)s") % {"engine": f.engine})
     if drill.day:
-        words.append(f"on {drill.day.isoformat()}")
+        words.append(gettext("on %(day)s") % {"day": drill.day.isoformat()})
     if drill.hour is not None:
-        words.append(f"at {drill.hour:02d}:00–{drill.hour:02d}:59")
+        words.append(gettext("at %(hours)s") % {"hours": f"{drill.hour:02d}:00–{drill.hour:02d}:59"})
     if drill.status:
-        words.append(
-            "outcome: "
-            + ("sent as is (approved or autopilot)" if drill.status == AS_IS else STATUS_LABELS[drill.status])
+        outcome = (
+            gettext("sent as is (approved or autopilot)") if drill.status == AS_IS else STATUS_LABELS[drill.status]
         )
+        words.append(gettext("outcome: %(outcome)s") % {"outcome": outcome})
     if drill.bucket:
         buckets = {k: label for k, label, _ in FIRST_RESPONSE_BUCKETS} | {k: label for k, label, _, _ in EDIT_BUCKETS}
-        words.append(("first response " if drill.metric == "first_response" else "edit size ") + buckets[drill.bucket])
+        wording = (
+            gettext("first response %(bucket)s")
+            if drill.metric == "first_response"
+            else gettext("edit size %(bucket)s")
+        )
+        words.append(wording % {"bucket": buckets[drill.bucket]})
     if drill.reason:
-        words.append(f"reason: {REASON_LABELS[drill.reason]}")
+        words.append(gettext("reason: %(reason)s") % {"reason": REASON_LABELS[drill.reason]})
     if drill.answered:
-        words.append(f"answered by: {ANSWERED_LABELS[drill.answered]}")
+        words.append(gettext("answered by: %(group)s") % {"group": ANSWERED_LABELS[drill.answered]})
     if drill.score is not None:
-        words.append(f"rated {drill.score}")
+        words.append(gettext("rated %(score)s") % {"score": drill.score})
     return words

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from chatdesk.reports.metrics import NO_ONE, Drill, ReportFilters, ReportInputError, local_day_range
 
@@ -34,7 +35,9 @@ def _date(query: QueryDict, key: str, default: dt.date) -> dt.date:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise ReportInputError(f"{key!r} must be a date like 2026-11-30, not {raw[:40]!r}.") from None
+        raise ReportInputError(
+            gettext("%(key)r must be a date like 2026-11-30, not %(raw)r.") % {"key": key, "raw": raw[:40]}
+        ) from None
 
 
 def _id(query: QueryDict, key: str) -> int | None:
@@ -44,7 +47,7 @@ def _id(query: QueryDict, key: str) -> int | None:
     if raw == "none":
         return NO_ONE
     if not raw.isdigit() or int(raw) == NO_ONE:
-        raise ReportInputError(f"{key!r} must be an id or 'none', not {raw[:40]!r}.")
+        raise ReportInputError(gettext("%(key)r must be an id or 'none', not %(raw)r.") % {"key": key, "raw": raw[:40]})
     return int(raw)
 
 
@@ -54,11 +57,11 @@ def filters_from(query: QueryDict, tz: ZoneInfo, *, today: dt.date | None = None
     last = _date(query, "to", today)
     first = _date(query, "from", last - dt.timedelta(days=DEFAULT_DAYS - 1))
     if (last - first).days >= MAX_DAYS:
-        raise ReportInputError(f"A report covers at most {MAX_DAYS} days.")
+        raise ReportInputError(gettext("A report covers at most %(days)s days.") % {"days": MAX_DAYS})
     start, end = local_day_range(first, last, tz)
     engine = query.get("engine", "").strip()
     if len(engine) > 32:
-        raise ReportInputError("'engine' is an engine's name, at most 32 characters.")
+        raise ReportInputError(gettext("'engine' is an engine's name, at most 32 characters."))
     return ReportFilters(
         start=start, end=end, tz=tz, topic_id=_id(query, "topic"), agent_id=_id(query, "agent"), engine=engine
     )
@@ -69,7 +72,7 @@ def drill_from(query: QueryDict) -> Drill:
     hour, score = query.get("hour", "").strip(), query.get("score", "").strip()
     for key, raw in (("hour", hour), ("score", score)):
         if raw and not raw.isdigit():
-            raise ReportInputError(f"{key!r} must be a number, not {raw[:40]!r}.")
+            raise ReportInputError(gettext("%(key)r must be a number, not %(raw)r.") % {"key": key, "raw": raw[:40]})
     day = query.get("day", "").strip()
     return Drill(
         metric=query.get("metric", "conversations").strip() or "conversations",

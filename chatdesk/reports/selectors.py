@@ -39,7 +39,7 @@ def escalation_reasons(conversation_ids: list[int]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
     pairs = EscalationFlag.objects.filter(conversation__in=conversation_ids).values_list("conversation_id", "reason")
     for conversation_id, reason in pairs.distinct().order_by("conversation_id", "reason"):
-        found.setdefault(conversation_id, []).append(labels.get(reason, reason))
+        found.setdefault(conversation_id, []).append(str(labels.get(reason, reason)))
     return found
 
 

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from chatdesk.accounts.services import TimeZoneError, time_zone_names, user_time_zone, user_time_zone_set
@@ -153,7 +154,7 @@ def time_zone(request: HttpRequest) -> HttpResponse:
     except TimeZoneError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Reports now use the time zone {zone}.")
+        messages.success(request, gettext("Reports now use the time zone %(zone)s.") % {"zone": zone})
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("reports:report")

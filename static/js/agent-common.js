@@ -7,18 +7,24 @@
 (function () {
   "use strict";
 
-  var STATUS_LABELS = { open: "Drafting", escalated: "Escalated", taken_over: "Taken over", closed: "Closed" };
+  // gettext and interpolate: Django's JavaScript catalogue (base.html loads it first), in the agent's language.
+  var STATUS_LABELS = {
+    open: gettext("Drafting"),
+    escalated: gettext("Escalated"),
+    taken_over: gettext("Taken over"),
+    closed: gettext("Closed")
+  };
   // The server sends each reason's label with it; these are for `escalation_reason`, which carries only the code.
   var REASON_LABELS = {
-    customer_request: "Customer asked for a person",
-    low_confidence: "Draft confidence too low",
-    draft_failed: "Drafting failed or timed out",
-    out_of_scope: "Something we don't answer",
-    negative_sentiment: "Angry or distressed customer",
-    sensitive: "Sensitive topic",
-    repeated_question: "Customer repeated the question",
-    injection: "Prompt injection or abuse",
-    sla_breach: "Waiting too long"
+    customer_request: gettext("Customer asked for a person"),
+    low_confidence: gettext("Draft confidence too low"),
+    draft_failed: gettext("Drafting failed or timed out"),
+    out_of_scope: gettext("Something we don't answer"),
+    negative_sentiment: gettext("Angry or distressed customer"),
+    sensitive: gettext("Sensitive topic"),
+    repeated_question: gettext("Customer repeated the question"),
+    injection: gettext("Prompt injection or abuse"),
+    sla_breach: gettext("Waiting too long")
   };
 
   // ------------------------------------------------------------- formatting
@@ -29,10 +35,10 @@
     if (!since) return "—";
     var seconds = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 1000));
     if (isNaN(seconds)) return "—";
-    if (seconds < 60) return seconds + " s";
+    if (seconds < 60) return interpolate(gettext("%(s)s s"), { s: seconds }, true);
     var minutes = Math.floor(seconds / 60);
-    if (minutes < 60) return minutes + " min " + pad(seconds % 60) + " s";
-    return Math.floor(minutes / 60) + " h " + pad(minutes % 60) + " min";
+    if (minutes < 60) return interpolate(gettext("%(m)s min %(s)s s"), { m: minutes, s: pad(seconds % 60) }, true);
+    return interpolate(gettext("%(h)s h %(m)s min"), { h: Math.floor(minutes / 60), m: pad(minutes % 60) }, true);
   }
 
   function el(tag, className, text) {
@@ -56,10 +62,10 @@
     if (typeof value !== "number" || value >= 0) return null;
     var badge = el("span", "sentiment" + (value <= -0.5 ? " is-angry" : ""));
     badge.setAttribute("data-testid", "sentiment");
-    badge.title = "Sentiment of the latest customer message, from −1 (angry) to 1 (pleased)";
-    var marker = el("span", "sentiment-marker", value <= -0.5 ? "\u2639 Angry" : "\u2639 Unhappy");
+    badge.title = gettext("Sentiment of the latest customer message, from −1 (angry) to 1 (pleased)");
+    var marker = el("span", "sentiment-marker", "\u2639 " + (value <= -0.5 ? gettext("Angry") : gettext("Unhappy")));
     badge.appendChild(marker);
-    badge.appendChild(document.createTextNode(" · Sentiment " + signed(value)));
+    badge.appendChild(document.createTextNode(" · " + interpolate(gettext("Sentiment %(score)s"), { score: signed(value) }, true)));
     return badge;
   }
 
@@ -70,10 +76,10 @@
    */
   function reasonChips(reasons, withDetail) {
     var list = el("ul", "reason-chips");
-    list.setAttribute("aria-label", "Reasons");
+    list.setAttribute("aria-label", gettext("Reasons"));
     (reasons || []).forEach(function (reason) {
       var chip = el("li", "chip reason-" + reason.reason);
-      chip.appendChild(el("span", "chip-label", reason.label || REASON_LABELS[reason.reason] || reason.reason));
+      chip.appendChild(el("span", "chip-label", REASON_LABELS[reason.reason] || reason.label || reason.reason));
       chip.setAttribute("data-testid", "reason");
       chip.setAttribute("data-reason", reason.reason);
       if (reason.detail) {
@@ -130,7 +136,7 @@
 
     function open() {
       clearTimeout(retryTimer);
-      showConnection(options.root, "connecting", attempt ? "Reconnecting…" : "Connecting…");
+      showConnection(options.root, "connecting", attempt ? gettext("Reconnecting…") : gettext("Connecting…"));
       var scheme = location.protocol === "https:" ? "wss://" : "ws://";
       var current = new WebSocket(scheme + location.host + path);
       socket = current;
@@ -146,7 +152,7 @@
         if (!frame || typeof frame.type !== "string") return;
         if (frame.type === options.liveOn) {
           attempt = 0;
-          showConnection(options.root, "open", "Live");
+          showConnection(options.root, "open", gettext("Live"));
         }
         options.onFrame(frame);
       });
@@ -156,14 +162,15 @@
         socket = null;
         var stop = options.onClose ? options.onClose(event.code) : false;
         if (event.code === 4403 || event.code === 4401) { // not an agent / the session ended
-          showConnection(options.root, "denied", "Signed out");
+          showConnection(options.root, "denied", gettext("Signed out"));
           if (options.onSignedOut) options.onSignedOut();
           return; // retrying cannot help until the agent signs in again
         }
         if (stop) return;
         var delay = Math.min(1000 * Math.pow(2, attempt), 15000);
         attempt++;
-        showConnection(options.root, "reconnecting", "Offline — reconnecting in " + Math.round(delay / 1000) + " s");
+        showConnection(options.root, "reconnecting",
+          interpolate(gettext("Offline — reconnecting in %(s)s s"), { s: Math.round(delay / 1000) }, true));
         retryTimer = setTimeout(open, delay);
       });
     }

@@ -20,17 +20,17 @@
   var REASON_LABELS = common.REASON_LABELS;
   var waitingText = common.waitingText;
   var DRAFT_LABELS = {
-    pending: "drafting…",
-    generating: "drafting…",
-    ready: "Ready for review",
-    approved: "Sent as drafted",
-    edited: "Sent after edit",
-    rejected: "Rejected",
-    auto_sent: "Sent by autopilot",
-    superseded: "Superseded by a newer customer message",
-    taken_over: "Dropped: the conversation was taken over",
-    discarded: "Discarded",
-    failed: "Failed"
+    pending: gettext("drafting…"),
+    generating: gettext("drafting…"),
+    ready: gettext("Ready for review"),
+    approved: gettext("Sent as drafted"),
+    edited: gettext("Sent after edit"),
+    rejected: gettext("Rejected"),
+    auto_sent: gettext("Sent by autopilot"),
+    superseded: gettext("Superseded by a newer customer message"),
+    taken_over: gettext("Dropped: the conversation was taken over"),
+    discarded: gettext("Discarded"),
+    failed: gettext("Failed")
   };
   // Once a draft is decided its text has been used (or refused): the next draft may replace the box.
   var DECIDED = ["approved", "edited", "rejected", "auto_sent"];
@@ -110,7 +110,8 @@
   function timeText(iso) {
     var date = iso ? new Date(iso) : null;
     if (!date || isNaN(date.getTime())) return "";
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    // In the language of the page (the agent's), not the browser's.
+    return date.toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit" });
   }
 
   function percent(value) {
@@ -119,7 +120,7 @@
 
   function personText(name) {
     if (!name) return "—";
-    return name === ME ? name + " (you)" : name;
+    return name === ME ? interpolate(gettext("%(name)s (you)"), { name: name }, true) : name;
   }
 
   // ---------------------------------------------------------------- notice
@@ -141,7 +142,8 @@
 
     var reason = c.escalation_reason ? (REASON_LABELS[c.escalation_reason] || c.escalation_reason) : "";
     // The reason stays after an escalation is handled; only the status says whether it is current.
-    ui.escalation.textContent = !reason ? "—" : c.status === "escalated" ? reason : "Earlier: " + reason;
+    ui.escalation.textContent = !reason ? "—" : c.status === "escalated" ? reason :
+      interpolate(gettext("Earlier: %(reason)s"), { reason: reason }, true);
     ui.escalation.classList.toggle("is-current", Boolean(reason) && c.status === "escalated");
     ui.reasons.replaceChildren();
     if (c.reasons && c.reasons.length) ui.reasons.appendChild(common.reasonChips(c.reasons, true));
@@ -158,15 +160,17 @@
     ui.contact.textContent = c.contact_email || "—";
     // The customer's CSAT rating of its latest rated closing (1-5), with their comment.
     ui.ratingRow.hidden = !c.rating;
-    ui.rating.textContent = c.rating ? c.rating.score + " of 5" + (c.rating.comment ? ": \u201c" + c.rating.comment + "\u201d" : "") : "—";
+    ui.rating.textContent = !c.rating ? "—" : c.rating.comment ?
+      interpolate(gettext("%(score)s of 5: \u201c%(comment)s\u201d"), c.rating, true) :
+      interpolate(gettext("%(score)s of 5"), c.rating, true);
     tick();
 
     if (c.status === "closed") {
-      ui.replyHint.textContent = "This conversation is closed. It opens again when the customer writes.";
+      ui.replyHint.textContent = gettext("This conversation is closed. It opens again when the customer writes.");
     } else if (c.status === "taken_over") {
-      ui.replyHint.textContent = "Taken over: replies go straight to the customer; nothing is drafted.";
+      ui.replyHint.textContent = gettext("Taken over: replies go straight to the customer; nothing is drafted.");
     } else {
-      ui.replyHint.textContent = "Replying takes the conversation over: no more drafts until you hand it back.";
+      ui.replyHint.textContent = gettext("Replying takes the conversation over: no more drafts until you hand it back.");
     }
   }
 
@@ -177,9 +181,9 @@
   // -------------------------------------------------------------- messages
 
   function senderLabel(message) {
-    if (message.sender === "customer") return "Customer";
-    if (message.sender === "bot") return "Autopilot";
-    return message.author || "Agent";
+    if (message.sender === "customer") return gettext("Customer");
+    if (message.sender === "bot") return gettext("Autopilot");
+    return message.author || gettext("Agent");
   }
 
   function buildMessage(message) {
@@ -201,11 +205,11 @@
   // One click marks a customer message as something the desk does not answer (docs/protocol.md).
   function outOfScopeButton(seq) {
     var marked = view.markedOutOfScope.has(seq);
-    var button = el("button", "button small msg-action", marked ? "Marked: we don't answer this" : "We don't answer this");
+    var button = el("button", "button small msg-action", marked ? gettext("Marked: we don't answer this") : gettext("We don't answer this"));
     button.type = "button";
     button.setAttribute("data-testid", "mark-out-of-scope");
     button.disabled = marked;
-    button.title = "Similar questions will be escalated to a person instead of drafted.";
+    button.title = gettext("Similar questions will be escalated to a person instead of drafted.");
     button.addEventListener("click", function () { act({ type: "mark_out_of_scope", seq: seq }); });
     return button;
   }
@@ -229,16 +233,16 @@
   function renderDraft() {
     var d = view.draft;
     var status = d ? d.status : "none";
-    var label = d ? (DRAFT_LABELS[d.status] || d.status) : "No draft yet";
+    var label = d ? (DRAFT_LABELS[d.status] || d.status) : gettext("No draft yet");
     if (d && d.decided_by && (status === "approved" || status === "edited" || status === "rejected")) {
-      label += " by " + d.decided_by;
+      label = interpolate(gettext("%(outcome)s by %(name)s"), { outcome: label, name: d.decided_by }, true);
     }
     ui.draftStatus.textContent = label;
     ui.draftStatus.setAttribute("data-status", status);
     ui.draftConfidence.textContent = d ? percent(d.confidence) : "—";
 
     ui.draftError.hidden = !(d && d.error);
-    ui.draftError.textContent = d && d.error ? "Drafting failed: " + d.error : "";
+    ui.draftError.textContent = d && d.error ? interpolate(gettext("Drafting failed: %(error)s"), { error: d.error }, true) : "";
 
     var sources = (d && d.sources) || [];
     ui.sources.replaceChildren.apply(ui.sources, sources.map(function (source) {
@@ -247,7 +251,7 @@
       item.appendChild(el("span", "source-score", typeof source.score === "number" ? source.score.toFixed(2) : ""));
       return item;
     }));
-    if (!sources.length) ui.sources.appendChild(el("li", "muted", d && d.status === "ready" ? "No sources" : "—"));
+    if (!sources.length) ui.sources.appendChild(el("li", "muted", d && d.status === "ready" ? gettext("No sources") : "—"));
 
     var writing = Boolean(d && (status === "pending" || status === "generating"));
     if (!writing || (view.stream.draftId !== null && view.stream.draftId !== d.id)) {
@@ -261,7 +265,7 @@
     var ready = Boolean(d && d.status === "ready");
     ui.draftText.readOnly = !ready;
     ui.draftText.placeholder = d && (status === "pending" || status === "generating")
-      ? "drafting…" : "The draft appears here when it is ready.";
+      ? gettext("drafting…") : gettext("The draft appears here when it is ready.");
     if (d && view.filled.id === d.id && DECIDED.indexOf(d.status) !== -1 && !view.filledUsed) {
       fillDraftBox(d.id, d.text || ""); // decided: show what the draft said, leftover edits are moot
       view.filledUsed = true;
@@ -290,7 +294,7 @@
     ui.alternatives.replaceChildren.apply(ui.alternatives, options.map(function (text) {
       var item = el("li");
       item.appendChild(el("span", "alternative-text", text));
-      var use = el("button", "button small", "Use");
+      var use = el("button", "button small", gettext("Use"));
       use.type = "button";
       use.addEventListener("click", function () {
         ui.draftText.value = text;
@@ -328,8 +332,8 @@
       return;
     }
     ui.draftHintText.textContent = id === view.filled.id
-      ? "The draft changed while you were editing; your edits are kept."
-      : "A newer draft arrived while you were editing; your edits are kept.";
+      ? gettext("The draft changed while you were editing; your edits are kept.")
+      : gettext("A newer draft arrived while you were editing; your edits are kept.");
     ui.draftHint.hidden = false;
   }
 
@@ -357,7 +361,8 @@
     ui.writeReply.hidden = !risky;
     ui.writeReply.disabled = !canAct;
     ui.approve.classList.toggle("primary", !risky);
-    ui.approve.textContent = !risky ? "Approve" : view.approveArmed === d.id ? "Confirm: send as drafted" : "Approve anyway…";
+    ui.approve.textContent = !risky ? gettext("Approve") :
+      view.approveArmed === d.id ? gettext("Confirm: send as drafted") : gettext("Approve anyway…");
     ui.approve.disabled = !ready;
     ui.sendEdit.disabled = !ready || !boxText || boxText === (d.text || "").trim();
     ui.rejectReply.disabled = !ready || !boxText;
@@ -373,7 +378,7 @@
   function act(frame) {
     frame.request_id = "r-" + view.nextRequest++;
     if (!send(frame)) {
-      showNotice("Not connected. Wait for the connection to come back, then try again.");
+      showNotice(gettext("Not connected. Wait for the connection to come back, then try again."));
       return null;
     }
     return frame.request_id;
@@ -389,7 +394,7 @@
     var d = view.draft;
     if (isRisky(d) && view.approveArmed !== d.id) {
       view.approveArmed = d.id;
-      ui.approveHint.textContent = "This draft is risky (see above). Click “Confirm: send as drafted” to send it as it is.";
+      ui.approveHint.textContent = gettext("This draft is risky (see above). Click “Confirm: send as drafted” to send it as it is.");
       ui.approveHint.hidden = false;
       updateButtons();
       return;
@@ -417,7 +422,7 @@
   function rejectWithReply() {
     var text = ui.draftText.value.trim();
     if (!text) {
-      showNotice("Write your reply in the draft box first.");
+      showNotice(gettext("Write your reply in the draft box first."));
       return;
     }
     actOnDraft({ type: "reject", reply_text: text });
@@ -430,7 +435,7 @@
   function sendReply() {
     var text = ui.replyInput.value.trim();
     if (!text) {
-      showNotice("Type a reply before sending.");
+      showNotice(gettext("Type a reply before sending."));
       ui.replyInput.focus();
       return;
     }
@@ -537,7 +542,7 @@
 
   function onError(frame) {
     view.pendingReplies.delete(frame.request_id); // the reply text stays in its box
-    showNotice(frame.message || "That did not work (" + frame.code + ").");
+    showNotice(frame.message || interpolate(gettext("That did not work (%(code)s)."), { code: frame.code }, true));
   }
 
   // -------------------------------------------------------------- connection
@@ -548,14 +553,14 @@
     view.live = false;
     updateButtons();
     if (code === 4404) {
-      common.showConnection(root, "gone", "Not found");
+      common.showConnection(root, "gone", gettext("Not found"));
       return true; // no retry: the error frame before the close already explained it
     }
     return false;
   }
 
   function onSignedOut() {
-    showNotice("Your session has ended. Sign in again, then reload this page.");
+    showNotice(gettext("Your session has ended. Sign in again, then reload this page."));
   }
 
   var connection = null; // opened last, once the buttons are wired

@@ -42,14 +42,14 @@
     switch (item.draft_status) {
       case "pending":
       case "generating":
-        return "drafting…";
+        return gettext("drafting…");
       case "ready":
         return typeof item.draft_confidence === "number"
-          ? "draft ready " + Math.round(item.draft_confidence * 100) + "%"
-          : "draft ready";
+          ? interpolate(gettext("draft ready %(percent)s"), { percent: Math.round(item.draft_confidence * 100) + "%" }, true)
+          : gettext("draft ready");
       case null:
       case undefined:
-        return "no draft";
+        return gettext("no draft");
       default:
         return item.draft_status;
     }
@@ -60,10 +60,13 @@
   function priorityBadge(priority) {
     if (!priority) return null;
     var level = priority >= 40 ? "high" : priority >= 20 ? "medium" : "low";
-    var badge = el("span", "q-priority priority-" + level, "\u25B2 Priority " + priority);
+    var levelText = { high: gettext("high"), medium: gettext("medium"), low: gettext("low") }[level];
+    var badge = el("span", "q-priority priority-" + level,
+      "\u25B2 " + interpolate(gettext("Priority %(priority)s"), { priority: priority }, true));
     badge.setAttribute("data-testid", "priority");
     badge.setAttribute("data-level", level);
-    badge.title = "Priority " + priority + " (" + level + "): the summed weight of its reasons";
+    badge.title = interpolate(gettext("Priority %(priority)s (%(level)s): the summed weight of its reasons"),
+      { priority: priority, level: levelText }, true);
     return badge;
   }
 
@@ -134,7 +137,7 @@
     var priority = priorityBadge(item.priority);
     if (priority) top.appendChild(priority);
     if (item.topic) top.appendChild(el("span", "q-topic", item.topic));
-    if (item.contact_email) top.appendChild(el("span", "q-contact", "Answer by email: " + item.contact_email));
+    if (item.contact_email) top.appendChild(el("span", "q-contact", interpolate(gettext("Answer by email: %(email)s"), { email: item.contact_email }, true)));
     main.appendChild(top);
 
     var reasons = item.reasons || [];
@@ -148,16 +151,17 @@
       if (sentiment) why.appendChild(sentiment);
       main.appendChild(why);
     }
-    main.appendChild(el("p", "q-text", item.latest_customer_text ? "“" + item.latest_customer_text + "”" : "No message yet"));
+    main.appendChild(el("p", "q-text", item.latest_customer_text ? "“" + item.latest_customer_text + "”" : gettext("No message yet")));
 
     var side = el("div", "q-side");
     var waiting = el("span", "q-waiting", waitingText(item.awaiting_reply_since));
     if (item.awaiting_reply_since) waiting.setAttribute("data-since", item.awaiting_reply_since);
-    waiting.title = "Waiting for a reply";
+    waiting.title = gettext("Waiting for a reply");
     side.appendChild(waiting);
     var draft = el("span", "q-draft draft-" + (item.draft_status || "none"), draftText(item));
     side.appendChild(draft);
-    side.appendChild(el("span", "q-agent", item.assigned_agent ? "Agent: " + item.assigned_agent : "Unassigned"));
+    side.appendChild(el("span", "q-agent", item.assigned_agent ?
+      interpolate(gettext("Agent: %(name)s"), { name: item.assigned_agent }, true) : gettext("Unassigned")));
 
     link.appendChild(main);
     link.appendChild(side);
@@ -173,8 +177,12 @@
     loadingNote.hidden = true;
     emptyNote.hidden = shown.length > 0 || all.length > 0;
     filteredNote.hidden = shown.length > 0 || all.length === 0;
-    var text = shown.length === 1 ? "1 conversation" : shown.length + " conversations";
-    if (snapshot.truncated) text += " shown of " + snapshot.total + " (the rest arrive as they change)";
+    var text = interpolate(ngettext("%(count)s conversation", "%(count)s conversations", shown.length),
+      { count: shown.length }, true);
+    if (snapshot.truncated) {
+      text = interpolate(gettext("%(shown)s shown of %(total)s (the rest arrive as they change)"),
+        { shown: text, total: snapshot.total }, true);
+    }
     countNote.textContent = text;
   }
 
@@ -196,15 +204,15 @@
     notice.setAttribute("data-key", key);
     notice.setAttribute("data-kind", frame.kind);
     notice.setAttribute("data-conversation", frame.conversation);
-    notice.appendChild(el("span", "alert-marker", frame.kind === "sla_breach" ? "\u26A0 Waiting too long" : "Alert"));
+    notice.appendChild(el("span", "alert-marker", frame.kind === "sla_breach" ? "\u26A0 " + gettext("Waiting too long") : gettext("Alert")));
     notice.appendChild(el("p", "alert-text", frame.text));
-    var open = el("a", "button small", "Open");
+    var open = el("a", "button small", gettext("Open"));
     open.href = "/agents/c/" + encodeURIComponent(frame.conversation) + "/";
     notice.appendChild(open);
-    var dismiss = el("button", "button small", "Dismiss");
+    var dismiss = el("button", "button small", gettext("Dismiss"));
     dismiss.type = "button";
     dismiss.setAttribute("data-testid", "alert-dismiss");
-    dismiss.setAttribute("aria-label", "Dismiss: " + frame.text);
+    dismiss.setAttribute("aria-label", interpolate(gettext("Dismiss: %(alert)s"), { alert: frame.text }, true));
     dismiss.addEventListener("click", function () {
       var next = notice.nextElementSibling || notice.previousElementSibling;
       notice.remove();
@@ -233,7 +241,7 @@
     } else if (frame.type === "alert") {
       showAlert(frame);
     } else if (frame.type === "error" && frame.code === "not_agent") {
-      common.showConnection(root, "denied", frame.message || "Sign in as an agent to see the queue.");
+      common.showConnection(root, "denied", frame.message || gettext("Sign in as an agent to see the queue."));
     }
   }
 
@@ -243,8 +251,8 @@
   // Close code 4403: the indicator already says "Signed out"; offer the way back in.
   function showSignedOut() {
     var note = el("p", "notice");
-    note.appendChild(document.createTextNode("Your session has ended. "));
-    var link = el("a", null, "Sign in again");
+    note.appendChild(document.createTextNode(gettext("Your session has ended.") + " "));
+    var link = el("a", null, gettext("Sign in again"));
     link.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname);
     note.appendChild(link);
     root.insertBefore(note, root.firstChild);

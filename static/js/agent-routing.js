@@ -28,10 +28,11 @@
   function onConversation(c) {
     var open = c.status !== "closed";
     var mine = c.assigned_agent_username === ME;
-    ui.team.textContent = c.team || "Everyone";
+    ui.team.textContent = c.team || gettext("Everyone");
     ui.summary.hidden = !c.handoff_summary;
-    var by = c.handoff_summary_by && c.handoff_summary_by !== "extractive" ? " (written by the model)" : "";
-    ui.summary.textContent = c.handoff_summary ? "Handoff summary" + by + ": " + c.handoff_summary : "";
+    var byModel = c.handoff_summary_by && c.handoff_summary_by !== "extractive";
+    var label = byModel ? gettext("Handoff summary (written by the model): %(summary)s") : gettext("Handoff summary: %(summary)s");
+    ui.summary.textContent = c.handoff_summary ? interpolate(label, { summary: c.handoff_summary }, true) : "";
     // Claim: take responsibility for an escalated conversation nobody (else) holds yet.
     ui.claim.disabled = !(c.status === "escalated" && !mine && !c.assigned_agent_username);
     ui.release.disabled = !(c.status === "escalated" && mine);
@@ -39,9 +40,11 @@
     var t = c.last_transfer;
     ui.lastTransfer.hidden = !t;
     if (t) {
-      var to = t.to_agent || (t.to_team ? "team " + t.to_team : "");
-      ui.lastTransfer.textContent = "Transferred by " + (t.by || "an agent") + " to " + to +
-        (t.note ? ": \u201c" + t.note + "\u201d" : "");
+      var to = t.to_agent || (t.to_team ? interpolate(gettext("team %(team)s"), { team: t.to_team }, true) : "");
+      var values = { by: t.by || gettext("an agent"), to: to, note: t.note };
+      ui.lastTransfer.textContent = t.note ?
+        interpolate(gettext("Transferred by %(by)s to %(to)s: \u201c%(note)s\u201d"), values, true) :
+        interpolate(gettext("Transferred by %(by)s to %(to)s"), values, true);
     }
   }
 
@@ -49,7 +52,7 @@
     var others = (frame.agents || []).filter(function (a) { return a.username !== ME; });
     ui.viewers.hidden = others.length === 0;
     ui.viewers.textContent = others.length ?
-      "Also looking: " + others.map(function (a) { return a.name; }).join(", ") : "";
+      interpolate(gettext("Also looking: %(names)s"), { names: others.map(function (a) { return a.name; }).join(", ") }, true) : "";
   }
 
   document.addEventListener("chatdesk:frame", function (event) {

@@ -31,8 +31,49 @@
   var DEFAULT_MAX_CHARS = 4000;
   // Statuses in which a person is on the way or on the line (then "Talk to a person" is not offered).
   var PERSON_COMING = ["waiting_for_agent", "no_agent_online", "email_left", "agent_joined"];
+  // The customer's language: the embedding tag's data-language, else the browser's (docs/i18n.md).
+  var LANGUAGE = ownScript.getAttribute("data-language") || navigator.language || "";
+
+  // ---------------------------------------------------------------- wording
+  // The widget's words come from the desk's JavaScript catalogue in the customer's language
+  // (/jsi18n/widget/<language>.json: Django's JSONCatalog), read before the widget is drawn. English is
+  // the source language: an English customer, or a catalogue that cannot be read, gets the words as written.
+  var catalog = {};
+  var locale = "en";
+
+  function gettext(msgid) {
+    var found = catalog[msgid];
+    if (Array.isArray(found)) found = found[0];
+    return typeof found === "string" && found ? found : msgid;
+  }
+
+  // Django's interpolate(format, values, true): %(name)s replaced by values.name.
+  function interpolate(format, values) {
+    return format.replace(/%\(\w+\)s/g, function (match) { return String(values[match.slice(2, -2)]); });
+  }
+
+  function loadWording(then) {
+    if (!LANGUAGE || /^en\b/i.test(LANGUAGE) || typeof window.fetch !== "function") {
+      then();
+      return;
+    }
+    window.fetch(ORIGIN + "/jsi18n/widget/" + encodeURIComponent(LANGUAGE) + ".json", { credentials: "omit" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (body) {
+        if (body && body.catalog && Object.keys(body.catalog).length) {
+          catalog = body.catalog;
+          locale = LANGUAGE;
+        }
+      })
+      .catch(function () { /* English, as written */ })
+      .then(then);
+  }
+
   // The CSAT scale, 1 to 5: each button's accessible name is its number and what it means.
-  var SCORE_MEANINGS = ["very unhappy", "unhappy", "neither happy nor unhappy", "happy", "very happy"];
+  function scoreMeanings() {
+    return [gettext("very unhappy"), gettext("unhappy"), gettext("neither happy nor unhappy"), gettext("happy"),
+      gettext("very happy")];
+  }
 
   function findOwnScript() {
     var scripts = document.querySelectorAll("script[src]");
@@ -120,11 +161,12 @@
     host.setAttribute("style", "all: initial !important; display: block !important; position: fixed !important;" +
       " right: 0 !important; bottom: 0 !important; width: 0 !important; height: 0 !important;" +
       " z-index: 2147483000 !important;");
+    host.setAttribute("lang", locale);
     var shadow = host.attachShadow({ mode: "open" });
     shadow.appendChild(el("style", {}, STYLES));
 
     var launcher = el("button", { type: "button", class: "launcher", "data-chatdesk": "open",
-      "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "chatdesk-panel" });
+      "aria-label": gettext("Open chat"), "aria-expanded": "false", "aria-controls": "chatdesk-panel" });
     var chatIcon = svgIcon(["M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"]);
     chatIcon.setAttribute("class", "icon-chat");
     var closeIcon = svgIcon(["M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12 19 17.6 17.6 19 12 13.4 6.4 19 5 17.6 10.6 12 5 6.4z"]);
@@ -135,35 +177,35 @@
     launcher.appendChild(unread);
 
     var panel = el("section", { class: "panel", id: "chatdesk-panel", role: "dialog",
-      "aria-label": "Chat with us", hidden: "" });
+      "aria-label": gettext("Chat with us"), hidden: "" });
     var header = el("header", { class: "head" });
     var titles = el("div", { class: "titles" });
-    titles.appendChild(el("h2", {}, "Chat with us"));
+    titles.appendChild(el("h2", {}, gettext("Chat with us")));
     var connection = el("p", { class: "conn", "data-chatdesk": "connection" }, "");
     titles.appendChild(connection);
-    var closeButton = el("button", { type: "button", class: "close", "aria-label": "Close chat" }, "\u00d7");
+    var closeButton = el("button", { type: "button", class: "close", "aria-label": gettext("Close chat") }, "\u00d7");
     header.appendChild(titles);
     header.appendChild(closeButton);
 
-    var list = el("ol", { class: "messages", "aria-live": "polite", "aria-label": "Messages" });
-    var empty = el("p", { class: "empty" }, "Ask us anything about your order, delivery or returns.");
+    var list = el("ol", { class: "messages", "aria-live": "polite", "aria-label": gettext("Messages") });
+    var empty = el("p", { class: "empty" }, gettext("Ask us anything about your order, delivery or returns."));
     var status = el("p", { class: "status", "data-chatdesk": "status", hidden: "" });
     var error = el("p", { class: "error", "data-chatdesk": "error", role: "alert", hidden: "" });
 
     var form = el("form", { class: "compose" });
-    var input = el("textarea", { "data-chatdesk": "input", rows: "2", placeholder: "Type your message\u2026",
-      "aria-label": "Your message" });
-    var send = el("button", { type: "submit", class: "send", "data-chatdesk": "send" }, "Send");
+    var input = el("textarea", { "data-chatdesk": "input", rows: "2", placeholder: gettext("Type your message\u2026"),
+      "aria-label": gettext("Your message") });
+    var send = el("button", { type: "submit", class: "send", "data-chatdesk": "send" }, gettext("Send"));
     form.appendChild(input);
     form.appendChild(send);
-    var human = el("button", { type: "button", class: "human", "data-chatdesk": "human" }, "Talk to a person");
+    var human = el("button", { type: "button", class: "human", "data-chatdesk": "human" }, gettext("Talk to a person"));
 
     // Offered when no agent is at the desk: an address to be answered at.
     var emailForm = el("form", { class: "email", "data-chatdesk": "email-form", hidden: "" });
-    var emailLabel = el("label", { for: "chatdesk-email" }, "Your email address");
+    var emailLabel = el("label", { for: "chatdesk-email" }, gettext("Your email address"));
     var emailInput = el("input", { id: "chatdesk-email", type: "email", autocomplete: "email", required: "",
-      "data-chatdesk": "email", placeholder: "name@example.com" });
-    var emailSend = el("button", { type: "submit", class: "send" }, "Leave email");
+      "data-chatdesk": "email", placeholder: gettext("name@example.com") });
+    var emailSend = el("button", { type: "submit", class: "send" }, gettext("Leave email"));
     emailForm.appendChild(emailLabel);
     emailForm.appendChild(emailInput);
     emailForm.appendChild(emailSend);
@@ -172,9 +214,9 @@
     var rating = el("section", { class: "rating", "data-chatdesk": "rating", "aria-labelledby": "chatdesk-rate-q",
       hidden: "" });
     var rateForm = el("form", { class: "rate-form", "data-chatdesk": "rate-form" });
-    rateForm.appendChild(el("p", { class: "rate-q", id: "chatdesk-rate-q" }, "How did we do?"));
+    rateForm.appendChild(el("p", { class: "rate-q", id: "chatdesk-rate-q" }, gettext("How did we do?")));
     var scores = el("div", { class: "scores", role: "group", "aria-labelledby": "chatdesk-rate-q" });
-    var scoreButtons = SCORE_MEANINGS.map(function (meaning, index) {
+    var scoreButtons = scoreMeanings().map(function (meaning, index) {
       var score = index + 1;
       var button = el("button", { type: "button", class: "score", "data-score": String(score),
         "aria-pressed": "false", "aria-label": score + " \u2013 " + meaning, title: meaning }, String(score));
@@ -183,23 +225,23 @@
     });
     rateForm.appendChild(scores);
     var ends = el("p", { class: "scale", "aria-hidden": "true" });
-    ends.appendChild(el("span", {}, "very unhappy"));
-    ends.appendChild(el("span", {}, "very happy"));
+    ends.appendChild(el("span", {}, gettext("very unhappy")));
+    ends.appendChild(el("span", {}, gettext("very happy")));
     rateForm.appendChild(ends);
-    rateForm.appendChild(el("label", { for: "chatdesk-rate-comment" }, "Comment (optional)"));
+    rateForm.appendChild(el("label", { for: "chatdesk-rate-comment" }, gettext("Comment (optional)")));
     var rateComment = el("textarea", { id: "chatdesk-rate-comment", rows: "2", "data-chatdesk": "rate-comment" });
     rateForm.appendChild(rateComment);
-    rateForm.appendChild(el("button", { type: "submit", class: "send" }, "Send rating"));
+    rateForm.appendChild(el("button", { type: "submit", class: "send" }, gettext("Send rating")));
     var rateThanks = el("div", { class: "rate-thanks", "data-chatdesk": "rate-thanks", hidden: "" });
     var rateThanksText = el("p", { role: "status" }, "");
-    var rateChange = el("button", { type: "button", class: "human", "data-chatdesk": "rate-change" }, "Change rating");
+    var rateChange = el("button", { type: "button", class: "human", "data-chatdesk": "rate-change" }, gettext("Change rating"));
     rateThanks.appendChild(rateThanksText);
     rateThanks.appendChild(rateChange);
     rating.appendChild(rateForm);
     rating.appendChild(rateThanks);
 
     var actions = el("div", { class: "actions" });
-    var endChat = el("button", { type: "button", class: "human", "data-chatdesk": "end", hidden: "" }, "End chat");
+    var endChat = el("button", { type: "button", class: "human", "data-chatdesk": "end", hidden: "" }, gettext("End chat"));
     actions.appendChild(human);
     actions.appendChild(endChat);
 
@@ -247,7 +289,7 @@
     ui.rateForm.addEventListener("submit", function (event) {
       event.preventDefault();
       if (!state.pickedScore) {
-        showError("Please choose a rating from 1 to 5.");
+        showError(gettext("Please choose a rating from 1 to 5."));
         return;
       }
       showError("");
@@ -279,7 +321,7 @@
     state.open = open;
     ui.panel.hidden = !open;
     ui.launcher.setAttribute("aria-expanded", String(open));
-    ui.launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
+    ui.launcher.setAttribute("aria-label", open ? gettext("Close chat") : gettext("Open chat"));
     ui.launcher.classList.toggle("is-open", open);
     if (open) {
       ui.unread.hidden = true;
@@ -335,8 +377,8 @@
     ui.rateForm.hidden = thanks;
     ui.rateThanks.hidden = !thanks;
     if (state.rating) {
-      ui.rateThanksText.textContent = "Thanks for your rating: " + state.rating.score + " of 5 (" +
-        SCORE_MEANINGS[state.rating.score - 1] + ").";
+      ui.rateThanksText.textContent = interpolate(gettext("Thanks for your rating: %(score)s of 5 (%(meaning)s)."),
+        { score: state.rating.score, meaning: scoreMeanings()[state.rating.score - 1] });
     }
     ui.scoreButtons.forEach(function (button, index) {
       var pressed = state.pickedScore === index + 1;
@@ -357,7 +399,7 @@
   function formatTime(iso) {
     var date = iso ? new Date(iso) : null;
     if (!date || isNaN(date.getTime())) return "";
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return date.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
   }
 
   // ---------------------------------------------------------------- messages
@@ -382,13 +424,13 @@
     else node.removeAttribute("data-seq");
 
     var parts = [];
-    if (entry.sender === "agent") parts.push(el("span", { class: "who" }, entry.author || "Agent"));
-    if (entry.sender === "bot") parts.push(el("span", { class: "who" }, "Automatic reply"));
+    if (entry.sender === "agent") parts.push(el("span", { class: "who" }, entry.author || gettext("Agent")));
+    if (entry.sender === "bot") parts.push(el("span", { class: "who" }, gettext("Automatic reply")));
     parts.push(el("p", { class: "text" }, entry.text));
-    if (entry.state === "sending") parts.push(el("span", { class: "meta" }, "Sending\u2026"));
+    if (entry.state === "sending") parts.push(el("span", { class: "meta" }, gettext("Sending\u2026")));
     else if (entry.state === "failed") {
-      parts.push(el("button", { type: "button", class: "meta retry", title: "Send this message again" },
-        "not sent \u2014 retry"));
+      parts.push(el("button", { type: "button", class: "meta retry", title: gettext("Send this message again") },
+        gettext("not sent \u2014 retry")));
     } else parts.push(el("span", { class: "meta" }, formatTime(entry.sentAt)));
     node.replaceChildren.apply(node, parts);
   }
@@ -464,13 +506,13 @@
   function submitInput() {
     var text = ui.input.value.trim();
     if (!text) {
-      showError("Please type a message before sending.");
+      showError(gettext("Please type a message before sending."));
       return;
     }
     var length = Array.from(text).length; // characters as the server counts them, not UTF-16 units
     if (length > state.maxChars) {
-      showError("Messages can be at most " + state.maxChars.toLocaleString("en-US") +
-        " characters; this one has " + length.toLocaleString("en-US") + ".");
+      showError(interpolate(gettext("Messages can be at most %(limit)s characters; this one has %(length)s."),
+        { limit: state.maxChars.toLocaleString(locale), length: length.toLocaleString(locale) }));
       return;
     }
     showError("");
@@ -528,7 +570,7 @@
   function connect() {
     clearTimeout(state.reconnectTimer);
     state.reconnectTimer = null;
-    showConnection(state.attempt ? "Reconnecting\u2026" : "Connecting\u2026");
+    showConnection(state.attempt ? gettext("Reconnecting\u2026") : gettext("Connecting\u2026"));
     var socket;
     try {
       socket = new WebSocket(WS_URL);
@@ -560,7 +602,8 @@
   function scheduleReconnect() {
     var delay = Math.min(1000 * Math.pow(2, state.attempt), RECONNECT_MAX_MS); // 1 s, 2 s, 4 s ... 15 s
     state.attempt++;
-    showConnection("Connection lost. Reconnecting in " + Math.round(delay / 1000) + " s\u2026");
+    showConnection(interpolate(gettext("Connection lost. Reconnecting in %(seconds)s s\u2026"),
+      { seconds: Math.round(delay / 1000) }));
     state.reconnectTimer = setTimeout(connect, delay);
   }
 
@@ -572,7 +615,7 @@
   function sendHello() {
     state.ready = false;
     // The customer's language chooses the wording of the desk's notices (docs/protocol.md, hello).
-    var hello = { type: "hello", language: ownScript.getAttribute("data-language") || navigator.language || "" };
+    var hello = { type: "hello", language: LANGUAGE };
     if (state.token) {
       hello.token = state.token;
       hello.after_seq = contiguousSeq();
@@ -683,7 +726,7 @@
       entry.state = "failed"; // its text stays on screen; a click sends it again with the same client_id
       drawEntry(entry);
     }
-    showError(frame.message || "Something went wrong. Please try again.");
+    showError(frame.message || gettext("Something went wrong. Please try again."));
   }
 
   // ----------------------------------------------------------------- styles
@@ -764,6 +807,8 @@
     ".rate-thanks { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 6px; }"
   ].join("\n");
 
-  if (document.body) mount();
-  else document.addEventListener("DOMContentLoaded", mount);
+  loadWording(function () {
+    if (document.body) mount();
+    else document.addEventListener("DOMContentLoaded", mount);
+  });
 })();

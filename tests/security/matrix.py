@@ -88,6 +88,9 @@ MATRIX: dict[str, dict[str, str]] = {
     "metrics": cells(NOT_FOUND),  # off until METRICS_TOKEN or METRICS_ALLOWED_NETWORKS is set; then no session opens it
     "accounts/login/": cells(OK),
     "accounts/logout/": cells(NOT_ALLOWED),  # GET; signing out is a POST
+    "accounts/preferences/": cells(LOGIN, agent=OK),  # anyone signed in: their own language and time zone
+    "jsi18n/": cells(OK),  # the desk's JavaScript wording, public like the scripts themselves
+    "jsi18n/widget/<str:language>.json": cells(OK),  # the widget's wording, read from any site
     "agents/": cells(LOGIN, agent=OK),
     "agents/c/<uuid:public_id>/": cells(LOGIN, agent=OK),
     "agents/inbox/": cells(LOGIN, agent=OK),
@@ -202,6 +205,7 @@ class World:
         url = url.replace("<public_id>", str(self.a.public_id)).replace("<path:rest>", "no-such-thing")
         url = url.replace("<int:article_id>", str(self.objects["knowledge/article"].pk))
         url = url.replace("<int:token_id>", str(self.objects["api/token"].pk))
+        url = url.replace("<str:language>", "zh-CN")
         if "<path:object_id>" in url or "<id>" in url:
             model = "/".join(route.split("/")[1:3])
             url = url.replace("<path:object_id>", str(self.objects[model].pk)).replace(
