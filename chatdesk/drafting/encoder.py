@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import numpy as np
 from django.conf import settings
@@ -13,6 +14,11 @@ ENCODER_NAME = "all-MiniLM-L6-v2"
 
 _lock = threading.Lock()
 _encode: EncodeFn | None = None
+# The last texts this process encoded: a customer message drafted here and then approved by an agent
+# joins the reply memory without being encoded again (knowledge/memory.py).
+RECENT = 1024
+_recent: OrderedDict[str, np.ndarray] = OrderedDict()
+_recent_lock = threading.Lock()
 
 
 def model_path() -> str:
@@ -35,7 +41,20 @@ def _load() -> EncodeFn:
 
 def encode(texts: list[str]) -> np.ndarray:
     """Unit-length float32 vectors, one row per text."""
-    return _load()(texts)
+    vectors = _load()(texts)
+    with _recent_lock:
+        for text, vector in zip(texts, vectors, strict=True):
+            _recent[text] = vector
+            _recent.move_to_end(text)
+        while len(_recent) > RECENT:
+            _recent.popitem(last=False)
+    return vectors
+
+
+def recent(text: str) -> np.ndarray | None:
+    """The vector of `text` if this process encoded it lately (see RECENT), else None."""
+    with _recent_lock:
+        return _recent.get(text)
 
 
 def warm_up() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from chatdesk.drafting.memory import ReplyMemory
     from chatdesk.drafting.selector import EncodeFn, TopicSelector
 
 
@@ -57,6 +58,8 @@ class KnowledgeIndex:
     works on a fine-tuned encoder of its own, `selector_encode` gives a message's vector for it.
     `out_of_scope` are the desk's negative examples with one unit vector each (same encoder as the
     keys); `out_of_scope_margin` is the rule `out_of_scope_match` applies (docs/escalation.md).
+    `memory`, when given, holds the remembered replies ("reply:<id>" passages) apart from `passages`: it
+    is searched alongside them and kept up to date in place (drafting/memory.py).
     """
 
     def __init__(
@@ -69,8 +72,10 @@ class KnowledgeIndex:
         out_of_scope: list[OutOfScopeKey] | None = None,
         out_of_scope_vectors: np.ndarray | None = None,
         out_of_scope_margin: float = 0.0,
+        memory: ReplyMemory | None = None,
     ) -> None:
         self.passages = passages
+        self.memory = memory
         self.out_of_scope = out_of_scope or []
         self._out_of_scope_vectors = (
             out_of_scope_vectors if out_of_scope_vectors is not None else np.zeros((0, key_vectors.shape[1]))
@@ -89,7 +94,14 @@ class KnowledgeIndex:
         self._key_topics = np.array([p.topic or "" for p in passages for _ in p.keys], dtype=object)
 
     def __len__(self) -> int:
-        return len(self.passages)
+        return len(self.passages) + (len(self.memory) if self.memory is not None else 0)
+
+    def __contains__(self, passage_id: object) -> bool:
+        """Whether a passage id ("article:3", "reply:7") can be drafted from."""
+        if any(p.id == passage_id for p in self.passages):
+            return True
+        reply = _reply_id(passage_id)
+        return reply is not None and self.memory is not None and reply in self.memory
 
     def search(
         self, query: np.ndarray, limit: int = 3, *, topic: str | None = None, exclude: Collection[str] = ()
@@ -97,6 +109,22 @@ class KnowledgeIndex:
         """The best `limit` passages (of `topic` only, if given; never those whose id is in `exclude`)
         by the cosine similarity of their closest key times the passage's weight (agents' rejections
         lower it), best first."""
+        matches = self._search_passages(query, limit, topic=topic, exclude=exclude)
+        if self.memory is not None and len(self.memory):
+            avoid = {reply for reply in map(_reply_id, exclude) if reply is not None}
+            hits = self.memory.search(query, limit, topic=topic, exclude=avoid)
+            found = self.memory.fetch([hit.reply_id for hit in hits]) if hits else {}
+            matches += [
+                Match(passage=found[hit.reply_id], score=hit.score, key=found[hit.reply_id].keys[0])
+                for hit in hits
+                if hit.reply_id in found  # removed since this worker last caught up
+            ]
+            matches = sorted(matches, key=lambda match: -match.score)[:limit]
+        return matches
+
+    def _search_passages(
+        self, query: np.ndarray, limit: int, *, topic: str | None, exclude: Collection[str]
+    ) -> list[Match]:
         if not self._keys:
             return []
         scores = (self._vectors @ query) * self._weights
@@ -124,6 +152,13 @@ class KnowledgeIndex:
         similarities = self._out_of_scope_vectors @ query
         nearest = int(np.argmax(similarities))
         in_scope = float(np.max(self._vectors @ query)) if self._keys else -1.0
+        remembered = self.memory.best_similarity(query) if self.memory is not None else None
+        in_scope = max(in_scope, remembered) if remembered is not None else in_scope
         if float(similarities[nearest]) < in_scope + self.out_of_scope_margin:
             return None
         return OutOfScopeMatch(self.out_of_scope[nearest], float(similarities[nearest]), in_scope)
+
+
+def _reply_id(passage_id: object) -> int | None:
+    kind, _, number = str(passage_id).partition(":")
+    return int(number) if kind == "reply" and number.isdigit() else None
