@@ -10,6 +10,7 @@ search filters by reply id inside the index, so it costs about the same as an un
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -52,6 +53,7 @@ class ReplyMemory:
     """
 
     def __init__(self, dims: int, fetch: Fetch, *, exact_max: int = EXACT_MAX, threads: int = 1) -> None:
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which CPU build it picked, at INFO
         import faiss
 
         faiss.omp_set_num_threads(threads)  # one query at a time; torch has the other cores
@@ -71,6 +73,7 @@ class ReplyMemory:
         self._topic_codes: dict[str | None, int] = {None: 0}
         self._topic_counts: list[int] = [0]
         self._bitmaps: dict[int, np.ndarray] = {}
+        self._bounds: tuple[float, float] | None = None  # highest and lowest weight held
 
     def __len__(self) -> int:
         return self._count
@@ -109,6 +112,7 @@ class ReplyMemory:
                 self._topic_counts[int(code)] += int(count)
             self._count += len(ids)
             self._bitmaps.clear()
+            self._bounds = None
             if not self._approximate and self._count > self.exact_max:
                 self._become_approximate(ids, vectors, chunk)
             else:
@@ -129,6 +133,7 @@ class ReplyMemory:
                 self._topic_by_id[reply_id] = new
                 self._bitmaps.clear()
             self._weight_by_id[reply_id] = weight
+            self._bounds = None
 
     def remove(self, reply_ids: Collection[int]) -> None:
         """Forget these replies; ids not held are ignored."""
@@ -152,8 +157,7 @@ class ReplyMemory:
             population = self._count if selected is None else self._topic_counts[selected]
             if population == 0 or limit <= 0:
                 return []
-            held_weights = self._weight_by_id[self._topic_by_id >= 0]
-            top_weight, low_weight = float(held_weights.max()), float(held_weights.min())
+            top_weight, low_weight = self._weight_bounds()
             wanted = min(population, limit + len(exclude) + EXTRA_CANDIDATES)
             while True:
                 similarities, ids = self._nearest(query, wanted, selected, population)
@@ -188,6 +192,12 @@ class ReplyMemory:
         held[inside] = self._topic_by_id[ids[inside]] >= 0
         return held
 
+    def _weight_bounds(self) -> tuple[float, float]:
+        if self._bounds is None:
+            held = self._weight_by_id[self._topic_by_id >= 0]
+            self._bounds = (float(held.max()), float(held.min()))
+        return self._bounds
+
     def _code(self, topic: str | None) -> int:
         code = self._topic_codes.get(topic)
         if code is None:
@@ -214,6 +224,7 @@ class ReplyMemory:
         self._topic_by_id[ids] = -1
         self._count -= len(ids)
         self._bitmaps.clear()
+        self._bounds = None
 
     def _become_approximate(self, new_ids: np.ndarray, new_vectors: np.ndarray, chunk: int) -> None:
         """Move what the flat index holds, and the replies being added, into an IVF index (trained on a

@@ -15,10 +15,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.db.models import Max, Q
+from django.utils import timezone
 
 from chatdesk.drafting import encoder
 from chatdesk.drafting.index import Passage
@@ -188,6 +189,17 @@ class MemorySync:
             [new[pk][0] for pk in ids],
             [new[pk][1] for pk in ids],
         )
+
+
+def reply_memory_changes_prune(*, older_than: timedelta) -> int:
+    """Delete change rows older than `older_than`, always keeping the newest (a worker's cursor). A worker
+    whose cursor row was deleted loads the memory again on its next draft. Returns how many went."""
+    newest = ReplyMemoryChange.objects.aggregate(newest=Max("pk"))["newest"]
+    if newest is None:
+        return 0
+    old = ReplyMemoryChange.objects.filter(changed_at__lt=timezone.now() - older_than, pk__lt=newest)
+    deleted, _ = old.delete()
+    return deleted
 
 
 _process = MemorySync()

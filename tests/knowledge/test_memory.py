@@ -3,8 +3,11 @@ the next draft in any worker sees them, and no worker loads the memory again to 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from chatdesk.conversations import services
 from chatdesk.conversations.models import Draft
@@ -125,3 +128,18 @@ def test_a_pending_reply_joins_once_approved_and_an_edit_changes_the_text_drafte
     memory_review(reply_id=own.pk, manager=manager, action="edit", reply_text=EDITED)
     assert own.pk in worker.current()
     assert drafted(QUESTION).text == EDITED
+
+
+def test_pruning_the_change_log_makes_a_worker_behind_it_load_again(agent: User) -> None:
+    reply = approved_reply_remember(customer_text="is there a shop in Oslo", reply_text="No.", topic=None, agent=agent)
+    worker = MemorySync()
+    assert reply.pk in worker.current()
+    ApprovedReply.objects.filter(pk=reply.pk).update(status=ApprovedReply.Status.PENDING)
+    newer = approved_reply_remember(customer_text="opening hours?", reply_text="9 to 5.", topic=None, agent=agent)
+    ReplyMemoryChange.objects.update(changed_at=timezone.now() - timedelta(days=2))
+    logged = ReplyMemoryChange.objects.count()  # the reply added, made pending; the newer one added
+    assert logged == 3 and memory.reply_memory_changes_prune(older_than=timedelta(days=1)) == 2
+    assert ReplyMemoryChange.objects.count() == 1  # the newest stays
+
+    current = worker.current()
+    assert worker.loads == 2 and reply.pk not in current and newer.pk in current
