@@ -326,6 +326,15 @@ CELERY_BEAT_SCHEDULE["webhooks-requeue-due"] = {
     "schedule": WEBHOOK_SWEEP_EVERY_S,
     "options": {"expires": WEBHOOK_SWEEP_EVERY_S},
 }
+# Drafting workers follow the reply memory's change log; rows older than this are pruned daily (a worker
+# that has not drafted for that long loads the memory again on its next draft).
+MEMORY_CHANGES_KEEP_S = envint("MEMORY_CHANGES_KEEP_S", "86400")
+if MEMORY_CHANGES_KEEP_S <= 0:
+    raise ImproperlyConfiguredEnv("MEMORY_CHANGES_KEEP_S must be above 0")
+CELERY_BEAT_SCHEDULE["prune-reply-memory-changes"] = {
+    "task": "chatdesk.knowledge.tasks.prune_reply_memory_changes",
+    "schedule": 86400.0,
+}
 if SELECTOR_TRAIN_EVERY_S > 0:
     CELERY_BEAT_SCHEDULE["train-selector"] = {
         "task": "chatdesk.knowledge.tasks.train_selector",

@@ -15,6 +15,7 @@ Both give 384-dimensional unit vectors.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import numpy as np
 from django.conf import settings
@@ -29,6 +30,11 @@ DIMENSIONS = 384
 
 _lock = threading.Lock()
 _encoders: dict[str, EncodeFn] = {}
+# The last texts this process encoded, per encoder: a customer message drafted here and then approved by
+# an agent joins the reply memory without being encoded again (knowledge/memory.py).
+RECENT = 1024
+_recent: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_recent_lock = threading.Lock()
 
 
 def name() -> str:
@@ -81,7 +87,21 @@ def _load() -> EncodeFn:
 
 def encode(texts: list[str]) -> np.ndarray:
     """Unit-length float32 vectors of DIMENSIONS, one row per text."""
-    return _load()(texts)
+    vectors = _load()(texts)
+    encoder = name()
+    with _recent_lock:
+        for text, vector in zip(texts, vectors, strict=True):
+            _recent[(encoder, text)] = vector
+            _recent.move_to_end((encoder, text))
+        while len(_recent) > RECENT:
+            _recent.popitem(last=False)
+    return vectors
+
+
+def recent(text: str) -> np.ndarray | None:
+    """The vector of `text` by the configured encoder if this process encoded it lately (see RECENT)."""
+    with _recent_lock:
+        return _recent.get((name(), text))
 
 
 def warm_up() -> None:

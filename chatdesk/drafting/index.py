@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from chatdesk.drafting.memory import ReplyMemory
     from chatdesk.drafting.selector import EncodeFn, TopicSelector
 
 
@@ -60,6 +61,8 @@ class KnowledgeIndex:
     keys); `out_of_scope_margin` is the rule `out_of_scope_match` applies (docs/escalation.md).
     `other_language_weight` scales the similarity of a passage written in another language than the
     one a search asks for (passages of unknown language are never scaled).
+    `memory`, when given, holds the remembered replies ("reply:<id>" passages) apart from `passages`: it
+    is searched alongside them and kept up to date in place (drafting/memory.py).
     """
 
     def __init__(
@@ -73,8 +76,10 @@ class KnowledgeIndex:
         out_of_scope_vectors: np.ndarray | None = None,
         out_of_scope_margin: float = 0.0,
         other_language_weight: float = 1.0,
+        memory: ReplyMemory | None = None,
     ) -> None:
         self.passages = passages
+        self.memory = memory
         self.out_of_scope = out_of_scope or []
         self._out_of_scope_vectors = (
             out_of_scope_vectors if out_of_scope_vectors is not None else np.zeros((0, key_vectors.shape[1]))
@@ -95,7 +100,14 @@ class KnowledgeIndex:
         self.other_language_weight = other_language_weight
 
     def __len__(self) -> int:
-        return len(self.passages)
+        return len(self.passages) + (len(self.memory) if self.memory is not None else 0)
+
+    def __contains__(self, passage_id: object) -> bool:
+        """Whether a passage id ("article:3", "reply:7") can be drafted from."""
+        if any(p.id == passage_id for p in self.passages):
+            return True
+        reply = _reply_id(passage_id)
+        return reply is not None and self.memory is not None and reply in self.memory
 
     def language_weight(self, passage: Passage, language: str | None) -> float:
         """What a passage's similarity counts for a customer writing in `language` (None or "": any)."""
@@ -116,6 +128,24 @@ class KnowledgeIndex:
         by the cosine similarity of their closest key times the passage's weight (agents' rejections
         lower it) and, for a customer writing in `language`, times `other_language_weight` for passages
         written in another one; best first."""
+        matches = self._search_passages(query, limit, topic=topic, exclude=exclude, language=language)
+        if self.memory is not None and len(self.memory):
+            avoid = {reply for reply in map(_reply_id, exclude) if reply is not None}
+            hits = self.memory.search(query, limit, topic=topic, exclude=avoid)
+            found = self.memory.fetch([hit.reply_id for hit in hits]) if hits else {}
+            for hit in hits:
+                if hit.reply_id not in found:  # removed since this worker last caught up
+                    continue
+                passage = found[hit.reply_id]
+                # np.minimum as for passages: scaling never raises a (negative) similarity
+                score = min(hit.score * self.language_weight(passage, language), hit.score)
+                matches.append(Match(passage=passage, score=score, key=passage.keys[0]))
+            matches = sorted(matches, key=lambda match: -match.score)[:limit]
+        return matches
+
+    def _search_passages(
+        self, query: np.ndarray, limit: int, *, topic: str | None, exclude: Collection[str], language: str | None
+    ) -> list[Match]:
         if not self._keys:
             return []
         scores = (self._vectors @ query) * self._weights
@@ -147,6 +177,13 @@ class KnowledgeIndex:
         similarities = self._out_of_scope_vectors @ query
         nearest = int(np.argmax(similarities))
         in_scope = float(np.max(self._vectors @ query)) if self._keys else -1.0
+        remembered = self.memory.best_similarity(query) if self.memory is not None else None
+        in_scope = max(in_scope, remembered) if remembered is not None else in_scope
         if float(similarities[nearest]) < in_scope + self.out_of_scope_margin:
             return None
         return OutOfScopeMatch(self.out_of_scope[nearest], float(similarities[nearest]), in_scope)
+
+
+def _reply_id(passage_id: object) -> int | None:
+    kind, _, number = str(passage_id).partition(":")
+    return int(number) if kind == "reply" and number.isdigit() else None

@@ -31,6 +31,8 @@ class ApprovedReplyAdmin(admin.ModelAdmin):
     list_display = ("customer_text", "topic", "agent", "created_at")
     list_filter = ("topic",)
     search_fields = ("customer_text", "reply_text")
+    # what drafting matches against: its vector is stored once (ReplyVector), so the words stay as asked
+    readonly_fields = ("customer_text",)
 
 
 @admin.register(SelectorVersion)

@@ -97,6 +97,34 @@ class ApprovedReply(models.Model):
         return self.customer_text[:60]
 
 
+class ReplyVector(models.Model):
+    """The shared encoder's vector of a remembered reply's customer text, as float16 bytes (768 for 384
+    dimensions): what a drafting worker loads instead of encoding every reply again. Written by the
+    first worker that meets the reply; deleted with it."""
+
+    reply = models.OneToOneField(
+        ApprovedReply, primary_key=True, on_delete=models.CASCADE, related_name="memory_vector"
+    )
+    vector = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"vector of reply {self.reply_id}"
+
+
+class ReplyMemoryChange(models.Model):
+    """One row per write to an approved reply that drafting depends on: added, removed, or its status,
+    weight or topic changed. Database triggers write them (migration 0008), so no write
+    path — services, the admin, bulk updates, erasure — can skip one. Each drafting worker reads the rows
+    after the last one it saw and updates its copy of the memory (knowledge/memory.py)."""
+
+    id = models.BigAutoField(primary_key=True)
+    reply_id = models.BigIntegerField(help_text="The reply that changed; it may be gone.")
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"reply {self.reply_id} changed"
+
+
 class Embedding(models.Model):
     """Content-addressed cache of encoder vectors, shared by all worker processes."""
 

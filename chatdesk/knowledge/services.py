@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from rapidfuzz.distance import Levenshtein
 
-from chatdesk.conversations import notices, realtime, selectors
+from chatdesk.conversations import realtime, selectors
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Draft, Message
 from chatdesk.drafting import encoder
@@ -31,6 +31,7 @@ from chatdesk.drafting.base import Source
 from chatdesk.drafting.index import KnowledgeIndex, OutOfScopeKey, Passage
 from chatdesk.drafting.selector import ProgressCallback
 from chatdesk.knowledge.evaluation import Outcome, threshold_product
+from chatdesk.knowledge.memory import reply_memory_current
 from chatdesk.knowledge.models import (
     ApprovedReply,
     Article,
@@ -46,7 +47,7 @@ from chatdesk.knowledge.selection import active_selector, labelled_examples, sel
 DEMO_ARTICLES = Path(__file__).with_name("demo_articles.json")
 
 _index_lock = threading.Lock()
-_index_cache: dict[str, object] = {"version": None, "index": None}
+_index_cache: dict[str, object] = {"version": None, "index": None, "memory": None}
 
 
 def embedding_key(text: str) -> str:
@@ -70,27 +71,17 @@ def embeddings_for(texts: list[str]) -> np.ndarray:
 
 
 def _knowledge_version() -> tuple[object, ...]:
+    # The reply memory is not in it: it grows without bound and is kept up to date change by change
+    # (knowledge/memory.py). These tables stay small.
     articles = Article.objects.filter(is_published=True).aggregate(n=Count("id"), t=Max("updated_at"))
-    replies = ApprovedReply.objects.filter(status=ApprovedReply.Status.ACTIVE).aggregate(
-        n=Count("id"), t=Max("updated_at")
-    )
     selector = SelectorVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
     out_of_scope = OutOfScopeExample.objects.aggregate(n=Count("id"), t=Max("updated_at"))
-    return (
-        encoder.name(),
-        articles["n"],
-        articles["t"],
-        replies["n"],
-        replies["t"],
-        selector,
-        out_of_scope["n"],
-        out_of_scope["t"],
-    )
+    return (encoder.name(), articles["n"], articles["t"], selector, out_of_scope["n"], out_of_scope["t"])
 
 
 def knowledge_passages() -> list[Passage]:
-    """Published articles (keyed by title and example questions) and approved replies (by the customer's words),
-    each with the language it is written in (a reply's: what its text clearly is, else not known)."""
+    """Published articles, keyed by title and example questions, each with the language it is written in
+    (approved replies are in the reply memory)."""
     passages = [
         Passage(
             id=f"article:{a.pk}",
@@ -102,18 +93,6 @@ def knowledge_passages() -> list[Passage]:
             language=a.language,
         )
         for a in Article.objects.filter(is_published=True).select_related("topic").order_by("pk")
-    ]
-    passages += [
-        Passage(
-            id=f"reply:{r.pk}",
-            title=f"Approved reply #{r.pk}",
-            text=r.reply_text,
-            topic=r.topic.name if r.topic else None,
-            keys=(r.customer_text,),
-            weight=r.weight,
-            language=notices.language_of_text(r.reply_text),
-        )
-        for r in ApprovedReply.objects.filter(status=ApprovedReply.Status.ACTIVE).select_related("topic").order_by("pk")
     ]
     return passages
 
@@ -134,10 +113,14 @@ def out_of_scope_keys(examples: QuerySet[OutOfScopeExample] | None = None) -> li
 
 
 def knowledge_index_current() -> KnowledgeIndex:
-    """The index for what is in the database now; rebuilt only when articles, replies, the active
-    selector, the out-of-scope examples or the encoder changed (texts encoded before come from the Embedding cache)."""
+    """The index for what is in the database now: rebuilt only when articles, the active selector, the
+    out-of-scope examples or the encoder changed (texts encoded before come from the Embedding cache); the
+    reply memory in it is brought up to date change by change (knowledge/memory.py), never rebuilt."""
     version = _knowledge_version()
+    memory = reply_memory_current()
     with _index_lock:
+        if _index_cache["index"] is not None and _index_cache["memory"] is not memory:
+            _index_cache["version"] = None  # the memory was loaded again
         if _index_cache["version"] != version:
             passages = knowledge_passages()
             vectors = embeddings_for([key for p in passages for key in p.keys])
@@ -152,8 +135,9 @@ def knowledge_index_current() -> KnowledgeIndex:
                 out_of_scope_vectors=embeddings_for([key.text for key in out_of_scope]),
                 out_of_scope_margin=settings.OUT_OF_SCOPE_MARGIN,
                 other_language_weight=settings.OTHER_LANGUAGE_WEIGHT,
+                memory=memory,
             )
-            _index_cache.update(version=version, index=index)
+            _index_cache.update(version=version, index=index, memory=memory)
         current = _index_cache["index"]
     assert isinstance(current, KnowledgeIndex)
     return current

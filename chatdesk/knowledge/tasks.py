@@ -1,12 +1,15 @@
-"""Celery interface to learning: periodic training of the topic selector and calibration of escalation."""
+"""Celery interface to learning: periodic training of the topic selector, calibration of escalation, and
+pruning the reply memory's change log."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 
+from chatdesk.knowledge.memory import reply_memory_changes_prune
 from chatdesk.knowledge.selection import TrainingError
 from chatdesk.knowledge.services import escalation_calibrate, selector_train_on_history
 
@@ -35,3 +38,10 @@ def calibrate_escalation() -> int:
     """Periodic (celery beat, CALIBRATE_EVERY_S): choose the escalation thresholds from the labelled
     history; returns how many were stored (0: too little history, the setting applies)."""
     return len(escalation_calibrate())
+
+
+@shared_task(name="chatdesk.knowledge.tasks.prune_reply_memory_changes")
+def prune_reply_memory_changes() -> int:
+    """Periodic (celery beat, daily): forget reply memory changes older than MEMORY_CHANGES_KEEP_S; returns
+    how many rows went."""
+    return reply_memory_changes_prune(older_than=timedelta(seconds=settings.MEMORY_CHANGES_KEEP_S))
