@@ -247,13 +247,13 @@ def worker(size: int, drafts: int) -> dict[str, Any]:
         assert source == f"reply:{far.pk}", (source, far.pk)
         elsewhere.append(took)
         knowledge_source_penalize(f"reply:{reply.pk}")
-        rejected.append(draft(questions[n])[0])
+        rejected.append(draft(questions[n % len(questions)])[0])
         memory_review(reply_id=reply.pk, manager=manager, action="remove")
         took, source = draft(text)
         assert source != f"reply:{reply.pk}"
         removed.append(took)
         memory_review(reply_id=far.pk, manager=manager, action="remove")
-        draft(questions[n + 10])
+        draft(questions[(n + 10) % len(questions)])
     assert not ApprovedReply.objects.filter(reply_text__startswith="Yes (").exists()
 
     peak_mb = max(peak_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

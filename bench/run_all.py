@@ -46,6 +46,7 @@ BENCHES = (
         limit_s=7200,
     ),
     Bench("dashboard", "dashboard.py", ("--sizes", "100,1000", "--repeat", "2"), ("goals",)),
+    Bench("memory", "memory.py", ("--sizes", "1000", "--drafts", "5"), ("goals",)),
     Bench(
         "time_to_draft",
         "time_to_draft.py",
