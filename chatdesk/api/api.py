@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -63,7 +64,7 @@ def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def not_authenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     response = error_response(
-        request, 401, "not_authenticated", "Send an API token: Authorization: Bearer <token> (docs/api.md)."
+        request, 401, "not_authenticated", _("Send an API token: Authorization: Bearer <token> (docs/api.md).")
     )
     response["WWW-Authenticate"] = "Bearer"
     return response
@@ -84,13 +85,13 @@ def invalid_request(request: HttpRequest, exc: NinjaValidationError) -> HttpResp
 
 @api.exception_handler(Http404)
 def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return error_response(request, 404, "not_found", "Not found.")
+    return error_response(request, 404, "not_found", _("Not found."))
 
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400:  # ninja could not parse the body
-        return error_response(request, 400, "invalid_json", "The request body is not valid JSON.")
+        return error_response(request, 400, "invalid_json", _("The request body is not valid JSON."))
     return error_response(request, exc.status_code, "invalid_request", str(exc))
 
 
@@ -111,4 +112,4 @@ def urls() -> tuple[list[URLPattern | URLResolver], str, str]:
 
 @csrf_exempt  # like every API view: tokens, not cookies, authenticate here
 def unknown_path(request: HttpRequest, rest: str) -> HttpResponse:
-    return error_response(request, 404, "not_found", "There is no such API path; see /api/v1/docs.")
+    return error_response(request, 404, "not_found", _("There is no such API path; see /api/v1/docs."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja.security import HttpBearer
 
 from chatdesk.api import tokens
@@ -25,16 +26,17 @@ class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken:
         api_token = tokens.token_authenticate(token)
         if api_token is None:
-            raise ServiceError("invalid_token", "This API token is unknown or was revoked.")
+            raise ServiceError("invalid_token", _("This API token is unknown or was revoked."))
         throttle.check("api", f"token:{api_token.pk}", limit=settings.API_RATE_LIMIT_PER_MINUTE, window_s=60)
         if not api_token.allows(self.scope):
             raise ServiceError(
                 "insufficient_scope",
-                f"This token's scope is {api_token.scope}; this needs {self.scope}.",
+                _("This token's scope is %(scope)s; this needs %(needed)s.")
+                % {"scope": api_token.scope, "needed": self.scope},
                 scope=self.scope,
             )
         if self.scope == ApiToken.Scope.ADMIN and not selectors.user_is_manager(api_token.owner):
-            raise ServiceError("insufficient_scope", "The token's owner is no longer a manager.", scope=self.scope)
+            raise ServiceError("insufficient_scope", _("The token's owner is no longer a manager."), scope=self.scope)
         return api_token
 
 

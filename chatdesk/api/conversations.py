@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
 from chatdesk.api.auth import READ, WRITE
@@ -33,13 +34,13 @@ def _public_id(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise ServiceError("not_found", "This conversation does not exist.") from None
+        raise ServiceError("not_found", _("This conversation does not exist.")) from None
 
 
 def _conversation(request: HttpRequest, public_id: str) -> Conversation:
     conversation = selectors.conversation_for_agent(user=token_user(request), public_id=_public_id(public_id))
     if conversation is None:
-        raise ServiceError("not_found", "This conversation does not exist.")
+        raise ServiceError("not_found", _("This conversation does not exist."))
     return conversation
 
 

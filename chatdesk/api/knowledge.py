@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import Path, Query, Router, Status
 
 from chatdesk.api.auth import ADMIN, READ
@@ -50,7 +51,7 @@ def article_create(request: HttpRequest, body: ArticleIn) -> Status[dict[str, An
 def _article(article_id: int) -> Article:
     article = Article.objects.select_related("topic").filter(pk=article_id).first()
     if article is None:
-        raise ServiceError("not_found", "That article does not exist.")
+        raise ServiceError("not_found", _("That article does not exist."))
     return article
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 
 class ApiToken(models.Model):
@@ -17,9 +18,9 @@ class ApiToken(models.Model):
     """
 
     class Scope(models.TextChoices):
-        READ = "read", "Read"
-        WRITE = "write", "Read and write"
-        ADMIN = "admin", "Admin"
+        READ = "read", pgettext_lazy("API token scope", "Read")
+        WRITE = "write", pgettext_lazy("API token scope", "Read and write")
+        ADMIN = "admin", pgettext_lazy("API token scope", "Admin")
 
     RANK = {Scope.READ: 0, Scope.WRITE: 1, Scope.ADMIN: 2}
 

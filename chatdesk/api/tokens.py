@@ -8,6 +8,7 @@ import secrets
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chatdesk.api.models import ApiToken
 from chatdesk.conversations import selectors
@@ -26,11 +27,11 @@ def token_create(*, manager: User, name: object, scope: object) -> tuple[ApiToke
     Raises ServiceError `invalid_request` (`field` names it) for an empty or over-long name or an
     unknown scope, `forbidden` when `manager` is not a manager."""
     if not selectors.user_is_manager(manager):
-        raise ServiceError("forbidden", "Only managers can create API tokens.")
+        raise ServiceError("forbidden", _("Only managers can create API tokens."))
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 80:
-        raise ServiceError("invalid_request", "Give the token a name of 1 to 80 characters.", field="name")
+        raise ServiceError("invalid_request", _("Give the token a name of 1 to 80 characters."), field="name")
     if scope not in ApiToken.Scope.values:
-        raise ServiceError("invalid_request", "The scope must be read, write or admin.", field="scope")
+        raise ServiceError("invalid_request", _("The scope must be read, write or admin."), field="scope")
     body = secrets.token_urlsafe(32)
     secret = f"{PREFIX}{body}"
     token = ApiToken.objects.create(
@@ -42,11 +43,11 @@ def token_create(*, manager: User, name: object, scope: object) -> tuple[ApiToke
 def token_revoke(*, token_id: int, manager: User) -> ApiToken:
     """Revoke a token (any manager may revoke any token); revoking twice keeps the first time."""
     if not selectors.user_is_manager(manager):
-        raise ServiceError("forbidden", "Only managers can revoke API tokens.")
+        raise ServiceError("forbidden", _("Only managers can revoke API tokens."))
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
         if token is None:
-            raise ServiceError("not_found", "That token does not exist.")
+            raise ServiceError("not_found", _("That token does not exist."))
         if token.revoked_at is None:
             token.revoked_at, token.revoked_by = timezone.now(), manager
             token.save(update_fields=["revoked_at", "revoked_by"])

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from chatdesk.api import tokens
@@ -51,5 +52,5 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         token = tokens.token_revoke(token_id=token_id, manager=manager)
     except ServiceError as error:
         raise Http404(error.message) from None
-    messages.success(request, f"Revoked {token}. Requests with it are refused from now on.")
+    messages.success(request, _("Revoked %(token)s. Requests with it are refused from now on.") % {"token": token})
     return redirect("api:tokens")

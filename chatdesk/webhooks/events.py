@@ -18,6 +18,8 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from chatdesk.conversations import jobs
 from chatdesk.conversations.models import Conversation, Draft, Message, Rating
@@ -38,18 +40,20 @@ MESSAGE_SENT = "message.sent"
 CSAT_RECEIVED = "csat.received"
 
 # Event type → what a manager reads when choosing events.
-EVENTS: dict[str, str] = {
-    CONVERSATION_CREATED: "A customer started a conversation",
-    CONVERSATION_ESCALATED: "A conversation was escalated to a person (with the reasons)",
-    CONVERSATION_ASSIGNED: "A conversation was assigned to an agent (automatically, claimed, transferred, taken over)",
-    CONVERSATION_CLOSED: "A conversation was closed (by an agent or the customer)",
-    DRAFT_READY: "A draft awaits an agent's review",
-    DRAFT_APPROVED: "An agent sent a draft as written",
-    DRAFT_EDITED: "An agent sent a draft after editing it",
-    DRAFT_REJECTED: "An agent rejected a draft",
-    DRAFT_AUTO_SENT: "Autopilot sent a draft without review",
-    MESSAGE_SENT: "The desk sent a message to a customer (an agent or autopilot)",
-    CSAT_RECEIVED: "A customer rated a closed conversation",
+EVENTS: dict[str, str | Promise] = {
+    CONVERSATION_CREATED: _("A customer started a conversation"),
+    CONVERSATION_ESCALATED: _("A conversation was escalated to a person (with the reasons)"),
+    CONVERSATION_ASSIGNED: _(
+        "A conversation was assigned to an agent (automatically, claimed, transferred, taken over)"
+    ),
+    CONVERSATION_CLOSED: _("A conversation was closed (by an agent or the customer)"),
+    DRAFT_READY: _("A draft awaits an agent's review"),
+    DRAFT_APPROVED: _("An agent sent a draft as written"),
+    DRAFT_EDITED: _("An agent sent a draft after editing it"),
+    DRAFT_REJECTED: _("An agent rejected a draft"),
+    DRAFT_AUTO_SENT: _("Autopilot sent a draft without review"),
+    MESSAGE_SENT: _("The desk sent a message to a customer (an agent or autopilot)"),
+    CSAT_RECEIVED: _("A customer rated a closed conversation"),
 }
 
 _DRAFT_EVENTS = {

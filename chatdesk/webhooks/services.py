@@ -22,6 +22,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from chatdesk.conversations import jobs
 from chatdesk.monitoring import metrics
@@ -57,27 +59,29 @@ def check_url(url: str) -> str:
     Checked when an endpoint is saved: plain http:// never leaves the machine, whatever the setting is later."""
     parts = urllib.parse.urlsplit(url.strip())
     if not parts.hostname:
-        raise ValidationError("Enter a full URL, such as https://example.com/chatdesk-events.")
+        raise ValidationError(_("Enter a full URL, such as https://example.com/chatdesk-events."))
     if parts.username or parts.password:
-        raise ValidationError("Put no user name or password in the URL; deliveries are signed instead.")
+        raise ValidationError(_("Put no user name or password in the URL; deliveries are signed instead."))
     if parts.scheme == "https":
         return url.strip()
     if parts.scheme == "http" and _is_loopback(parts.hostname):
         if settings.WEBHOOK_ALLOW_HTTP_LOOPBACK:
             return url.strip()
         raise ValidationError(
-            "Plain http:// is allowed only for this machine in development (WEBHOOK_ALLOW_HTTP_LOOPBACK); use https://."
+            _(
+                "Plain http:// is allowed only for this machine in development (WEBHOOK_ALLOW_HTTP_LOOPBACK); use https://."
+            )
         )
-    raise ValidationError("Webhook URLs must start with https:// (deliveries carry conversation data).")
+    raise ValidationError(_("Webhook URLs must start with https:// (deliveries carry conversation data)."))
 
 
 def check_events(chosen: list[str]) -> list[str]:
     """The chosen event types, known ones only, in the documented order; at least one."""
     unknown = sorted(set(chosen) - set(events.EVENTS))
     if unknown:
-        raise ValidationError(f"Unknown events: {', '.join(unknown)}.")
+        raise ValidationError(_("Unknown events: %(events)s.") % {"events": ", ".join(unknown)})
     if not chosen:
-        raise ValidationError("Pick at least one event.")
+        raise ValidationError(_("Pick at least one event."))
     return [name for name in events.EVENTS if name in chosen]
 
 
@@ -169,7 +173,7 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Delive
     delivery = Delivery.objects.select_related("endpoint").get(pk=delivery_id)
     endpoint = delivery.endpoint
     if not endpoint.active:
-        return _give_up(delivery, "The endpoint is disabled.")
+        return _give_up(delivery, _("The endpoint is disabled."))
     started_at, started = timezone.now(), time.perf_counter()
     status_code, excerpt, error = _post(endpoint, delivery)
     elapsed_ms = round((time.perf_counter() - started) * 1000)
@@ -229,13 +233,18 @@ def _count_failure(endpoint_id: int) -> None:
     a conditional update) and its pending deliveries fail."""
     Endpoint.objects.filter(pk=endpoint_id).update(consecutive_failures=F("consecutive_failures") + 1)
     limit = settings.WEBHOOK_DISABLE_AFTER_FAILURES
-    reason = f"Disabled after {limit} failed delivery attempts in a row."
+    # Stored once, in the site's language (a worker has no reader's language), like other broadcast texts.
+    reason = ngettext(
+        "Disabled after %(limit)d failed delivery attempt in a row.",
+        "Disabled after %(limit)d failed delivery attempts in a row.",
+        limit,
+    ) % {"limit": limit}
     disabled = Endpoint.objects.filter(pk=endpoint_id, active=True, consecutive_failures__gte=limit).update(
         active=False, disabled_reason=reason, disabled_at=timezone.now()
     )
     if disabled:
         Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(
-            status=Delivery.Status.FAILED, error="The endpoint was disabled.", finished_at=timezone.now()
+            status=Delivery.Status.FAILED, error=_("The endpoint was disabled."), finished_at=timezone.now()
         )
         log.warning("webhook endpoint %s disabled after %s failed attempts in a row", endpoint_id, limit)
 
@@ -262,7 +271,7 @@ def delivery_replay(*, delivery_id: int, by: User) -> Delivery:
     the endpoint is disabled."""
     original = Delivery.objects.select_related("endpoint").get(pk=delivery_id)
     if not original.endpoint.active:
-        raise ReplayRefused("This endpoint is disabled: enable it first, then replay.")
+        raise ReplayRefused(_("This endpoint is disabled: enable it first, then replay."))
     with transaction.atomic():
         replay = Delivery.objects.create(
             endpoint=original.endpoint,

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from chatdesk.conversations import selectors
@@ -42,7 +43,7 @@ def endpoint_new(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, "Endpoint added. Give its signing secret to the system that receives events.")
+            messages.success(request, _("Endpoint added. Give its signing secret to the system that receives events."))
             return redirect("webhooks:endpoint", endpoint_id=endpoint.pk)
     return render(request, "webhooks/endpoint_new.html", {"form": form})
 
@@ -65,7 +66,7 @@ def endpoint_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
             return redirect("webhooks:endpoint", endpoint_id=endpoint.pk)
     page = Paginator(webhook_selectors.endpoint_deliveries(endpoint), DELIVERIES_PER_PAGE).get_page(
         request.GET.get("page")
@@ -80,13 +81,15 @@ def endpoint_state(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     selectors.manager_or_refuse(request.user)
     active = request.POST.get("active")
     if active not in ("0", "1"):
-        messages.error(request, "Choose to enable or disable the endpoint.")
+        messages.error(request, _("Choose to enable or disable the endpoint."))
         return redirect("webhooks:endpoint", endpoint_id=endpoint_id)
     try:
         services.endpoint_set_active(endpoint_id=endpoint_id, active=active == "1")
     except Endpoint.DoesNotExist:
-        raise Http404("That endpoint does not exist.") from None
-    messages.success(request, "Enabled: events are sent again." if active == "1" else "Disabled: nothing is sent.")
+        raise Http404(_("That endpoint does not exist.")) from None
+    messages.success(
+        request, _("Enabled: events are sent again.") if active == "1" else _("Disabled: nothing is sent.")
+    )
     return redirect("webhooks:endpoint", endpoint_id=endpoint_id)
 
 
@@ -98,10 +101,12 @@ def delivery_replay(request: HttpRequest, delivery_id: int) -> HttpResponse:
     try:
         replay = services.delivery_replay(delivery_id=delivery_id, by=manager)
     except Delivery.DoesNotExist:
-        raise Http404("That delivery does not exist.") from None
+        raise Http404(_("That delivery does not exist.")) from None
     except services.ReplayRefused as refusal:
         messages.error(request, str(refusal))
         endpoint_id = Delivery.objects.filter(pk=delivery_id).values_list("endpoint_id", flat=True).get()
         return redirect("webhooks:endpoint", endpoint_id=endpoint_id)
-    messages.success(request, f"Replaying {replay.event_type}: it is sent again now, as a new delivery.")
+    messages.success(
+        request, _("Replaying %(event)s: it is sent again now, as a new delivery.") % {"event": replay.event_type}
+    )
     return redirect("webhooks:endpoint", endpoint_id=replay.endpoint_id)
