@@ -18,7 +18,9 @@ MESSAGES = {
     "hello": gettext_lazy("Too many connections from your network. Please wait a moment and try again."),
     "message": gettext_lazy("Too many messages from your network. Please wait a moment and try again."),
     "conversation": gettext_lazy("Too many new conversations from your network. Please try again later."),
-    "api": gettext_lazy("Too many requests with this API token. Please wait retry_after seconds and try again."),
+    "api": gettext_lazy(
+        "Too many requests with this API token. Please wait as long as Retry-After says and try again."
+    ),
 }
 
 
