@@ -32,6 +32,7 @@ ERROR_STATUS = {
     "no_customer_message": 409,
     "client_id_conflict": 409,
     "conflict": 409,
+    "in_use": 409,
     "rate_limited": 429,
 }
 

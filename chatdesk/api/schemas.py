@@ -218,6 +218,37 @@ class TeamOut(Schema):
     topics: list[str]
 
 
+DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]  # a PostgreSQL integer
+
+
+class TopicIn(Schema):
+    name: Text = Field(max_length=80)
+    autopilot: bool = False
+    autopilot_min_confidence: float = Field(0.8, ge=0.0, le=1.0)
+    team: DbId | Text | None = Field(
+        None, description="The team (id or name) whose queue its escalations wait in; null: everyone's."
+    )
+
+
+class TopicPatch(Schema):
+    name: Text | None = Field(None, max_length=80)
+    autopilot: bool | None = None
+    autopilot_min_confidence: float | None = Field(None, ge=0.0, le=1.0)
+    team: DbId | Text | None = Field(None, description="Team id or name; null moves it to everyone's queue.")
+
+
+class TeamIn(Schema):
+    name: Text = Field(max_length=80)
+    members: list[Text] = Field(default_factory=list, max_length=500, description="Active agents' usernames.")
+    topics: list[Text] = Field(default_factory=list, max_length=500, description="Names of topics in no other team.")
+
+
+class TeamPatch(Schema):
+    name: Text | None = Field(None, max_length=80)
+    members: list[Text] | None = Field(None, max_length=500, description="Replaces the members.")
+    topics: list[Text] | None = Field(None, max_length=500, description="Replaces the topics.")
+
+
 class AgentOut(Schema):
     username: str
     name: str

@@ -335,3 +335,125 @@ def test_the_schema_and_docs_are_served_by_the_desk(client: Any) -> None:
     docs = client.get("/api/v1/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in docs  # the vendored copy, no CDN
     assert "cdn" not in docs.lower()
+
+
+def test_topics_are_created_read_changed_and_deleted(api_client: MakeClient, knowledge: None) -> None:
+    admin, read = api_client("admin"), api_client("read")
+    logistics = Team.objects.create(name="Logistics")
+    created = admin.post("/topics", {"name": " gift  cards ", "autopilot": True, "team": "Logistics"})
+    assert created.status_code == 201
+    topic = created.json()
+    assert topic == {
+        "id": topic["id"],
+        "name": "gift cards",
+        "team": "Logistics",
+        "autopilot": True,
+        "autopilot_min_confidence": 0.8,
+    }
+    assert read.get(f"/topics/{topic['id']}").json() == topic
+    assert "gift cards" in {t["name"] for t in read.get("/topics").json()["items"]}
+
+    returns = Team.objects.create(name="Returns")
+    moved = admin.patch(f"/topics/{topic['id']}", {"team": returns.pk, "autopilot_min_confidence": 0.95})
+    assert moved.status_code == 200
+    assert (moved.json()["team"], moved.json()["autopilot_min_confidence"]) == ("Returns", 0.95)
+    assert moved.json()["name"] == "gift cards" and moved.json()["autopilot"] is True
+    assert list(logistics.topics.all()) == [] and [t.name for t in returns.topics.all()] == ["gift cards"]
+    unassigned = admin.patch(f"/topics/{topic['id']}", {"team": None, "name": "vouchers"})
+    assert (unassigned.json()["team"], unassigned.json()["name"]) == (None, "vouchers")
+
+    duplicate = admin.post("/topics", {"name": "payments"})
+    assert (duplicate.status_code, duplicate.json()["code"], duplicate.json()["field"]) == (409, "conflict", "name")
+    renamed_onto = admin.patch(f"/topics/{topic['id']}", {"name": "shipping"})
+    assert (renamed_onto.status_code, renamed_onto.json()["code"]) == (409, "conflict")
+    no_team = admin.post("/topics", {"name": "stars", "team": "Astrology"})
+    assert (no_team.status_code, no_team.json()["code"], no_team.json()["field"]) == (422, "invalid_request", "team")
+    too_sure = admin.post("/topics", {"name": "stars", "autopilot_min_confidence": 1.5})
+    assert (too_sure.status_code, too_sure.json()["field"]) == (422, "body.autopilot_min_confidence")
+    blank = admin.post("/topics", {"name": "   "})
+    assert (blank.status_code, blank.json()["field"]) == (422, "name")
+    assert not Topic.objects.filter(name="stars").exists()
+
+    refused = read.post("/topics", {"name": "stars"})
+    assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_scope")
+    assert api_client("write").patch(f"/topics/{topic['id']}", {"autopilot": False}).status_code == 403
+    assert read.delete(f"/topics/{topic['id']}").status_code == 403
+    assert Topic.objects.get(pk=topic["id"]).autopilot is True
+
+    # Articles are filed under a topic (on_delete PROTECT): deleting it is refused while they are.
+    payments = Topic.objects.get(name="payments")
+    in_use = admin.delete(f"/topics/{payments.pk}")
+    assert (in_use.status_code, in_use.json()["code"]) == (409, "in_use")
+    assert in_use.json()["articles"] == Article.objects.filter(topic=payments).count() > 0
+    assert Topic.objects.filter(pk=payments.pk).exists()
+
+    # Conversations and drafts on a deleted topic keep working, without a topic.
+    conversation = services.conversation_start()
+    Conversation.objects.filter(pk=conversation.pk).update(topic_id=topic["id"])
+    assert admin.delete(f"/topics/{topic['id']}").status_code == 204
+    assert refreshed(conversation).topic is None
+    gone = read.get(f"/topics/{topic['id']}")
+    assert (gone.status_code, gone.json()["code"]) == (404, "not_found")
+    assert admin.patch(f"/topics/{topic['id']}", {"autopilot": False}).status_code == 404
+    assert admin.delete(f"/topics/{topic['id']}").status_code == 404
+
+
+def test_teams_are_created_read_changed_and_deleted(
+    api_client: MakeClient, knowledge: None, agent: User, other_agent: User
+) -> None:
+    admin, read = api_client("admin"), api_client("read")
+    created = admin.post("/teams", {"name": "Logistics", "members": ["alice"], "topics": ["shipping"]})
+    assert created.status_code == 201
+    team = created.json()
+    assert team == {"id": team["id"], "name": "Logistics", "members": ["alice"], "topics": ["shipping"]}
+    assert read.get(f"/teams/{team['id']}").json() == team
+    assert next(t for t in read.get("/topics").json()["items"] if t["name"] == "shipping")["team"] == "Logistics"
+
+    changed = admin.patch(f"/teams/{team['id']}", {"members": ["alice", "bob"], "topics": ["shipping", "payments"]})
+    assert changed.status_code == 200
+    assert changed.json() | {"id": 0} == {
+        "id": 0,
+        "name": "Logistics",
+        "members": ["alice", "bob"],
+        "topics": ["payments", "shipping"],
+    }
+    renamed = admin.patch(f"/teams/{team['id']}", {"name": "Delivery", "topics": ["payments"]})
+    assert renamed.json() | {"id": 0} == {
+        "id": 0,
+        "name": "Delivery",
+        "members": ["alice", "bob"],
+        "topics": ["payments"],
+    }
+    assert read.get("/teams").json()["items"] == [renamed.json()]
+
+    duplicate = admin.post("/teams", {"name": "Delivery"})
+    assert (duplicate.status_code, duplicate.json()["code"], duplicate.json()["field"]) == (409, "conflict", "name")
+    taken = admin.post("/teams", {"name": "Billing", "topics": ["payments"]})
+    assert (taken.status_code, taken.json()["code"], taken.json()["field"]) == (409, "conflict", "topics")
+    stranger = admin.post("/teams", {"name": "Billing", "members": ["nobody"]})
+    assert (stranger.status_code, stranger.json()["code"], stranger.json()["field"]) == (
+        422,
+        "invalid_request",
+        "members",
+    )
+    no_topic = admin.post("/teams", {"name": "Billing", "topics": ["astrology"]})
+    assert (no_topic.status_code, no_topic.json()["field"]) == (422, "topics")
+    not_a_list = admin.post("/teams", {"name": "Billing", "members": "alice"})
+    assert (not_a_list.status_code, not_a_list.json()["field"]) == (422, "body.members")
+    assert not Team.objects.filter(name="Billing").exists()
+
+    refused = read.post("/teams", {"name": "Billing"})
+    assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_scope")
+    assert api_client("write").delete(f"/teams/{team['id']}").status_code == 403
+    assert read.patch(f"/teams/{team['id']}", {"name": "x"}).status_code == 403
+
+    # A conversation waiting in the team's queue waits in everyone's once the team is gone.
+    conversation = services.conversation_start()
+    Conversation.objects.filter(pk=conversation.pk).update(team_id=team["id"])
+    assert admin.delete(f"/teams/{team['id']}").status_code == 204
+    assert refreshed(conversation).team is None
+    assert next(t for t in read.get("/topics").json()["items"] if t["name"] == "payments")["team"] is None
+    gone = read.get(f"/teams/{team['id']}")
+    assert (gone.status_code, gone.json()["code"]) == (404, "not_found")
+    assert admin.patch(f"/teams/{team['id']}", {"name": "x"}).status_code == 404
+    assert admin.delete(f"/teams/{team['id']}").status_code == 404

@@ -122,7 +122,9 @@ MATRIX: dict[str, dict[str, str]] = {
     "api/v1/articles": cells(UNAUTHORIZED),
     "api/v1/articles/<int:article_id>": cells(UNAUTHORIZED),
     "api/v1/topics": cells(UNAUTHORIZED),
+    "api/v1/topics/<int:topic_id>": cells(UNAUTHORIZED),
     "api/v1/teams": cells(UNAUTHORIZED),
+    "api/v1/teams/<int:team_id>": cells(UNAUTHORIZED),
     "api/v1/agents": cells(UNAUTHORIZED),
     "api/v1/reports/metrics": cells(UNAUTHORIZED),
     "api/v1/reports/conversations.csv": cells(UNAUTHORIZED),
@@ -204,6 +206,8 @@ class World:
         url = url.replace("<int:delivery_id>", str(self.objects["webhooks/delivery"].pk))
         url = url.replace("<public_id>", str(self.a.public_id)).replace("<path:rest>", "no-such-thing")
         url = url.replace("<int:article_id>", str(self.objects["knowledge/article"].pk))
+        url = url.replace("<int:topic_id>", str(self.objects["knowledge/topic"].pk))
+        url = url.replace("<int:team_id>", str(self.objects["conversations/team"].pk))
         url = url.replace("<int:token_id>", str(self.objects["api/token"].pk))
         url = url.replace("<str:language>", "zh-CN")
         if "<path:object_id>" in url or "<id>" in url:
