@@ -319,8 +319,12 @@ if min(WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_BASE_S, WEBHOOK_DISABLE_AFTER_FAILURE
         "WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_BASE_S, WEBHOOK_DISABLE_AFTER_FAILURES and WEBHOOK_SWEEP_EVERY_S "
         "must be above 0"
     )
-if not 0 < WEBHOOK_TIMEOUT_S < CELERY_TASK_SOFT_TIME_LIMIT:
-    raise ImproperlyConfiguredEnv("WEBHOOK_TIMEOUT_S must be above 0 and below DRAFT_SOFT_TIME_LIMIT")
+if WEBHOOK_TIMEOUT_S <= 0:
+    raise ImproperlyConfiguredEnv("WEBHOOK_TIMEOUT_S must be above 0")
+# A delivery task's own limits (not the drafts' DRAFT_SOFT_TIME_LIMIT): connecting, sending and reading
+# may each take up to WEBHOOK_TIMEOUT_S.
+WEBHOOK_TASK_SOFT_TIME_LIMIT = 3 * WEBHOOK_TIMEOUT_S + 5
+WEBHOOK_TASK_TIME_LIMIT = WEBHOOK_TASK_SOFT_TIME_LIMIT + 10
 CELERY_BEAT_SCHEDULE["webhooks-requeue-due"] = {
     "task": "chatdesk.webhooks.tasks.webhooks_requeue_due",
     "schedule": WEBHOOK_SWEEP_EVERY_S,

@@ -1,4 +1,4 @@
-"""The API against the running desk (Daphne + a Celery worker): an external draft reaches an agent live
+"""The REST API against the running desk (Daphne + a Celery worker): an external draft reaches an agent live
 and the customer once approved, and knowledge-base changes reach the next draft of a running worker."""
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from chatdesk.api.tokens import token_create
 from tests.conftest import PASSWORD
 from tests.live import Client, LiveStack, customer_connects, customer_says, is_type, login_session
 
+# A top-level module like the other live tests: the suite's live stack starts with the first test that
+# needs it, and its worker must not be running while tests/conversations expects no worker.
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
