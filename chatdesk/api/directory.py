@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from django.contrib.auth.models import User
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Path, Query, Router, Status
@@ -25,10 +23,9 @@ from chatdesk.api.schemas import (
     TopicPage,
     TopicPatch,
 )
-from chatdesk.conversations import teams
+from chatdesk.conversations import selectors, teams
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import Team
-from chatdesk.conversations.selectors import AGENT_GROUPS
 from chatdesk.knowledge.models import Topic
 
 router = Router(tags=["topics, teams and agents"])
@@ -139,19 +136,13 @@ def team_delete(request: HttpRequest, team_id: TeamId) -> HttpResponse:
 @router.get("/agents", auth=READ, response={200: AgentPage, **ERRORS}, summary="List agents")
 def agent_list(request: HttpRequest, paging: Query[Paging]) -> dict[str, Any]:
     """Active agents and managers, by username."""
-    people = (
-        User.objects.filter(is_active=True)
-        .filter(Q(groups__name__in=AGENT_GROUPS) | Q(is_superuser=True))
-        .distinct()
-        .prefetch_related("groups", "teams")
-        .order_by("username")
-    )
+    people = selectors.agents_and_managers().prefetch_related("teams").order_by("username")
     count, rows = page(people, paging)
     items = [
         {
             "username": u.get_username(),
             "name": u.get_full_name(),
-            "is_manager": u.is_superuser or any(g.name == "managers" for g in u.groups.all()),
+            "is_manager": u.is_manager,  # type: ignore[attr-defined]  # annotated by the selector
             "teams": sorted(t.name for t in u.teams.all()),
         }
         for u in rows

@@ -9,7 +9,7 @@ from datetime import date
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils.translation import gettext, gettext_lazy
 
 from chatdesk.conversations import notices, presence
@@ -19,6 +19,7 @@ from chatdesk.drafting.base import Turn
 from chatdesk.knowledge.models import Topic
 
 AGENT_GROUPS = ("agents", "managers")
+MANAGERS = "managers"
 
 
 def user_is_agent(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -31,7 +32,19 @@ def user_is_agent(user: AbstractBaseUser | AnonymousUser) -> bool:
 def user_is_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
     if not isinstance(user, User) or not user.is_active:
         return False
-    return user.is_superuser or user.groups.filter(name="managers").exists()
+    return user.is_superuser or user.groups.filter(name=MANAGERS).exists()
+
+
+def agents_and_managers() -> QuerySet[User]:
+    """Every active user user_is_agent admits (superusers included), each with `is_manager` as
+    user_is_manager says, in one query."""
+    in_managers = User.groups.through.objects.filter(user=OuterRef("pk"), group__name=MANAGERS)
+    return (
+        User.objects.filter(is_active=True)
+        .filter(Q(groups__name__in=AGENT_GROUPS) | Q(is_superuser=True))
+        .distinct()
+        .annotate(is_manager=ExpressionWrapper(Q(is_superuser=True) | Q(Exists(in_managers)), BooleanField()))
+    )
 
 
 def agent_or_refuse(user: AbstractBaseUser | AnonymousUser) -> User:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import ProtectedError
 from django.utils.translation import gettext as _
 
+from chatdesk.conversations import selectors
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import Team, TeamTopic
-from chatdesk.conversations.selectors import AGENT_GROUPS
 from chatdesk.knowledge.models import Topic
 
 NAME_MAX = 80
@@ -133,11 +133,7 @@ def topic_delete(*, topic_id: int) -> None:
 
 def _members(usernames: list[str]) -> list[User]:
     wanted = set(usernames)
-    people = list(
-        User.objects.filter(username__in=wanted, is_active=True)
-        .filter(Q(groups__name__in=AGENT_GROUPS) | Q(is_superuser=True))
-        .distinct()
-    )
+    people = list(selectors.agents_and_managers().filter(username__in=wanted))
     missing = wanted - {u.get_username() for u in people}
     if missing:
         raise ServiceError(
