@@ -88,6 +88,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "csp",
+    "chatdesk",  # the rundesk command
+    "chatdesk.drafting",  # the finetune_generator command
     "chatdesk.knowledge",
     "chatdesk.conversations",
     "chatdesk.reports",
