@@ -7,7 +7,7 @@ OUT_DIR/clinc150_small_train.json                            10 per intent of tr
 OUT_DIR/clinc150_small_test.json                             4 per intent of val.json, 30 of its out-of-scope
 
 Then, once per encoder (docs/architecture.md, "Languages and the sentence encoder"):
-    SENTENCE_ENCODER=… SELECTOR_ENCODER=shared manage.py evaluate_drafts --format banking77 \\
+    SENTENCE_ENCODER=… CLASSIFIER_ENCODER=shared manage.py evaluate_drafts --format banking77 \\
         --train OUT_DIR/banking77_small_train.csv --test OUT_DIR/banking77_small_test.csv --json
 """
 

@@ -379,7 +379,7 @@ def main() -> int:
         CHAT_CONVERSATIONS_PER_HOUR_PER_ADDRESS="0",
         CHAT_RATE_LIMIT_MESSAGES="1000000",
         WS_FRAMES_PER_SOCKET="1000000",
-        SELECTOR_TRAIN_EVERY_S="0",
+        CLASSIFIER_TRAIN_EVERY_S="0",
     )
     env = run.env
     work = Path(tempfile.mkdtemp(prefix="chatdesk-live-"))

@@ -57,7 +57,7 @@ BENCHES = (
         "generation",
         "generation.py",
         ("--requests", "4", "--new-tokens", "8", "--rounds", "1"),
-        ("naive_tok_s", "batched_tok_s", "ratio", "identical"),
+        ("naive_tok_s", "batched_tok_s", "library_tok_s", "ratio", "batched_over_library", "identical"),
     ),
     Bench(
         "live_path",

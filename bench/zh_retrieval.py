@@ -3,7 +3,7 @@
     .venv/bin/python bench/zh_retrieval.py [--encoders all-minilm-l6-v2,multilingual-e5-small] [--questions F]
 
 The questions (bench/data/zh_questions.json) each name the Chinese demo article that answers them.
-Every question goes through the retrieval engine's own `select()` (no trained selector, as in the
+Every question goes through the retrieval engine's own `select()` (no trained classifier, as in the
 demo) against three knowledge bases built from chatdesk/knowledge/demo_articles.json the way
 drafting builds its index (each article keyed by its title and example questions, with its language):
 

@@ -249,17 +249,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{REDIS_PREFIX}:",
 }
 CELERY_TASK_IGNORE_RESULT = True
-# How often the topic selector is retrained on the approved history (0: never, only by command).
-SELECTOR_TRAIN_EVERY_S = envint("SELECTOR_TRAIN_EVERY_S", "86400")
-# Which sentence encoder the topic selector works on: "auto" fine-tunes a copy of the shared encoder
+# How often the topic classifier is retrained on the approved history (0: never, only by command).
+CLASSIFIER_TRAIN_EVERY_S = envint("CLASSIFIER_TRAIN_EVERY_S", "86400")
+# Which sentence encoder the topic classifier works on: "auto" fine-tunes a copy of the shared encoder
 # on the labelled messages at each training and keeps it if it scores better on the held-back
 # ones; "shared" never fine-tunes; "tuned" always uses the fine-tuned copy.
-SELECTOR_ENCODER = env("SELECTOR_ENCODER", "auto")
-if SELECTOR_ENCODER not in ("auto", "shared", "tuned"):
-    raise ImproperlyConfiguredEnv(f"SELECTOR_ENCODER must be auto, shared or tuned, not {SELECTOR_ENCODER!r}")
+CLASSIFIER_ENCODER = env("CLASSIFIER_ENCODER", "auto")
+if CLASSIFIER_ENCODER not in ("auto", "shared", "tuned"):
+    raise ImproperlyConfiguredEnv(f"CLASSIFIER_ENCODER must be auto, shared or tuned, not {CLASSIFIER_ENCODER!r}")
 # Fine-tuning stops after this long (it keeps what it learned) and is skipped below this many examples.
-SELECTOR_TUNE_BUDGET_S = envfloat("SELECTOR_TUNE_BUDGET_S", "360")
-SELECTOR_TUNE_MIN_EXAMPLES = envint("SELECTOR_TUNE_MIN_EXAMPLES", "200")
+CLASSIFIER_TUNE_BUDGET_S = envfloat("CLASSIFIER_TUNE_BUDGET_S", "360")
+CLASSIFIER_TUNE_MIN_EXAMPLES = envint("CLASSIFIER_TUNE_MIN_EXAMPLES", "200")
 # /readyz: each dependency check's time limit (seconds); how recently a worker must have been seen; how
 # often each worker says it is alive.
 READY_CHECK_TIMEOUT_S = envfloat("READY_CHECK_TIMEOUT_S", "1")
@@ -341,10 +341,10 @@ CELERY_BEAT_SCHEDULE["prune-reply-memory-changes"] = {
     "task": "chatdesk.knowledge.tasks.prune_reply_memory_changes",
     "schedule": 86400.0,
 }
-if SELECTOR_TRAIN_EVERY_S > 0:
-    CELERY_BEAT_SCHEDULE["train-selector"] = {
-        "task": "chatdesk.knowledge.tasks.train_selector",
-        "schedule": float(SELECTOR_TRAIN_EVERY_S),
+if CLASSIFIER_TRAIN_EVERY_S > 0:
+    CELERY_BEAT_SCHEDULE["train-classifier"] = {
+        "task": "chatdesk.knowledge.tasks.train_classifier",
+        "schedule": float(CLASSIFIER_TRAIN_EVERY_S),
     }
 
 # Drafting
@@ -361,8 +361,8 @@ if SENTENCE_ENCODER not in ("all-minilm-l6-v2", "multilingual-e5-small"):
     raise ImproperlyConfiguredEnv(
         f"SENTENCE_ENCODER must be all-minilm-l6-v2 or multilingual-e5-small, not {SENTENCE_ENCODER!r}"
     )
-if SENTENCE_ENCODER != "all-minilm-l6-v2" and SELECTOR_ENCODER == "tuned":
-    raise ImproperlyConfiguredEnv("SELECTOR_ENCODER=tuned needs the fine-tunable all-minilm-l6-v2 encoder")
+if SENTENCE_ENCODER != "all-minilm-l6-v2" and CLASSIFIER_ENCODER == "tuned":
+    raise ImproperlyConfiguredEnv("CLASSIFIER_ENCODER=tuned needs the fine-tunable all-minilm-l6-v2 encoder")
 # A knowledge passage written in another language than the customer's counts this much of its similarity.
 OTHER_LANGUAGE_WEIGHT = envfloat("OTHER_LANGUAGE_WEIGHT", "0.8")
 if not 0 <= OTHER_LANGUAGE_WEIGHT <= 1:

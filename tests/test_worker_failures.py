@@ -61,7 +61,7 @@ def desk(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveStack]:
         "DRAFT_FAIL_AFTER_S": str(FAIL_AFTER_S),
         "DRAFT_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
         "DRAFT_SWEEP_EVERY_S": "1",
-        "SELECTOR_TRAIN_EVERY_S": "0",
+        "CLASSIFIER_TRAIN_EVERY_S": "0",
     }
     os.environ["SCRIPTED_ENGINE_DIR"] = str(engine_dir)  # for pid_file() and warm_up_file() here
     pool = [*PREFORK, "--beat", "--schedule", str(engine_dir / "celerybeat-schedule")]

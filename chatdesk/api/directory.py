@@ -142,7 +142,7 @@ def agent_list(request: HttpRequest, paging: Query[Paging]) -> dict[str, Any]:
         {
             "username": u.get_username(),
             "name": u.get_full_name(),
-            "is_manager": u.is_manager,  # type: ignore[attr-defined]  # annotated by the selector
+            "is_manager": u.is_manager,  # type: ignore[attr-defined]  # annotated by selectors.agents_and_managers
             "teams": sorted(t.name for t in u.teams.all()),
         }
         for u in rows

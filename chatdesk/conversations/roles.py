@@ -11,7 +11,7 @@ MANAGER_MODELS = (
     "article",
     "topic",
     "approvedreply",
-    "selectorversion",
+    "classifierversion",
     "outofscopeexample",
     "escalationpolicy",
     "escalationthreshold",

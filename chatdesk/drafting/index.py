@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from chatdesk.drafting.classifier import EncodeFn, TopicClassifier
     from chatdesk.drafting.memory import ReplyMemory
-    from chatdesk.drafting.selector import EncodeFn, TopicSelector
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class Match:
 class KnowledgeIndex:
     """Passages and one unit vector per key text; search returns the best key of each passage.
 
-    `selector`, when the desk has trained one (train_selector), decides the topic first; when it
-    works on a fine-tuned encoder of its own, `selector_encode` gives a message's vector for it.
+    `classifier`, when the desk has trained one (train_classifier), decides the topic first; when it
+    works on a fine-tuned encoder of its own, `classifier_encode` gives a message's vector for it.
     `out_of_scope` are the desk's negative examples with one unit vector each (same encoder as the
     keys); `out_of_scope_margin` is the rule `out_of_scope_match` applies (docs/escalation.md).
     `other_language_weight` scales the similarity of a passage written in another language than the
@@ -69,9 +69,9 @@ class KnowledgeIndex:
         self,
         passages: list[Passage],
         key_vectors: np.ndarray,
-        selector: TopicSelector | None = None,
+        classifier: TopicClassifier | None = None,
         *,
-        selector_encode: EncodeFn | None = None,
+        classifier_encode: EncodeFn | None = None,
         out_of_scope: list[OutOfScopeKey] | None = None,
         out_of_scope_vectors: np.ndarray | None = None,
         out_of_scope_margin: float = 0.0,
@@ -87,8 +87,8 @@ class KnowledgeIndex:
         if self._out_of_scope_vectors.shape[0] != len(self.out_of_scope):
             raise ValueError("one vector per out-of-scope example is needed")
         self.out_of_scope_margin = out_of_scope_margin
-        self.selector = selector
-        self.selector_encode = selector_encode
+        self.classifier = classifier
+        self.classifier_encode = classifier_encode
         self._owners = np.array([i for i, p in enumerate(passages) for _ in p.keys], dtype=np.int64)
         self._keys = [key for p in passages for key in p.keys]
         if key_vectors.shape[0] != len(self._keys):

@@ -5,10 +5,10 @@ from django.http import HttpRequest
 from chatdesk.knowledge.models import (
     ApprovedReply,
     Article,
+    ClassifierVersion,
     EscalationPolicy,
     EscalationThreshold,
     OutOfScopeExample,
-    SelectorVersion,
     Topic,
 )
 
@@ -35,9 +35,9 @@ class ApprovedReplyAdmin(admin.ModelAdmin):
     readonly_fields = ("customer_text",)
 
 
-@admin.register(SelectorVersion)
-class SelectorVersionAdmin(admin.ModelAdmin):
-    """Read-only: versions come from train_selector; managers see which one drafts and how it scored."""
+@admin.register(ClassifierVersion)
+class ClassifierVersionAdmin(admin.ModelAdmin):
+    """Read-only: versions come from train_classifier; managers see which one drafts and how it scored."""
 
     list_display = (
         "pk",
@@ -53,22 +53,22 @@ class SelectorVersionAdmin(admin.ModelAdmin):
     fields = ("created_at", "is_active", "held_back_accuracy", "previous_accuracy", "examples", "topics", "meta")
     readonly_fields = fields
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[SelectorVersion]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ClassifierVersion]:
         # the arrays and encoder weights are megabytes per version: say whether there are weights, never load them
         has_encoder = ExpressionWrapper(Q(encoder__isnull=False), output_field=BooleanField())
         return super().get_queryset(request).defer("arrays", "encoder").annotate(has_encoder=has_encoder)
 
     @admin.display(boolean=True, description="fine-tuned encoder")
-    def fine_tuned_encoder(self, version: SelectorVersion) -> bool:
+    def fine_tuned_encoder(self, version: ClassifierVersion) -> bool:
         return bool(version.has_encoder)  # type: ignore[attr-defined]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: SelectorVersion | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ClassifierVersion | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: SelectorVersion | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ClassifierVersion | None = None) -> bool:
         return False
 
 

@@ -1,4 +1,4 @@
-"""Scoring topic selection on labelled intent data sets (BANKING77, CLINC150): loaders, metrics, thresholds.
+"""Scoring topic classification on labelled intent data sets (BANKING77, CLINC150): loaders, metrics, thresholds.
 
 Plain Python: `manage.py evaluate_drafts` feeds it the desk's own selection results.
 """

@@ -135,8 +135,8 @@ class Embedding(models.Model):
         return self.key
 
 
-class SelectorVersion(models.Model):
-    """A topic selector trained on the approved history (train_selector). Drafting uses the active one.
+class ClassifierVersion(models.Model):
+    """A topic classifier trained on the approved history (train_classifier). Drafting uses the active one.
 
     A new version becomes active only if its score on the held-back examples is not worse than the
     active version's on the same examples.
@@ -152,8 +152,8 @@ class SelectorVersion(models.Model):
         blank=True,
         help_text="The active version's (or plain nearest-neighbour's) score on the same examples.",
     )
-    arrays = models.BinaryField(help_text="The selector's numpy arrays (.npz).")
-    meta = models.JSONField(help_text="The selector's parameters, topics and fitting details.")
+    arrays = models.BinaryField(help_text="The classifier's numpy arrays (.npz).")
+    meta = models.JSONField(help_text="The classifier's parameters, topics and fitting details.")
     encoder = models.BinaryField(
         null=True,
         blank=True,
@@ -165,12 +165,12 @@ class SelectorVersion(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_selector"
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_classifier"
             )
         ]
 
     def __str__(self) -> str:
-        return f"Selector v{self.pk} ({self.held_back_accuracy:.1%}{', active' if self.is_active else ''})"
+        return f"Classifier v{self.pk} ({self.held_back_accuracy:.1%}{', active' if self.is_active else ''})"
 
 
 class OutOfScopeExample(models.Model):

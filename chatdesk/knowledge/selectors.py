@@ -1,4 +1,4 @@
-"""Reads for the knowledge pages (the learned topic classifier lives in selection.py)."""
+"""Reads for the knowledge pages (the learned topic classifier lives in classification.py)."""
 
 from __future__ import annotations
 

@@ -28,21 +28,21 @@ from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Draft, Message
 from chatdesk.drafting import encoder
 from chatdesk.drafting.base import Source
+from chatdesk.drafting.classifier import ProgressCallback
 from chatdesk.drafting.index import KnowledgeIndex, OutOfScopeKey, Passage
-from chatdesk.drafting.selector import ProgressCallback
+from chatdesk.knowledge.classification import active_classifier, classifier_train, labelled_examples
 from chatdesk.knowledge.evaluation import Outcome, threshold_product
 from chatdesk.knowledge.memory import reply_memory_current
 from chatdesk.knowledge.models import (
     ApprovedReply,
     Article,
+    ClassifierVersion,
     Embedding,
     EscalationPolicy,
     EscalationThreshold,
     OutOfScopeExample,
-    SelectorVersion,
     Topic,
 )
-from chatdesk.knowledge.selection import active_selector, labelled_examples, selector_train
 
 DEMO_ARTICLES = Path(__file__).with_name("demo_articles.json")
 
@@ -74,9 +74,9 @@ def _knowledge_version() -> tuple[object, ...]:
     # The reply memory is not in it: it grows without bound and is kept up to date change by change
     # (knowledge/memory.py). These tables stay small.
     articles = Article.objects.filter(is_published=True).aggregate(n=Count("id"), t=Max("updated_at"))
-    selector = SelectorVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
+    classifier = ClassifierVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
     out_of_scope = OutOfScopeExample.objects.aggregate(n=Count("id"), t=Max("updated_at"))
-    return (encoder.name(), articles["n"], articles["t"], selector, out_of_scope["n"], out_of_scope["t"])
+    return (encoder.name(), articles["n"], articles["t"], classifier, out_of_scope["n"], out_of_scope["t"])
 
 
 def knowledge_passages() -> list[Passage]:
@@ -113,7 +113,7 @@ def out_of_scope_keys(examples: QuerySet[OutOfScopeExample] | None = None) -> li
 
 
 def knowledge_index_current() -> KnowledgeIndex:
-    """The index for what is in the database now: rebuilt only when articles, the active selector, the
+    """The index for what is in the database now: rebuilt only when articles, the active classifier, the
     out-of-scope examples or the encoder changed (texts encoded before come from the Embedding cache); the
     reply memory in it is brought up to date change by change (knowledge/memory.py), never rebuilt."""
     version = _knowledge_version()
@@ -125,12 +125,12 @@ def knowledge_index_current() -> KnowledgeIndex:
             passages = knowledge_passages()
             vectors = embeddings_for([key for p in passages for key in p.keys])
             out_of_scope = out_of_scope_keys()
-            _selector_id, selector, selector_encode = active_selector()
+            _classifier_id, classifier, classifier_encode = active_classifier()
             index = KnowledgeIndex(
                 passages,
                 vectors,
-                selector,
-                selector_encode=selector_encode,
+                classifier,
+                classifier_encode=classifier_encode,
                 out_of_scope=out_of_scope,
                 out_of_scope_vectors=embeddings_for([key.text for key in out_of_scope]),
                 out_of_scope_margin=settings.OUT_OF_SCOPE_MARGIN,
@@ -224,10 +224,10 @@ def knowledge_seed_demo() -> int:
     return created
 
 
-def selector_train_on_history(*, callback: ProgressCallback | None = None) -> SelectorVersion:
-    """train_selector: fit a new selector version on the approved history (see selection.selector_train)."""
+def classifier_train_on_history(*, callback: ProgressCallback | None = None) -> ClassifierVersion:
+    """train_classifier: fit a new classifier version on the approved history (see classification.classifier_train)."""
     texts, topics = labelled_examples()
-    return selector_train(texts=texts, vectors=embeddings_for(texts), topics=topics, callback=callback)
+    return classifier_train(texts=texts, vectors=embeddings_for(texts), topics=topics, callback=callback)
 
 
 # -- "we don't answer this" ------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Celery interface to learning: periodic training of the topic selector, calibration of escalation, and
+"""Celery interface to learning: periodic training of the topic classifier, calibration of escalation, and
 pruning the reply memory's change log."""
 
 from __future__ import annotations
@@ -9,27 +9,27 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
+from chatdesk.knowledge.classification import TrainingError
 from chatdesk.knowledge.memory import reply_memory_changes_prune
-from chatdesk.knowledge.selection import TrainingError
-from chatdesk.knowledge.services import escalation_calibrate, selector_train_on_history
+from chatdesk.knowledge.services import classifier_train_on_history, escalation_calibrate
 
 log = logging.getLogger(__name__)
 
 
-# Training may fine-tune the encoder for SELECTOR_TUNE_BUDGET_S, then encode and fit: far past the
+# Training may fine-tune the encoder for CLASSIFIER_TUNE_BUDGET_S, then encode and fit: far past the
 # drafts' time limits, which are the workers' defaults.
-TRAINING_LIMIT_S = settings.SELECTOR_TUNE_BUDGET_S + 900
+TRAINING_LIMIT_S = settings.CLASSIFIER_TUNE_BUDGET_S + 900
 
 
 @shared_task(
-    name="chatdesk.knowledge.tasks.train_selector", soft_time_limit=TRAINING_LIMIT_S, time_limit=TRAINING_LIMIT_S + 60
+    name="chatdesk.knowledge.tasks.train_classifier", soft_time_limit=TRAINING_LIMIT_S, time_limit=TRAINING_LIMIT_S + 60
 )
-def train_selector() -> int | None:
-    """Periodic (celery beat, SELECTOR_TRAIN_EVERY_S): train a selector version; returns its id."""
+def train_classifier() -> int | None:
+    """Periodic (celery beat, CLASSIFIER_TRAIN_EVERY_S): train a classifier version; returns its id."""
     try:
-        return selector_train_on_history().pk
+        return classifier_train_on_history().pk
     except TrainingError as error:
-        log.info("selector not trained: %s", error)
+        log.info("classifier not trained: %s", error)
         return None
 
 

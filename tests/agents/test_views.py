@@ -8,7 +8,7 @@ from django.test import Client
 
 from chatdesk.conversations import services
 from chatdesk.conversations.models import Conversation
-from chatdesk.knowledge.models import SelectorVersion
+from chatdesk.knowledge.models import ClassifierVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -77,19 +77,19 @@ def test_managers_can_edit_the_knowledge_base_in_the_admin(manager: User, knowle
 def test_a_migrated_database_has_the_agent_and_manager_roles_without_demo_data() -> None:
     assert Group.objects.filter(name="agents").exists()
     managers = Group.objects.get(name="managers").permissions.values_list("codename", flat=True)
-    assert {"change_article", "change_topic", "view_selectorversion", "add_user"} <= set(managers)
+    assert {"change_article", "change_topic", "view_classifierversion", "add_user"} <= set(managers)
 
 
-def test_managers_see_the_selector_versions_training_made_but_cannot_change_them(manager: User) -> None:
+def test_managers_see_the_classifier_versions_training_made_but_cannot_change_them(manager: User) -> None:
     manager.is_staff = True
     manager.save()
-    version = SelectorVersion.objects.create(
+    version = ClassifierVersion.objects.create(
         examples=120, topics=4, held_back_accuracy=0.9321, previous_accuracy=0.9, arrays=b"x", meta={}, is_active=True
     )
     client = signed_in(manager)
-    listing = client.get("/admin/knowledge/selectorversion/").content.decode()
+    listing = client.get("/admin/knowledge/classifierversion/").content.decode()
     assert "0.9321" in listing
-    assert client.get(f"/admin/knowledge/selectorversion/{version.pk}/change/").status_code == 200  # view only
-    assert client.get("/admin/knowledge/selectorversion/add/").status_code == 403
-    assert client.post(f"/admin/knowledge/selectorversion/{version.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert SelectorVersion.objects.filter(pk=version.pk, is_active=True).exists()
+    assert client.get(f"/admin/knowledge/classifierversion/{version.pk}/change/").status_code == 200  # view only
+    assert client.get("/admin/knowledge/classifierversion/add/").status_code == 403
+    assert client.post(f"/admin/knowledge/classifierversion/{version.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert ClassifierVersion.objects.filter(pk=version.pk, is_active=True).exists()

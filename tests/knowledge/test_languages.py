@@ -13,8 +13,8 @@ from chatdesk.conversations.models import Conversation
 from chatdesk.drafting import encoder
 from chatdesk.drafting.engines.retrieval import select
 from chatdesk.drafting.index import KnowledgeIndex, Passage
-from chatdesk.knowledge.models import Article, SelectorVersion, Topic
-from chatdesk.knowledge.services import embedding_key, knowledge_index_current, selector_train_on_history
+from chatdesk.knowledge.models import Article, ClassifierVersion, Topic
+from chatdesk.knowledge.services import classifier_train_on_history, embedding_key, knowledge_index_current
 from tests.conftest import draft_now, refreshed, say
 
 QUESTIONS = Path(__file__).resolve().parents[2] / "bench" / "data" / "zh_questions.json"
@@ -142,13 +142,13 @@ class TestMultilingualEncoder:
         assert draft_now(conversation).sources[0]["title"] == "查看订单状态"
 
     @pytest.mark.django_db
-    def test_a_selector_trained_on_another_encoder_is_not_used_and_none_is_fine_tuned(
+    def test_a_classifier_trained_on_another_encoder_is_not_used_and_none_is_fine_tuned(
         self, knowledge: None, settings: Any
     ) -> None:
-        settings.SELECTOR_TUNE_MIN_EXAMPLES = 1  # "auto" would fine-tune the default encoder here
-        version = selector_train_on_history()
+        settings.CLASSIFIER_TUNE_MIN_EXAMPLES = 1  # "auto" would fine-tune the default encoder here
+        version = classifier_train_on_history()
         assert version.is_active and version.encoder is None
-        assert knowledge_index_current().selector is not None
+        assert knowledge_index_current().classifier is not None
         settings.SENTENCE_ENCODER = "all-minilm-l6-v2"
-        assert SelectorVersion.objects.get(is_active=True) == version
-        assert knowledge_index_current().selector is None
+        assert ClassifierVersion.objects.get(is_active=True) == version
+        assert knowledge_index_current().classifier is None

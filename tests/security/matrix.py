@@ -25,10 +25,10 @@ from chatdesk.conversations.tokens import conversation_token
 from chatdesk.knowledge.models import (
     ApprovedReply,
     Article,
+    ClassifierVersion,
     EscalationPolicy,
     EscalationThreshold,
     OutOfScopeExample,
-    SelectorVersion,
     Topic,
 )
 from chatdesk.knowledge.services import knowledge_seed_demo
@@ -144,7 +144,7 @@ MATRIX: dict[str, dict[str, str]] = {
     **model_routes("knowledge/topic", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("knowledge/article", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("knowledge/approvedreply", add=MANAGED, change=MANAGED, delete=MANAGED),
-    **model_routes("knowledge/selectorversion", add=NOBODY, change=STAFF_ONLY, delete=NOBODY),
+    **model_routes("knowledge/classifierversion", add=NOBODY, change=STAFF_ONLY, delete=NOBODY),
     **model_routes("knowledge/outofscopeexample", add=MANAGED, change=MANAGED, delete=MANAGED),
     **model_routes("knowledge/escalationpolicy", add=NOBODY, change=MANAGED, delete=MANAGED),  # one row, exists
     **model_routes("knowledge/escalationthreshold", add=NOBODY, change=STAFF_ONLY, delete=NOBODY),
@@ -248,7 +248,7 @@ def build_world() -> World:
         "knowledge/topic": topic,
         "knowledge/article": Article.objects.first(),
         "knowledge/approvedreply": ApprovedReply.objects.create(customer_text="hi", reply_text="hello", topic=topic),
-        "knowledge/selectorversion": SelectorVersion.objects.create(
+        "knowledge/classifierversion": ClassifierVersion.objects.create(
             examples=0, topics=0, held_back_accuracy=0.0, arrays=b"", meta={}
         ),
         "knowledge/outofscopeexample": OutOfScopeExample.objects.create(text="can i pay with bitcoin", source="import"),

@@ -23,9 +23,9 @@ class Choice:
 
 
 def selection_vectors(index: KnowledgeIndex, texts: list[str], vectors: np.ndarray) -> np.ndarray:
-    """The messages' vectors for the index's selector: from its own fine-tuned encoder when it has
+    """The messages' vectors for the index's classifier: from its own fine-tuned encoder when it has
     one, else the shared encoder's `vectors`."""
-    return vectors if index.selector_encode is None else index.selector_encode(texts)
+    return vectors if index.classifier_encode is None else index.classifier_encode(texts)
 
 
 def select(
@@ -39,11 +39,11 @@ def select(
 ) -> Choice:
     """Choose for one message vector. The desk's one selection rule, used by drafting and evaluate_drafts.
 
-    `selection_query` is the message's vector for the selector (`selection_vectors`) when the
-    selector has an encoder of its own; passages are always searched with `query`.
+    `selection_query` is the message's vector for the classifier (`selection_vectors`) when the
+    classifier has an encoder of its own; passages are always searched with `query`.
 
-    Without a trained selector: the passage whose closest key is most similar (times its weight); the
-    confidence is that similarity. With one: the selector's topic and calibrated confidence (times the
+    Without a trained classifier: the passage whose closest key is most similar (times its weight); the
+    confidence is that similarity. With one: the classifier's topic and calibrated confidence (times the
     chosen passage's weight), and the best passage of that topic (or overall, if the topic has none).
     `avoid` lists passage ids an agent rejected for this message. `language`, the customer's, prefers
     passages written in it (KnowledgeIndex.search); a passage in another language counts for less in
@@ -52,20 +52,20 @@ def select(
     matches = index.search(query, limit=limit, exclude=avoid, language=language)
     if not matches:
         raise EngineError("the knowledge base is empty")
-    if index.selector is None or not index.selector.fitted:
+    if index.classifier is None or not index.classifier.fitted:
         best = matches[0]
         return Choice(topic=best.passage.topic, confidence=_unit_interval(best.score), matches=matches)
-    if index.selector_encode is not None and selection_query is None:
-        raise ValueError("this selector works on its own encoder: pass selection_query")
+    if index.classifier_encode is not None and selection_query is None:
+        raise ValueError("this classifier works on its own encoder: pass selection_query")
     vector = query if selection_query is None else selection_query
-    selection = index.selector.predict(vector[np.newaxis, :], top_k=1)[0]
-    in_topic = index.search(query, limit=1, topic=selection.topic, exclude=avoid, language=language)
+    prediction = index.classifier.predict(vector[np.newaxis, :], top_k=1)[0]
+    in_topic = index.search(query, limit=1, topic=prediction.topic, exclude=avoid, language=language)
     chosen = in_topic[0] if in_topic else matches[0]
     others = [m for m in matches if m.passage.id != chosen.passage.id]
     return Choice(
-        topic=selection.topic,
+        topic=prediction.topic,
         confidence=_unit_interval(
-            selection.confidence * chosen.passage.weight * index.language_weight(chosen.passage, language)
+            prediction.confidence * chosen.passage.weight * index.language_weight(chosen.passage, language)
         ),
         matches=[chosen, *others][:limit],
     )

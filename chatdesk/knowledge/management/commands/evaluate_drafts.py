@@ -1,4 +1,4 @@
-"""Measure topic selection and escalation on a labelled intent data set, with the desk's own code."""
+"""Measure topic classification and escalation on a labelled intent data set, with the desk's own code."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from django.db import transaction
 from chatdesk.drafting import encoder
 from chatdesk.drafting.engines.retrieval import select, selection_vectors
 from chatdesk.drafting.index import KnowledgeIndex, OutOfScopeKey, Passage
+from chatdesk.knowledge.classification import TrainingError, classifier_learn
 from chatdesk.knowledge.evaluation import (
     LOADERS,
     OUT_OF_SCOPE,
@@ -29,7 +30,6 @@ from chatdesk.knowledge.evaluation import (
     threshold_product,
 )
 from chatdesk.knowledge.models import OutOfScopeExample
-from chatdesk.knowledge.selection import TrainingError, selector_learn
 from chatdesk.knowledge.services import embeddings_for, out_of_scope_import, out_of_scope_keys
 
 ENCODE_BATCH = 256
@@ -122,7 +122,7 @@ class Command(BaseCommand):
             for i, (e, t) in enumerate(zip(train, topics, strict=True))
         ]
         try:
-            learned = selector_learn(
+            learned = classifier_learn(
                 texts,
                 vectors,
                 topics,
@@ -139,8 +139,8 @@ class Command(BaseCommand):
         index = KnowledgeIndex(
             passages,
             vectors,
-            learned.selector,
-            selector_encode=learned.encode,
+            learned.classifier,
+            classifier_encode=learned.encode,
             out_of_scope=out_of_scope,
             out_of_scope_vectors=out_of_scope_vectors,
             out_of_scope_margin=settings.OUT_OF_SCOPE_MARGIN,

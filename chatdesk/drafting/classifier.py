@@ -1,8 +1,8 @@
-"""Topic selection: which topic a customer message belongs to, and how sure the desk may be.
+"""Topic classification: which topic a customer message belongs to, and how sure the desk may be.
 
-The selector learns from past approved customer messages (and knowledge-base example questions),
+The classifier learns from past approved customer messages (and knowledge-base example questions),
 each labelled with a topic. It works on sentence vectors (the app's encoder, or an encoder
-fine-tuned by `tune_encoder`), so the selector itself is plain numpy and independent of Django;
+fine-tuned by `tune_encoder`), so the classifier itself is plain numpy and independent of Django;
 only the encoder functions at the end (loading, encoding, tuning) need torch and sentence-transformers,
 imported lazily; `drafting.encoder` loads the shared encoder through them.
 
@@ -20,7 +20,7 @@ each standardised over the training messages. The map is a logistic curve fitted
 slice to the event "the selected topic was right", so on messages like the training ones it reads
 as the probability that the topic is right. Messages unlike every training message (out of scope)
 get low values even when the head is sure among its own topics; that is why the similarity term is
-there. (A selector fitted on too few messages to hold any out, under about 70, uses the cosine
+there. (A classifier fitted on too few messages to hold any out, under about 70, uses the cosine
 similarity to the closest training message instead; info["calibrated"] says which.) The held-out
 slice has no out-of-scope messages, so the confidence of an out-of-scope message
 is not a calibrated probability: choose the threshold on labelled validation messages of the desk
@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 
-ARTEFACT_FORMAT = "chatdesk-topic-selector"
+ARTEFACT_FORMAT = "chatdesk-topic-classifier"
 ARTEFACT_VERSION = 1
-ARRAYS_FILE = "selector.npz"
-META_FILE = "selector.json"
+ARRAYS_FILE = "classifier.npz"
+META_FILE = "classifier.json"
 ENCODER_DIR = "encoder"
 
 KNN_WEIGHTS = (0.0, 0.15, 0.3, 0.5, 0.7)
@@ -57,8 +57,8 @@ EncodeFn = Callable[[list[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
-class Selection:
-    """One message's selection: topic, confidence in [0, 1], and the best topics after it.
+class TopicPrediction:
+    """One message's prediction: topic, confidence in [0, 1], and the best topics after it.
 
     probability is the head's (temperature-scaled) share for the topic; similarity is the cosine
     similarity between the message and the closest training message of any topic.
@@ -98,13 +98,13 @@ def _stratified_holdout(y: np.ndarray, fraction: float, rng: np.random.Generator
     return mask
 
 
-class TopicSelector:
+class TopicClassifier:
     """Selects a topic for each message vector; fit once, predict many times, save and load.
 
     Contract:
     * fit(vectors, topics): vectors are one row per training message (any float array; rows are
       normalised to unit length), topics one label per row, at least two distinct topics.
-    * predict(vectors, top_k): one `Selection` per row, in order. Predictions for a row do not
+    * predict(vectors, top_k): one `TopicPrediction` per row, in order. Predictions for a row do not
       depend on the other rows of the batch (up to float rounding, ~1e-7).
     * Same inputs, same order and same seed give the same artefact and the same predictions.
     * Query vectors must come from the same encoder as the training vectors; when the encoder was
@@ -152,7 +152,7 @@ class TopicSelector:
 
     def fit(
         self, vectors: np.ndarray, topics: Sequence[str], *, callback: ProgressCallback | None = None
-    ) -> TopicSelector:
+    ) -> TopicClassifier:
         """Learn from labelled message vectors. Returns self.
 
         Steps (reported through callback(step, total, message)): fit the head on all but a held-out
@@ -227,7 +227,7 @@ class TopicSelector:
         encode: EncodeFn,
         *,
         callback: ProgressCallback | None = None,
-    ) -> TopicSelector:
+    ) -> TopicClassifier:
         """fit() on encode(texts); encode returns one unit vector per text."""
         return self.fit(encode(list(texts)), topics, callback=callback)
 
@@ -315,10 +315,10 @@ class TopicSelector:
 
     # -------------------------------------------------------------- predicting
 
-    def predict(self, vectors: np.ndarray, *, top_k: int = 3) -> list[Selection]:
-        """One Selection per row of vectors (see Selection and the module docstring for confidence)."""
+    def predict(self, vectors: np.ndarray, *, top_k: int = 3) -> list[TopicPrediction]:
+        """One TopicPrediction per row of vectors (see TopicPrediction and the module docstring for confidence)."""
         if not self.fitted:
-            raise RuntimeError("the selector is not fitted")
+            raise RuntimeError("the classifier is not fitted")
         q = _unit(vectors)
         if len(q) == 0:
             return []
@@ -336,7 +336,7 @@ class TopicSelector:
         for i in range(len(q)):
             best = int(order[i, 0])
             out.append(
-                Selection(
+                TopicPrediction(
                     topic=self.topics[best],
                     confidence=float(np.clip(confidence[i], 0.0, 1.0)),
                     probability=float(probs[i, best]),
@@ -346,20 +346,22 @@ class TopicSelector:
             )
         return out
 
-    def predict_texts(self, texts: Sequence[str], encode: EncodeFn | None = None, *, top_k: int = 3) -> list[Selection]:
+    def predict_texts(
+        self, texts: Sequence[str], encode: EncodeFn | None = None, *, top_k: int = 3
+    ) -> list[TopicPrediction]:
         """predict() on encode(texts); without encode, the artefact's own tuned encoder is used."""
         if encode is None:
             if self.encoder_path is None:
-                raise ValueError("this selector has no encoder of its own; pass encode")
+                raise ValueError("this classifier has no encoder of its own; pass encode")
             encode = load_encoder(self.encoder_path)
         return self.predict(encode(list(texts)), top_k=top_k)
 
     # ------------------------------------------------------------- persistence
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the artefact directory: selector.npz, selector.json and, if any, the tuned encoder."""
+        """Write the artefact directory: classifier.npz, classifier.json and, if any, the tuned encoder."""
         if not self.fitted:
-            raise RuntimeError("the selector is not fitted")
+            raise RuntimeError("the classifier is not fitted")
         target = Path(path)
         target.mkdir(parents=True, exist_ok=True)
         np.savez(target / ARRAYS_FILE, allow_pickle=False, **self._arrays)
@@ -385,22 +387,22 @@ class TopicSelector:
         return target
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> TopicSelector:
+    def load(cls, path: str | os.PathLike[str]) -> TopicClassifier:
         """Read an artefact directory written by save(); refuses other formats and newer versions."""
         source = Path(path)
         meta = json.loads((source / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != ARTEFACT_FORMAT:
-            raise ValueError(f"{source} is not a topic-selector artefact")
+            raise ValueError(f"{source} is not a topic-classifier artefact")
         if int(meta.get("version", 0)) > ARTEFACT_VERSION:
             raise ValueError(f"artefact version {meta['version']} is newer than this code ({ARTEFACT_VERSION})")
-        selector = cls(**meta["params"])
+        classifier = cls(**meta["params"])
         with np.load(source / ARRAYS_FILE) as data:
-            selector._arrays = {name: data[name] for name in data.files}
-        selector.topics = list(meta["topics"])
-        selector.info = dict(meta.get("info", {}))
+            classifier._arrays = {name: data[name] for name in data.files}
+        classifier.topics = list(meta["topics"])
+        classifier.info = dict(meta.get("info", {}))
         if meta.get("encoder"):
-            selector.encoder_path = str(source / meta["encoder"])
-        return selector
+            classifier.encoder_path = str(source / meta["encoder"])
+        return classifier
 
 
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:

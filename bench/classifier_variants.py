@@ -1,6 +1,6 @@
-"""Variants of topic selection that were tried against issue 4's unmet goals, measured side by side.
+"""Variants of topic classification that were tried against issue 4's unmet goals, measured side by side.
 
-    .venv/bin/python bench/selection_variants.py SPLITS [--data ../shared/data] [--only clinc|few-shot|full]
+    .venv/bin/python bench/classifier_variants.py SPLITS [--data ../shared/data] [--only clinc|few-shot|full]
 
 SPLITS is the folder bench/selection_splits.py writes. Each line prints one variant's figures; the
 desk's own method is marked "(the desk)". Minutes of CPU per part (each fine-tunes MiniLM); the
@@ -40,7 +40,13 @@ import django
 django.setup()
 
 from chatdesk.drafting import encoder  # noqa: E402
-from chatdesk.drafting.selector import TopicSelector, load_encoder, tune_encoder  # noqa: E402
+from chatdesk.drafting.classifier import TopicClassifier, load_encoder, tune_encoder  # noqa: E402
+from chatdesk.knowledge.classification import (  # noqa: E402
+    TUNED_KNN_WEIGHT,
+    classification_accuracy,
+    held_back_split,
+    split_held_back,
+)
 from chatdesk.knowledge.evaluation import (  # noqa: E402
     Example,
     Outcome,
@@ -49,12 +55,6 @@ from chatdesk.knowledge.evaluation import (  # noqa: E402
     score,
     threshold_larson,
     threshold_product,
-)
-from chatdesk.knowledge.selection import (  # noqa: E402
-    TUNED_KNN_WEIGHT,
-    held_back_split,
-    selection_accuracy,
-    split_held_back,
 )
 
 THREADS = os.cpu_count() or 1
@@ -79,8 +79,8 @@ def shared() -> Encode:
     return load_encoder(encoder.model_path(), threads=THREADS)
 
 
-def accuracy(selector: TopicSelector, vectors: np.ndarray, examples: Sequence[Example]) -> float:
-    return selection_accuracy(selector, vectors, [e.topic for e in examples])
+def accuracy(classifier: TopicClassifier, vectors: np.ndarray, examples: Sequence[Example]) -> float:
+    return classification_accuracy(classifier, vectors, [e.topic for e in examples])
 
 
 RESULTS: dict[str, str] = {}  # "part: variant" -> its figures, printed as JSON at the end
@@ -97,12 +97,12 @@ def clinc(splits: Path, data: Path) -> None:
     in_scope = [e for e in train if e.topic is not None]
     print(f"CLINC150: {len(in_scope)} in-scope and {len(train) - len(in_scope)} out-of-scope train texts")
 
-    def report(name: str, started: float, selector: TopicSelector, encode: Encode, penalty: float = 0.0) -> None:
+    def report(name: str, started: float, classifier: TopicClassifier, encode: Encode, penalty: float = 0.0) -> None:
         oos = encode([e.text for e in train if e.topic is None])
 
         def outcomes(examples: list[Example]) -> list[Outcome]:
             vectors = encode([e.text for e in examples])
-            selections = selector.predict(vectors, top_k=1)
+            selections = classifier.predict(vectors, top_k=1)
             confidence = np.array([s.confidence for s in selections])
             if penalty:  # lower it as the message is closer to an out-of-scope example than to any topic's
                 nearest = np.array([s.similarity for s in selections])
@@ -134,15 +134,15 @@ def clinc(splits: Path, data: Path) -> None:
         started = time.perf_counter()
         encode = tuned([e.text for e in in_scope], topics) if is_tuned else shared()
         knn = TUNED_KNN_WEIGHT if is_tuned else None
-        desk = TopicSelector(seed=0, knn_weight=knn).fit(encode([e.text for e in in_scope]), topics)
+        desk = TopicClassifier(seed=0, knn_weight=knn).fit(encode([e.text for e in in_scope]), topics)
         report(name, started, desk, encode)
         report(f"{name} + out-of-scope similarity penalty", started, desk, encode, penalty=10.0)
-        extra = TopicSelector(seed=0, knn_weight=knn).fit(encode([e.text for e in train]), with_oos)
+        extra = TopicClassifier(seed=0, knn_weight=knn).fit(encode([e.text for e in train]), with_oos)
         report(f"{name} + out-of-scope examples as a topic", started, extra, encode)
     started = time.perf_counter()
     encode = tuned([e.text for e in train], with_oos)
-    selector = TopicSelector(seed=0, knn_weight=TUNED_KNN_WEIGHT).fit(encode([e.text for e in train]), with_oos)
-    report("encoder and selector tuned with out-of-scope as a topic", started, selector, encode)
+    classifier = TopicClassifier(seed=0, knn_weight=TUNED_KNN_WEIGHT).fit(encode([e.text for e in train]), with_oos)
+    report("encoder and classifier tuned with out-of-scope as a topic", started, classifier, encode)
 
 
 def banking(splits: Path, data: Path, train_file: str, few_shot: bool) -> None:
@@ -152,12 +152,12 @@ def banking(splits: Path, data: Path, train_file: str, few_shot: bool) -> None:
     held = held_back_split(topics)
 
     def report(name: str, started: float, encode: Encode) -> None:
-        selector = TopicSelector(seed=0, knn_weight=TUNED_KNN_WEIGHT).fit(encode(texts), topics)
-        line(name, started, f"accuracy {accuracy(selector, encode([e.text for e in test]), test):.2%}")
+        classifier = TopicClassifier(seed=0, knn_weight=TUNED_KNN_WEIGHT).fit(encode(texts), topics)
+        line(name, started, f"accuracy {accuracy(classifier, encode([e.text for e in test]), test):.2%}")
 
     started = time.perf_counter()
     encode = shared()
-    plain = TopicSelector(seed=0).fit(encode(texts), topics)
+    plain = TopicClassifier(seed=0).fit(encode(texts), topics)
     line("shared encoder", started, f"accuracy {accuracy(plain, encode([e.text for e in test]), test):.2%}")
     started = time.perf_counter()
     desk = tuned(split_held_back(texts, held)[0], split_held_back(topics, held)[0])

@@ -1,4 +1,4 @@
-"""Training the topic selector on the approved history, and keeping the version drafting uses."""
+"""Training the topic classifier on the approved history, and keeping the version drafting uses."""
 
 from __future__ import annotations
 
@@ -14,21 +14,21 @@ from django.conf import settings
 from django.db import transaction
 
 from chatdesk.drafting import encoder
-from chatdesk.drafting.selector import (
+from chatdesk.drafting.classifier import (
     ARRAYS_FILE,
     META_FILE,
     EncodeFn,
     ProgressCallback,
-    TopicSelector,
+    TopicClassifier,
     encoder_changes,
     load_encoder_with_changes,
     tune_encoder,
 )
-from chatdesk.knowledge.models import ApprovedReply, Article, SelectorVersion
+from chatdesk.knowledge.models import ApprovedReply, Article, ClassifierVersion
 
 HELD_BACK = 0.2
 SEED = 0
-# A selector on a tuned encoder blends in neighbour votes at this fixed share: the held-out slice it
+# A classifier on a tuned encoder blends in neighbour votes at this fixed share: the held-out slice it
 # would otherwise choose the share on was seen by the encoder while it was tuned.
 TUNED_KNN_WEIGHT = 0.5
 SHARED_ENCODER_KEY = "shared_encoder"  # in a version's meta: the shared encoder it was trained with
@@ -41,27 +41,27 @@ class TrainingError(Exception):
 
 @dataclass(frozen=True)
 class Learned:
-    """A selector fitted on every example, and the encoder whose vectors it works on."""
+    """A classifier fitted on every example, and the encoder whose vectors it works on."""
 
-    selector: TopicSelector
-    encoder_changes: bytes | None  # the tuned encoder's weights (drafting.selector.encoder_changes); None: shared
+    classifier: TopicClassifier
+    encoder_changes: bytes | None  # the tuned encoder's weights (drafting.classifier.encoder_changes); None: shared
     encode: EncodeFn | None  # vectors for it; None: the shared encoder's
     held_back_accuracy: float  # of the same method fitted without the held-back examples
     held: np.ndarray  # which examples were held back
 
 
-def selector_fit(
+def classifier_fit(
     vectors: np.ndarray,
     topics: Sequence[str],
     callback: ProgressCallback | None = None,
     *,
     knn_weight: float | None = None,
-) -> TopicSelector:
-    """The desk's one way to fit a selector on vectors (see selector_learn)."""
-    return TopicSelector(seed=SEED, knn_weight=knn_weight).fit(vectors, topics, callback=callback)
+) -> TopicClassifier:
+    """The desk's one way to fit a classifier on vectors (see classifier_learn)."""
+    return TopicClassifier(seed=SEED, knn_weight=knn_weight).fit(vectors, topics, callback=callback)
 
 
-def selector_learn(
+def classifier_learn(
     texts: Sequence[str],
     vectors: np.ndarray,
     topics: Sequence[str],
@@ -69,11 +69,11 @@ def selector_learn(
     *,
     threads: int | None = None,
 ) -> Learned:
-    """The desk's one way to learn topic selection (train_selector and evaluate_drafts both use it).
+    """The desk's one way to learn topic classification (train_classifier and evaluate_drafts both use it).
 
-    Holds back a fifth of each topic's examples; fits a selector on the rest of the shared
-    encoder's `vectors` and, as SELECTOR_ENCODER says, another on a copy of the encoder fine-tuned
-    on the rest (tune_encoder, within SELECTOR_TUNE_BUDGET_S); keeps the one more accurate on the
+    Holds back a fifth of each topic's examples; fits a classifier on the rest of the shared
+    encoder's `vectors` and, as CLASSIFIER_ENCODER says, another on a copy of the encoder fine-tuned
+    on the rest (tune_encoder, within CLASSIFIER_TUNE_BUDGET_S); keeps the one more accurate on the
     held-back examples (the shared encoder on a tie) and refits it on every example.
     """
     if len(set(topics)) < 2:
@@ -84,24 +84,24 @@ def selector_learn(
         raise TrainingError("too few examples per topic to hold any back for scoring")
     train_topics, expected = split_held_back(labels, held)
 
-    def accuracy(selector: TopicSelector, space: np.ndarray) -> float:
-        return selection_accuracy(selector, space[held], expected)
+    def accuracy(classifier: TopicClassifier, space: np.ndarray) -> float:
+        return classification_accuracy(classifier, space[held], expected)
 
-    mode = settings.SELECTOR_ENCODER
+    mode = settings.CLASSIFIER_ENCODER
     candidates: list[tuple[Learned, np.ndarray]] = []  # each with the vectors it works on
     if mode != "tuned":
-        plain = selector_fit(vectors[~held], train_topics, callback)
+        plain = classifier_fit(vectors[~held], train_topics, callback)
         candidates.append((Learned(plain, None, None, accuracy(plain, vectors), held), vectors))
     tunable = encoder.fine_tunable()  # the multilingual encoder is never fine-tuned
-    if mode == "tuned" or (mode == "auto" and tunable and len(labels) >= settings.SELECTOR_TUNE_MIN_EXAMPLES):
+    if mode == "tuned" or (mode == "auto" and tunable and len(labels) >= settings.CLASSIFIER_TUNE_MIN_EXAMPLES):
         changes = encoder_tune(split_held_back(texts, held)[0], train_topics, callback, threads)
         encode = load_encoder_with_changes(encoder.model_path(), changes, threads=threads)
         space = encode(list(texts))
-        tuned = selector_fit(space[~held], train_topics, callback, knn_weight=TUNED_KNN_WEIGHT)
+        tuned = classifier_fit(space[~held], train_topics, callback, knn_weight=TUNED_KNN_WEIGHT)
         candidates.append((Learned(tuned, changes, encode, accuracy(tuned, space), held), space))
     best, space = max(candidates, key=lambda candidate: candidate[0].held_back_accuracy)  # the first on a tie
     knn_weight = TUNED_KNN_WEIGHT if best.encode is not None else None
-    final = selector_fit(space, labels, callback, knn_weight=knn_weight)
+    final = classifier_fit(space, labels, callback, knn_weight=knn_weight)
     return Learned(final, best.encoder_changes, best.encode, best.held_back_accuracy, held)
 
 
@@ -115,7 +115,7 @@ def encoder_tune(
             topics,
             encoder.model_path(),
             folder,
-            time_budget_s=settings.SELECTOR_TUNE_BUDGET_S,
+            time_budget_s=settings.CLASSIFIER_TUNE_BUDGET_S,
             threads=threads,
             callback=callback,
         )
@@ -154,9 +154,9 @@ def split_held_back(values: Sequence[str], held: np.ndarray) -> tuple[list[str],
     return [v for v, h in zip(values, held, strict=True) if not h], [v for v, h in zip(values, held, strict=True) if h]
 
 
-def selection_accuracy(selector: TopicSelector, vectors: np.ndarray, expected: Sequence[str | None]) -> float:
+def classification_accuracy(classifier: TopicClassifier, vectors: np.ndarray, expected: Sequence[str | None]) -> float:
     """The share of `vectors` whose selected topic is the expected one."""
-    return share_right([s.topic for s in selector.predict(vectors, top_k=1)], expected)
+    return share_right([s.topic for s in classifier.predict(vectors, top_k=1)], expected)
 
 
 def share_right(chosen: Sequence[str | None], expected: Sequence[str | None]) -> float:
@@ -164,22 +164,22 @@ def share_right(chosen: Sequence[str | None], expected: Sequence[str | None]) ->
 
 
 def nearest_neighbour_topics(train: np.ndarray, train_topics: Sequence[str], queries: np.ndarray) -> list[str]:
-    """What selection does without a trained selector: the topic of the most similar training example."""
+    """What selection does without a trained classifier: the topic of the most similar training example."""
     nearest = np.argmax(queries @ train.T, axis=1)
     return [train_topics[i] for i in nearest]
 
 
-def selector_to_row(selector: TopicSelector) -> tuple[bytes, dict[str, object]]:
+def classifier_to_row(classifier: TopicClassifier) -> tuple[bytes, dict[str, object]]:
     with tempfile.TemporaryDirectory() as folder:
-        selector.save(folder)
+        classifier.save(folder)
         return (Path(folder) / ARRAYS_FILE).read_bytes(), json.loads((Path(folder) / META_FILE).read_text())
 
 
-def selector_from_row(version: SelectorVersion) -> TopicSelector:
+def classifier_from_row(version: ClassifierVersion) -> TopicClassifier:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / ARRAYS_FILE).write_bytes(bytes(version.arrays))
         (Path(folder) / META_FILE).write_text(json.dumps(version.meta))
-        return TopicSelector.load(folder)
+        return TopicClassifier.load(folder)
 
 
 _encoders: dict[int, EncodeFn] = {}  # a tuned encoder per version, loaded once per process
@@ -190,7 +190,7 @@ def version_encoder(version_id: int) -> EncodeFn | None:
     """The encode function of a version's tuned encoder; None when it works on the shared encoder."""
     with _encoders_lock:
         if version_id not in _encoders:
-            changes = SelectorVersion.objects.filter(pk=version_id).values_list("encoder", flat=True).first()
+            changes = ClassifierVersion.objects.filter(pk=version_id).values_list("encoder", flat=True).first()
             if changes is None:
                 return None
             _encoders.clear()  # only the active version's is wanted
@@ -200,34 +200,34 @@ def version_encoder(version_id: int) -> EncodeFn | None:
         return _encoders[version_id]
 
 
-def active_selector() -> tuple[int | None, TopicSelector | None, EncodeFn | None]:
-    """The active version's id, selector, and encoder (None: the shared one); all None without an
+def active_classifier() -> tuple[int | None, TopicClassifier | None, EncodeFn | None]:
+    """The active version's id, classifier, and encoder (None: the shared one); all None without an
     active version, or when it was trained while another shared encoder (SENTENCE_ENCODER) was set."""
-    version = SelectorVersion.objects.filter(is_active=True).defer("encoder").first()
+    version = ClassifierVersion.objects.filter(is_active=True).defer("encoder").first()
     if version is None or version.meta.get(SHARED_ENCODER_KEY, encoder.ENCODER_NAME) != encoder.name():
         return None, None, None
-    return version.pk, selector_from_row(version), version_encoder(version.pk)
+    return version.pk, classifier_from_row(version), version_encoder(version.pk)
 
 
-def selector_train(
+def classifier_train(
     *, texts: Sequence[str], vectors: np.ndarray, topics: Sequence[str], callback: ProgressCallback | None = None
-) -> SelectorVersion:
-    """Learn a new version (selector_learn); it becomes active only if its held-back accuracy is not
+) -> ClassifierVersion:
+    """Learn a new version (classifier_learn); it becomes active only if its held-back accuracy is not
     worse than the active version's (or, with none active, plain nearest-neighbour selection's) on
     the same held-back examples."""
-    learned = selector_learn(texts, vectors, topics, callback)
+    learned = classifier_learn(texts, vectors, topics, callback)
     labels, held = list(topics), learned.held
     train_topics, expected = split_held_back(labels, held)
-    _active_id, active, active_encode = active_selector()
+    _active_id, active, active_encode = active_classifier()
     if active is not None:
         space = active_encode(split_held_back(texts, held)[1]) if active_encode is not None else vectors[held]
-        previous = selection_accuracy(active, space, expected)
+        previous = classification_accuracy(active, space, expected)
     else:
         previous = share_right(nearest_neighbour_topics(vectors[~held], train_topics, vectors[held]), expected)
-    arrays, meta = selector_to_row(learned.selector)
+    arrays, meta = classifier_to_row(learned.classifier)
     meta[SHARED_ENCODER_KEY] = encoder.name()
     with transaction.atomic():
-        version = SelectorVersion.objects.create(
+        version = ClassifierVersion.objects.create(
             examples=len(labels),
             topics=len(set(labels)),
             held_back_accuracy=learned.held_back_accuracy,
@@ -237,11 +237,11 @@ def selector_train(
             encoder=learned.encoder_changes,
         )
         if learned.held_back_accuracy >= previous:
-            SelectorVersion.objects.filter(is_active=True).update(is_active=False)
-            SelectorVersion.objects.filter(pk=version.pk).update(is_active=True)
+            ClassifierVersion.objects.filter(is_active=True).update(is_active=False)
+            ClassifierVersion.objects.filter(pk=version.pk).update(is_active=True)
             version.is_active = True
-        keep = SelectorVersion.objects.filter(encoder__isnull=False).values_list("pk", flat=True)[:KEEP_ENCODERS]
-        SelectorVersion.objects.filter(encoder__isnull=False, is_active=False).exclude(pk__in=list(keep)).update(
+        keep = ClassifierVersion.objects.filter(encoder__isnull=False).values_list("pk", flat=True)[:KEEP_ENCODERS]
+        ClassifierVersion.objects.filter(encoder__isnull=False, is_active=False).exclude(pk__in=list(keep)).update(
             encoder=None
         )
     return version

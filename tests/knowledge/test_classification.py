@@ -13,10 +13,10 @@ from django.core.management import CommandError, call_command
 
 from chatdesk.conversations.models import Conversation, Draft
 from chatdesk.conversations.services import draft_edit, draft_generate
-from chatdesk.knowledge import selection
-from chatdesk.knowledge.models import Article, SelectorVersion
-from chatdesk.knowledge.selection import TrainingError
-from chatdesk.knowledge.services import knowledge_index_current, selector_train_on_history
+from chatdesk.knowledge import classification
+from chatdesk.knowledge.classification import TrainingError
+from chatdesk.knowledge.models import Article, ClassifierVersion
+from chatdesk.knowledge.services import classifier_train_on_history, knowledge_index_current
 from tests.conftest import say
 
 pytestmark = pytest.mark.django_db
@@ -57,12 +57,12 @@ def test_evaluate_drafts_scores_banking77_files(tmp_path: Path) -> None:
     assert result["accuracy"] == 1.0
     assert (result["coverage"], result["threshold"], result["n"]) == (1.0, 0.0, 3)
     assert result["oos_recall"] is None
-    assert result["encoder"] == "shared"  # too few examples to fine-tune on (SELECTOR_TUNE_MIN_EXAMPLES)
+    assert result["encoder"] == "shared"  # too few examples to fine-tune on (CLASSIFIER_TUNE_MIN_EXAMPLES)
     assert result["sentence_encoder"] == "all-MiniLM-L6-v2"
 
 
 def test_evaluate_drafts_selects_on_a_fine_tuned_encoder_when_told(tmp_path: Path, settings: Any) -> None:
-    settings.SELECTOR_ENCODER = "tuned"
+    settings.CLASSIFIER_ENCODER = "tuned"
     train, test = banking77_files(tmp_path)
     result = evaluate("--format", "banking77", "--train", str(train), "--test", str(test))
     assert result["encoder"] == "fine-tuned"
@@ -105,8 +105,8 @@ def assert_a_password_question_drafts_the_account_answer(conversation: Conversat
     assert draft.sources[0]["title"] == "Resetting your password"
 
 
-def test_train_selector_stores_a_version_and_drafting_uses_it(knowledge: None, conversation: Conversation) -> None:
-    version = selector_train_on_history()
+def test_train_classifier_stores_a_version_and_drafting_uses_it(knowledge: None, conversation: Conversation) -> None:
+    version = classifier_train_on_history()
     assert version.is_active
     assert version.topics >= 7 and version.examples > 200
     assert version.held_back_accuracy >= version.previous_accuracy
@@ -114,30 +114,30 @@ def test_train_selector_stores_a_version_and_drafting_uses_it(knowledge: None, c
 
 
 def test_a_version_that_would_be_worse_is_kept_but_not_used(knowledge: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = selector_train_on_history()
-    fit = selection.selector_fit
+    first = classifier_train_on_history()
+    fit = classification.classifier_fit
 
     def shuffled_fit(vectors: Any, topics: Any, callback: Any = None, **options: Any) -> Any:
         return fit(vectors, sorted(topics), callback, **options)  # labels no longer match their texts
 
-    monkeypatch.setattr(selection, "selector_fit", shuffled_fit)
-    second = selector_train_on_history()
+    monkeypatch.setattr(classification, "classifier_fit", shuffled_fit)
+    second = classifier_train_on_history()
     assert not second.is_active
     assert second.held_back_accuracy < second.previous_accuracy
-    assert SelectorVersion.objects.get(is_active=True) == first
+    assert ClassifierVersion.objects.get(is_active=True) == first
 
 
 def test_training_without_two_topics_says_what_is_missing(db: Any) -> None:
     with pytest.raises(TrainingError, match="two topics"):
-        selector_train_on_history()
+        classifier_train_on_history()
     with pytest.raises(CommandError, match="two topics"):
-        call_command("train_selector", stderr=io.StringIO())
+        call_command("train_classifier", stderr=io.StringIO())
 
 
-def test_with_a_trained_selector_an_edit_still_teaches_the_next_draft(
+def test_with_a_trained_classifier_an_edit_still_teaches_the_next_draft(
     knowledge: None, conversation: Conversation, agent: User
 ) -> None:
-    selector_train_on_history()
+    classifier_train_on_history()
     say(conversation, "How long does a refund take?")
     draft = Draft.objects.get(conversation=conversation)
     draft_generate(draft_id=draft.pk)
@@ -151,34 +151,34 @@ def test_with_a_trained_selector_an_edit_still_teaches_the_next_draft(
     assert second.text == edited
 
 
-def test_a_selector_on_a_fine_tuned_encoder_drafts_with_it(
+def test_a_classifier_on_a_fine_tuned_encoder_drafts_with_it(
     knowledge: None, conversation: Conversation, settings: Any
 ) -> None:
-    """SELECTOR_ENCODER=tuned: the version carries its encoder's changed weights (a fraction of the
+    """CLASSIFIER_ENCODER=tuned: the version carries its encoder's changed weights (a fraction of the
     model), and drafting encodes the customer's words with that encoder to choose the topic."""
-    settings.SELECTOR_ENCODER = "tuned"
-    version = selector_train_on_history()
+    settings.CLASSIFIER_ENCODER = "tuned"
+    version = classifier_train_on_history()
     assert version.is_active and version.encoder is not None
     assert 1_000_000 < len(bytes(version.encoder)) < 60_000_000
     index = knowledge_index_current()
-    assert index.selector_encode is not None
-    vector = index.selector_encode(["i cannot log in, forgot the password"])
-    assert index.selector is not None and index.selector.predict(vector)[0].topic == "account"
+    assert index.classifier_encode is not None
+    vector = index.classifier_encode(["i cannot log in, forgot the password"])
+    assert index.classifier is not None and index.classifier.predict(vector)[0].topic == "account"
     assert_a_password_question_drafts_the_account_answer(conversation)
 
 
 def test_only_the_active_and_latest_versions_keep_their_encoder(knowledge: None, settings: Any) -> None:
-    settings.SELECTOR_ENCODER = "shared"
-    # On the English-only shared encoder a selector fitted on the Chinese demo questions too scores below
+    settings.CLASSIFIER_ENCODER = "shared"
+    # On the English-only shared encoder a classifier fitted on the Chinese demo questions too scores below
     # nearest-neighbour selection (84 % against 88 % held back) and would not become active.
     Article.objects.filter(language="zh-hans").delete()
     old = [
-        SelectorVersion.objects.create(
+        ClassifierVersion.objects.create(
             examples=1, topics=2, held_back_accuracy=0.1, arrays=b"", meta={}, encoder=b"weights"
         )
         for _ in range(5)
     ]
-    active = selector_train_on_history()
+    active = classifier_train_on_history()
     assert active.is_active and active.encoder is None
-    kept = set(SelectorVersion.objects.filter(encoder__isnull=False).values_list("pk", flat=True))
-    assert kept == {v.pk for v in old[-selection.KEEP_ENCODERS :]}
+    kept = set(ClassifierVersion.objects.filter(encoder__isnull=False).values_list("pk", flat=True))
+    assert kept == {v.pk for v in old[-classification.KEEP_ENCODERS :]}
