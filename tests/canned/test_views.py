@@ -110,5 +110,6 @@ def test_the_403_page_is_styled_and_says_why(agent: User, outsider: User) -> Non
     outsider_page = signed_in(outsider).get("/agents/").content.decode()
     assert "Only agents and managers can use the agents&#x27; dashboard." in outsider_page
 
-    chinese = signed_in(agent).get("/reports/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    chinese = signed_in(agent).get("/reports/", HTTP_ACCEPT_LANGUAGE="zh-CN")
     assert chinese.status_code == 403
+    assert "只有主管可以查看报表。" in chinese.content.decode()  # in the agent's language
