@@ -1,5 +1,4 @@
-"""The canned replies page, the `/` search data on the conversation page, the "next conversation"
-shortcut and the styled 403 page that says why."""
+"""The canned replies page and the `/` search data on the conversation page."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from django.test import Client
 from chatdesk.canned import services
 from chatdesk.canned.models import CannedReply
 from chatdesk.conversations import services as conversation_services
-from tests.conftest import say
 
 pytestmark = pytest.mark.django_db
 
@@ -81,35 +79,3 @@ def test_the_conversation_page_embeds_the_agents_replies_and_the_reply_limit(
     assert [reply["shortcut"] for reply in json.loads(data)] == ["refund", "thanks"]
     assert json.loads(data)[0]["text"] == "</script><b>5 days</b>"  # escaped by json_script, intact
     assert 'data-max-chars="4000"' in html
-
-
-def test_next_conversation_skips_the_current_one_and_others_agents_conversations(
-    agent: User, other_agent: User
-) -> None:
-    first, second, held = (conversation_services.conversation_start() for _ in range(3))
-    for conversation in (first, second, held):
-        say(conversation, "Where is my order?")
-    conversation_services.conversation_take_over(public_id=held.public_id, agent=other_agent)
-    client = signed_in(agent)
-
-    assert client.get("/agents/next/")["Location"] == f"/agents/c/{first.public_id}/"
-    assert client.get(f"/agents/next/?from={first.public_id}")["Location"] == f"/agents/c/{second.public_id}/"
-    conversation_services.conversation_close(public_id=first.public_id, agent=agent)
-    last = client.get(f"/agents/next/?from={second.public_id}", follow=True)
-    assert last.redirect_chain[-1][0] == "/agents/"
-    assert "Nothing else is waiting for you." in last.content.decode()
-
-
-def test_the_403_page_is_styled_and_says_why(agent: User, outsider: User) -> None:
-    refused = signed_in(agent).get("/reports/")
-    assert refused.status_code == 403
-    html = refused.content.decode()
-    assert "Only managers can see reports." in html
-    assert 'data-testid="forbidden-reason"' in html and "ChatDesk" in html  # base.html's page
-    assert "Only managers can manage webhooks." in signed_in(agent).get("/webhooks/").content.decode()
-    outsider_page = signed_in(outsider).get("/agents/").content.decode()
-    assert "Only agents and managers can use the agents&#x27; dashboard." in outsider_page
-
-    chinese = signed_in(agent).get("/reports/", HTTP_ACCEPT_LANGUAGE="zh-CN")
-    assert chinese.status_code == 403
-    assert "只有主管可以查看报表。" in chinese.content.decode()  # in the agent's language
