@@ -30,6 +30,8 @@ def test_shortcuts_canned_replies_the_reply_counter_and_the_close_confirmation(
     desk = agent_desk(browser, live_stack.base_url, agent.username)
     desk.goto(f"{live_stack.base_url}/agents/c/{conversation.public_id}/")
     expect(desk.locator('[data-testid="draft-status"]')).to_have_attribute("data-status", "ready", timeout=WAIT_MS)
+    status = desk.locator('[data-testid="conversation-status"]')
+    expect(status).to_have_text("Draft ready")  # not "Drafting": the draft is written
 
     # The reply box: a counter of the protocol's limit, and no sending an empty or blank reply.
     reply_box = desk.locator('[data-testid="reply-input"]')
@@ -67,6 +69,7 @@ def test_shortcuts_canned_replies_the_reply_counter_and_the_close_confirmation(
     expect(agent_messages).to_have_count(1, timeout=WAIT_MS)
     expect(agent_messages.first).to_contain_text(draft_text.strip()[:40])
     expect(desk.locator('[data-testid="draft-status"]')).to_have_attribute("data-status", "approved")
+    expect(status).to_have_text("Answered")  # every customer message has its reply
 
     # `/` opens the canned replies; arrows and Enter insert one, which stays editable, and it is sent.
     canned_list = desk.get_by_role("listbox", name="Canned replies").and_(desk.locator("#canned-list-reply"))
@@ -114,10 +117,10 @@ def test_shortcuts_canned_replies_the_reply_counter_and_the_close_confirmation(
     answer(False)
     desk.locator('[data-testid="close"]').click()
     assert asked == ["The customer's latest message has not been answered yet. Close the conversation anyway?"]
-    expect(desk.locator('[data-testid="conversation-status"]')).not_to_have_text("Closed")
+    expect(status).not_to_have_text("Closed")
     answer(True)
     desk.locator('[data-testid="close"]').click()
-    expect(desk.locator('[data-testid="conversation-status"]')).to_have_text("Closed", timeout=WAIT_MS)
+    expect(status).to_have_text("Closed", timeout=WAIT_MS)
     assert len(asked) == 2
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.CLOSED

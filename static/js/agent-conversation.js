@@ -132,11 +132,20 @@
 
   // ---------------------------------------------------------- conversation
 
+  // The badge's words depend on the draft too (the conversation frame does not carry draft_status).
+  function renderStatus() {
+    var c = view.conversation;
+    if (!c) return;
+    var d = view.draft;
+    var unfinished = d && ["pending", "generating", "ready"].indexOf(d.status) !== -1 ? d.status : null;
+    ui.status.textContent = common.statusLabel(Object.assign({}, c, { draft_status: unfinished }));
+  }
+
   function renderConversation() {
     var c = view.conversation;
     if (!c) return;
     ui.customer.textContent = c.customer;
-    ui.status.textContent = common.statusLabel(c);
+    renderStatus();
     ui.status.setAttribute("data-status", c.status);
     ui.status.className = "badge status-" + c.status;
 
@@ -525,6 +534,7 @@
         view.draft = frame.draft;
         view.live = true; // the snapshot ends with the draft
         renderDraft();
+        renderStatus();
         break;
       case "draft.delta":
         onDraftDelta(frame);
