@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from chatdesk.conversations import services as conversation_services
-from tests.conftest import say
+from tests.conftest import draft_now, say
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +48,16 @@ def test_the_403_page_is_styled_and_says_why(agent: User, outsider: User) -> Non
     chinese = signed_in(agent).get("/reports/", HTTP_ACCEPT_LANGUAGE="zh-CN")
     assert chinese.status_code == 403
     assert "只有主管可以查看报表。" in chinese.content.decode()  # in the agent's language
+
+
+def test_the_inbox_says_answered_or_waiting_instead_of_drafting(agent: User, knowledge: None) -> None:
+    answered, waiting = conversation_services.conversation_start(), conversation_services.conversation_start()
+    say(answered, "How do I reset my password?")
+    say(waiting, "Where is my order?")
+    draft = draft_now(answered)
+    conversation_services.draft_approve(public_id=answered.public_id, draft_id=draft.pk, agent=agent)
+
+    html = signed_in(agent).get("/agents/inbox/").content.decode()
+    assert '<span class="badge status-open">Answered</span>' in html
+    assert '<span class="badge status-open">Waiting for a reply</span>' in html
+    assert "Drafting" not in html
