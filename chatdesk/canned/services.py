@@ -70,8 +70,13 @@ def canned_reply_create(*, by: User, shortcut: str, text: str, shared: bool) -> 
 def canned_reply_update(*, by: User, reply: CannedReply, shortcut: str, text: str) -> CannedReply:
     """Change a reply's shortcut and text (its owner, or a manager for a shared one)."""
     _refuse_unless_may_change(by=by, reply=reply)
+    before = reply.shortcut, reply.text
     reply.shortcut, reply.text = _checked(shortcut, text)
-    return _saved(reply)
+    try:
+        return _saved(reply)
+    except ServiceError:
+        reply.shortcut, reply.text = before  # the caller's object still says what is stored
+        raise
 
 
 def canned_reply_delete(*, by: User, reply: CannedReply) -> None:

@@ -39,7 +39,7 @@ def canned_list(request: HttpRequest) -> HttpResponse:
             return redirect("agents:canned:list")
     replies = [
         (reply, selectors.canned_reply_may_change(user=agent, reply=reply))
-        for reply in selectors.canned_replies_for(user=agent).select_related("created_by")
+        for reply in selectors.canned_replies_for(user=agent)
     ]
     context = {
         "replies": replies,
@@ -74,6 +74,7 @@ def canned_edit(request: HttpRequest, canned_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def canned_delete(request: HttpRequest, canned_id: int) -> HttpResponse:
+    """Delete one reply (its owner; managers for shared ones), then back to the list."""
     agent = agent_or_refuse(request.user)
     reply = selectors.canned_reply_access(user=agent, reply_id=canned_id)
     shortcut = reply.shortcut

@@ -99,3 +99,13 @@ def test_shortcuts_are_checked_and_unique_per_owner_and_among_shared(
         personal(agent, "long", "x" * 4001)
     assert long.value.code == "message_too_long"
     personal(agent, "退款", "中文快捷方式也可以。")  # shortcuts in any script
+
+
+def test_a_refused_change_leaves_the_reply_as_stored(agent: User) -> None:
+    personal(agent, "hi")
+    reply = personal(agent, "bye", "Goodbye!")
+    with pytest.raises(ServiceError):
+        services.canned_reply_update(by=agent, reply=reply, shortcut="hi", text="Taken")
+    assert (reply.shortcut, reply.text) == ("bye", "Goodbye!")
+    reply.refresh_from_db()
+    assert (reply.shortcut, reply.text) == ("bye", "Goodbye!")
