@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from agents import views
 
@@ -8,4 +8,6 @@ urlpatterns = [
     path("c/<uuid:public_id>/", views.conversation, name="conversation"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/assign/", views.inbox_assign, name="inbox_assign"),
+    path("next/", views.next_conversation, name="next"),
+    path("canned/", include("chatdesk.canned.urls")),
 ]

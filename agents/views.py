@@ -4,6 +4,7 @@ over the websockets; the inbox is a plain searchable list."""
 import uuid
 from datetime import date
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -12,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
+from chatdesk.canned import selectors as canned_selectors
 from chatdesk.conversations import selectors, services
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import Conversation, Team
@@ -32,6 +34,8 @@ def conversation(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         raise Http404("No such conversation.")
     context = {
         "conversation": found,
+        "canned_replies": canned_selectors.canned_replies_data(user=agent),  # the reply box's `/` search
+        "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "transfer_agents": selectors.agents_to_transfer_to(exclude=agent.pk),
         "transfer_teams": Team.objects.all(),
     }
@@ -96,3 +100,19 @@ def inbox_assign(request: HttpRequest) -> HttpResponse:
     back = request.POST.get("next", "")
     # Back to the list the agent was on; never anywhere else.
     return redirect(back if back.startswith("/agents/inbox/") and "//" not in back else "agents:inbox")
+
+
+@login_required
+def next_conversation(request: HttpRequest) -> HttpResponse:
+    """The "next conversation" shortcut: on to the top of the agent's queue after `from` (the
+    conversation they are on), or back to the queue when nothing else waits."""
+    agent = selectors.agent_or_refuse(request.user)
+    try:
+        after = uuid.UUID(request.GET.get("from", ""))
+    except ValueError:
+        after = None
+    found = selectors.agent_next_conversation(agent=agent, after=after)
+    if found is None:
+        messages.info(request, gettext("Nothing else is waiting for you."))
+        return redirect("agents:home")
+    return redirect("agents:conversation", public_id=found.public_id)

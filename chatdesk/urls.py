@@ -7,6 +7,9 @@ from chatdesk import views
 from chatdesk.api import api
 from chatdesk.monitoring import views as monitoring_views
 
+# The styled 403 page, saying why (chatdesk.views.forbidden).
+handler403 = views.forbidden
+
 urlpatterns = [
     path("", views.demo_shop, name="demo-shop"),
     path("healthz", views.healthz, name="healthz"),

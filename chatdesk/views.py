@@ -1,9 +1,11 @@
 from dataclasses import asdict
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.utils import translation
+from django.utils.translation import gettext
 from django.views.i18n import JSONCatalog
 
 from chatdesk import health
@@ -38,3 +40,11 @@ def widget_catalog(request: HttpRequest, language: str) -> HttpResponseBase:
     response["Access-Control-Allow-Origin"] = "*"
     response["Cache-Control"] = "public, max-age=300"
     return response
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler403: the desk's styled page, saying why when the refusal says it (PermissionDenied raised
+    with a sentence for people, such as selectors.manager_or_refuse's reason)."""
+    reason = str(exception) if isinstance(exception, PermissionDenied) and str(exception) else ""
+    context = {"reason": reason or gettext("Your account is not allowed to open this page.")}
+    return render(request, "403.html", context, status=403)

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from chatdesk.api import tokens
@@ -15,11 +16,14 @@ from chatdesk.api.models import ApiToken
 from chatdesk.conversations import selectors
 from chatdesk.conversations.errors import ServiceError
 
+# What the 403 page says to an agent who is not a manager.
+REFUSED = gettext_lazy("Only managers can manage API tokens.")
+
 
 @login_required
 def token_list(request: HttpRequest) -> HttpResponse:
     """Every token; a POST creates one and shows its secret on this response only (never stored)."""
-    manager = selectors.manager_or_refuse(request.user)
+    manager = selectors.manager_or_refuse(request.user, reason=REFUSED)
     secret, created, status = "", None, 200
     if request.method == "POST":
         try:
@@ -47,7 +51,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    manager = selectors.manager_or_refuse(request.user)
+    manager = selectors.manager_or_refuse(request.user, reason=REFUSED)
     try:
         token = tokens.token_revoke(token_id=token_id, manager=manager)
     except ServiceError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
@@ -17,6 +18,9 @@ from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating
 from chatdesk.drafting.base import Turn
 from chatdesk.knowledge.models import Topic
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 AGENT_GROUPS = ("agents", "managers")
 MANAGERS = "managers"
@@ -48,16 +52,18 @@ def agents_and_managers() -> QuerySet[User]:
 
 
 def agent_or_refuse(user: AbstractBaseUser | AnonymousUser) -> User:
-    """The signed-in agent or manager a dashboard page serves; anyone else is refused (403)."""
+    """The signed-in agent or manager a dashboard page serves; anyone else is refused (403, saying why:
+    the 403 page shows the PermissionDenied's message)."""
     if not isinstance(user, User) or not user_is_agent(user):
-        raise PermissionDenied("Only agents and managers can use the dashboard.")
+        raise PermissionDenied(gettext("Only agents and managers can use the agents' dashboard."))
     return user
 
 
-def manager_or_refuse(user: AbstractBaseUser | AnonymousUser) -> User:
-    """The signed-in manager a managers' page serves (reports, the knowledge pages); anyone else: 403."""
+def manager_or_refuse(user: AbstractBaseUser | AnonymousUser, *, reason: StrOrPromise | None = None) -> User:
+    """The signed-in manager a managers' page serves (reports, the knowledge pages); anyone else: 403,
+    whose page says `reason` (a sentence for people, such as "Only managers can see reports.")."""
     if not isinstance(user, User) or not user_is_manager(user):
-        raise PermissionDenied("Only managers can use this page.")
+        raise PermissionDenied(str(reason) if reason else gettext("Only managers can use this page."))
     return user
 
 
@@ -351,3 +357,13 @@ def inbox(
     if until:
         found = found.filter(updated_at__date__lte=until)
     return found.order_by("-updated_at")
+
+
+def agent_next_conversation(*, agent: User, after: uuid.UUID | None) -> Conversation | None:
+    """The conversation an agent should open next (the "next conversation" shortcut): the top of the
+    queue among those assigned to `agent` or to nobody, leaving out `after` (the one they are on)."""
+    mine_or_free = Q(assigned_agent=agent) | Q(assigned_agent__isnull=True)
+    candidates = agent_queue().filter(mine_or_free)
+    if after is not None:
+        candidates = candidates.exclude(public_id=after)
+    return candidates.first()

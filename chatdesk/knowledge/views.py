@@ -7,13 +7,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from chatdesk.conversations import selectors
 from chatdesk.knowledge import selectors as knowledge_selectors
 from chatdesk.knowledge.models import ApprovedReply, OutOfScopeExample
 from chatdesk.knowledge.services import memory_review, out_of_scope_import
+
+# What the 403 page says to an agent who is not a manager.
+REFUSED = gettext_lazy("Only managers can change what the desk knows.")
 
 RECENT = 50
 MAX_IMPORT_CHARS = 200_000
@@ -22,7 +25,7 @@ MAX_IMPORT_CHARS = 200_000
 @login_required
 def out_of_scope_examples(request: HttpRequest) -> HttpResponse:
     """ "We don't answer this": the latest examples, and a form to import a list (one question per line)."""
-    manager = selectors.manager_or_refuse(request.user)
+    manager = selectors.manager_or_refuse(request.user, reason=REFUSED)
     if request.method == "POST":
         text = request.POST.get("questions", "")
         if len(text) > MAX_IMPORT_CHARS:
@@ -50,7 +53,7 @@ def out_of_scope_examples(request: HttpRequest) -> HttpResponse:
 @login_required
 def reply_memory(request: HttpRequest) -> HttpResponse:
     """What the reply memory learned recently, newest first, per topic and status, with who taught it."""
-    selectors.manager_or_refuse(request.user)
+    selectors.manager_or_refuse(request.user, reason=REFUSED)
     topic, status = request.GET.get("topic", ""), request.GET.get("status", "")
     page = Paginator(knowledge_selectors.reply_memory(topic=topic, status=status), RECENT).get_page(
         request.GET.get("page")
@@ -73,7 +76,7 @@ def reply_memory(request: HttpRequest) -> HttpResponse:
 @require_POST
 def reply_memory_review(request: HttpRequest, reply_id: int) -> HttpResponse:
     """Approve, edit or remove one remembered reply; back to the list the manager was on."""
-    manager = selectors.manager_or_refuse(request.user)
+    manager = selectors.manager_or_refuse(request.user, reason=REFUSED)
     try:
         memory_review(
             reply_id=reply_id,

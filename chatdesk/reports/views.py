@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from chatdesk.accounts.services import TimeZoneError, time_zone_names, user_time_zone, user_time_zone_set
@@ -30,6 +30,9 @@ from chatdesk.reports.metrics import (
 )
 from chatdesk.reports.selectors import conversation_outcomes, escalation_reasons, filter_choices, transcript
 
+# What the 403 page says to an agent who is not a manager.
+REFUSED = gettext_lazy("Only managers can see reports.")
+
 
 def _bad_request(request: HttpRequest, error: ReportInputError) -> HttpResponse:
     return render(request, "reports/bad_request.html", {"error": str(error)}, status=400)
@@ -38,7 +41,7 @@ def _bad_request(request: HttpRequest, error: ReportInputError) -> HttpResponse:
 @login_required
 def report(request: HttpRequest) -> HttpResponse:
     """The handoff report for a date range in the manager's time zone, with filters."""
-    manager = selectors.manager_or_refuse(request.user)
+    manager = selectors.manager_or_refuse(request.user, reason=REFUSED)
     tz = user_time_zone(manager)
     try:
         f = params.filters_from(request.GET, tz)
@@ -68,7 +71,7 @@ def report(request: HttpRequest) -> HttpResponse:
 @login_required
 def conversations(request: HttpRequest) -> HttpResponse:
     """The conversations behind one number of the report (all conversations in the range by default)."""
-    manager = selectors.manager_or_refuse(request.user)
+    manager = selectors.manager_or_refuse(request.user, reason=REFUSED)
     try:
         f = params.filters_from(request.GET, user_time_zone(manager))
         drill = params.drill_from(request.GET)
@@ -103,7 +106,7 @@ def conversations(request: HttpRequest) -> HttpResponse:
 @login_required
 def conversation(request: HttpRequest, public_id: str) -> HttpResponse:
     """One conversation's transcript with its draft history, read-only."""
-    selectors.manager_or_refuse(request.user)
+    selectors.manager_or_refuse(request.user, reason=REFUSED)
     found = get_object_or_404(Conversation, public_id=public_id)
     back = request.GET.get("back", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
@@ -134,7 +137,7 @@ def export_drafts(request: HttpRequest) -> HttpResponseBase:
 def _export(
     request: HttpRequest, kind: str, rows: Callable[[ReportFilters, Drill], export.CsvRows]
 ) -> HttpResponseBase:
-    manager = selectors.manager_or_refuse(request.user)
+    manager = selectors.manager_or_refuse(request.user, reason=REFUSED)
     try:
         f = params.filters_from(request.GET, user_time_zone(manager))
         drill = params.drill_from(request.GET)
@@ -148,7 +151,7 @@ def _export(
 @require_POST
 def time_zone(request: HttpRequest) -> HttpResponse:
     """Set the manager's time zone for reports, then go back to the report."""
-    manager = selectors.manager_or_refuse(request.user)
+    manager = selectors.manager_or_refuse(request.user, reason=REFUSED)
     try:
         zone = user_time_zone_set(user=manager, name=request.POST.get("time_zone", ""))
     except TimeZoneError as error:

@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from chatdesk.conversations import selectors
@@ -17,20 +18,23 @@ from chatdesk.webhooks import services
 from chatdesk.webhooks.forms import EndpointForm
 from chatdesk.webhooks.models import Delivery, Endpoint
 
+# What the 403 page says to an agent who is not a manager.
+REFUSED = gettext_lazy("Only managers can manage webhooks.")
+
 DELIVERIES_PER_PAGE = 25
 
 
 @login_required
 def endpoint_list(request: HttpRequest) -> HttpResponse:
     """Every endpoint with its state and delivery counts."""
-    selectors.manager_or_refuse(request.user)
+    selectors.manager_or_refuse(request.user, reason=REFUSED)
     return render(request, "webhooks/endpoints.html", {"endpoints": webhook_selectors.endpoints_with_counts()})
 
 
 @login_required
 def endpoint_new(request: HttpRequest) -> HttpResponse:
     """Register an endpoint: URL, description, events. Its secret is shown on its page."""
-    manager = selectors.manager_or_refuse(request.user)
+    manager = selectors.manager_or_refuse(request.user, reason=REFUSED)
     form = EndpointForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -51,7 +55,7 @@ def endpoint_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def endpoint_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     """One endpoint: its settings (POST saves them), its secret, and its delivery log with each attempt."""
-    selectors.manager_or_refuse(request.user)
+    selectors.manager_or_refuse(request.user, reason=REFUSED)
     endpoint = get_object_or_404(Endpoint, pk=endpoint_id)
     initial = {"url": endpoint.url, "description": endpoint.description, "events": endpoint.events}
     form = EndpointForm(request.POST or None, initial=initial)
@@ -78,7 +82,7 @@ def endpoint_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 @require_POST
 def endpoint_state(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     """Enable or disable an endpoint (`active` = "1" or "0")."""
-    selectors.manager_or_refuse(request.user)
+    selectors.manager_or_refuse(request.user, reason=REFUSED)
     active = request.POST.get("active")
     if active not in ("0", "1"):
         messages.error(request, _("Choose to enable or disable the endpoint."))
@@ -97,7 +101,7 @@ def endpoint_state(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 @require_POST
 def delivery_replay(request: HttpRequest, delivery_id: int) -> HttpResponse:
     """Send a delivery's event again, now; back to its endpoint's log."""
-    manager = selectors.manager_or_refuse(request.user)
+    manager = selectors.manager_or_refuse(request.user, reason=REFUSED)
     try:
         replay = services.delivery_replay(delivery_id=delivery_id, by=manager)
     except Delivery.DoesNotExist:

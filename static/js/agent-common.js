@@ -14,6 +14,18 @@
     taken_over: gettext("Taken over"),
     closed: gettext("Closed")
   };
+  /*
+   * What a conversation's (or queue item's) status badge says. `open` means no person is needed yet:
+   * "Drafting" only while a draft is being written, "Draft ready" while one waits for review, and
+   * "Answered" once every customer message has had its reply (nothing unanswered, no draft left).
+   */
+  function statusLabel(item) {
+    if (item.status !== "open") return STATUS_LABELS[item.status] || item.status;
+    if (item.draft_status === "ready") return gettext("Draft ready");
+    if (item.draft_status === "pending" || item.draft_status === "generating") return STATUS_LABELS.open;
+    return item.awaiting_reply_since ? gettext("Waiting for a draft") : gettext("Answered");
+  }
+
   // The server sends each reason's label with it; these are for `escalation_reason`, which carries only the code.
   var REASON_LABELS = {
     customer_request: gettext("Customer asked for a person"),
@@ -202,6 +214,7 @@
 
   window.ChatDeskAgents = {
     STATUS_LABELS: STATUS_LABELS,
+    statusLabel: statusLabel,
     REASON_LABELS: REASON_LABELS,
     pad: pad,
     el: el,

@@ -16,7 +16,6 @@
   var ME = root.getAttribute("data-me");
   var MY_USERNAME = root.getAttribute("data-username");
 
-  var STATUS_LABELS = common.STATUS_LABELS;
   var REASON_LABELS = common.REASON_LABELS;
   var waitingText = common.waitingText;
   var DRAFT_LABELS = {
@@ -81,6 +80,7 @@
     replyForm: find('[data-form="reply"]'),
     replyInput: byTestId("reply-input"),
     replySend: byTestId("reply-send"),
+    replyCount: byTestId("reply-count"),
     replyHint: find('[data-field="reply-hint"]')
   };
 
@@ -132,11 +132,20 @@
 
   // ---------------------------------------------------------- conversation
 
+  // The badge's words depend on the draft too (the conversation frame does not carry draft_status).
+  function renderStatus() {
+    var c = view.conversation;
+    if (!c) return;
+    var d = view.draft;
+    var unfinished = d && ["pending", "generating", "ready"].indexOf(d.status) !== -1 ? d.status : null;
+    ui.status.textContent = common.statusLabel(Object.assign({}, c, { draft_status: unfinished }));
+  }
+
   function renderConversation() {
     var c = view.conversation;
     if (!c) return;
     ui.customer.textContent = c.customer;
-    ui.status.textContent = STATUS_LABELS[c.status] || c.status;
+    renderStatus();
     ui.status.setAttribute("data-status", c.status);
     ui.status.className = "badge status-" + c.status;
 
@@ -370,7 +379,38 @@
     ui.takeOver.disabled = !canAct || c.status === "taken_over";
     ui.handBack.disabled = !canAct || (c.status !== "taken_over" && c.status !== "escalated");
     ui.close.disabled = !canAct;
-    ui.replySend.disabled = !canAct;
+    ui.replySend.disabled = !canAct || !replyFits();
+    updateReplyCount();
+  }
+
+  // The reply box's counter: characters as the server counts them (code points, trimmed) of its limit.
+  var MAX_REPLY = Number(ui.replyInput.getAttribute("data-max-chars")) || 4000;
+
+  function replyLength() {
+    return Array.from(ui.replyInput.value.trim()).length;
+  }
+
+  function replyFits() {
+    var length = replyLength();
+    return length > 0 && length <= MAX_REPLY;
+  }
+
+  function updateReplyCount() {
+    var length = replyLength();
+    ui.replyCount.textContent = interpolate(gettext("%(count)s / %(max)s"), { count: length, max: MAX_REPLY }, true);
+    ui.replyCount.classList.toggle("is-over", length > MAX_REPLY);
+    ui.replyCount.title = length > MAX_REPLY
+      ? interpolate(gettext("Too long: a reply can be at most %(max)s characters."), { max: MAX_REPLY }, true) : "";
+  }
+
+  // Closing while the customer's latest message has no answer: ask first, saying so.
+  function closeConversation() {
+    var c = view.conversation;
+    if (c && c.awaiting_reply_since &&
+        !window.confirm(gettext("The customer's latest message has not been answered yet. Close the conversation anyway?"))) {
+      return;
+    }
+    act({ type: "close" });
   }
 
   // ---------------------------------------------------------------- actions
@@ -456,13 +496,14 @@
     ui.redraft.addEventListener("click", askForRedraft);
     ui.takeOver.addEventListener("click", function () { act({ type: "take_over" }); });
     ui.handBack.addEventListener("click", function () { act({ type: "hand_back" }); });
-    ui.close.addEventListener("click", function () { act({ type: "close" }); });
+    ui.close.addEventListener("click", closeConversation);
     ui.replyForm.addEventListener("submit", function (event) { event.preventDefault(); sendReply(); });
     ui.replyInput.addEventListener("keydown", function (event) {
       // Ctrl/Cmd+Enter sends; plain Enter is a new line in a longer reply.
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); sendReply(); }
     });
     ui.draftText.addEventListener("input", updateButtons);
+    ui.replyInput.addEventListener("input", updateButtons);
     ui.loadDraft.addEventListener("click", function () {
       if (view.draft) fillDraftBox(view.draft.id, view.draft.text || "");
       updateButtons();
@@ -493,6 +534,7 @@
         view.draft = frame.draft;
         view.live = true; // the snapshot ends with the draft
         renderDraft();
+        renderStatus();
         break;
       case "draft.delta":
         onDraftDelta(frame);
@@ -531,6 +573,7 @@
       view.pendingReplies.delete(frame.request_id);
       // Clear the box only if the agent has not started typing something else meanwhile.
       if (ui.replyInput.value === replyText) ui.replyInput.value = "";
+      updateButtons();
     }
   }
 

@@ -27,7 +27,6 @@
   };
   var MY_USERNAME = root.getAttribute("data-username");
 
-  var STATUS_LABELS = common.STATUS_LABELS;
   var REASON_LABELS = common.REASON_LABELS;
   var waitingText = common.waitingText;
   var el = common.el;
@@ -131,7 +130,7 @@
     var main = el("div", "q-main");
     var top = el("div", "q-top");
     top.appendChild(el("strong", "q-customer", item.customer));
-    var badge = el("span", "badge status-" + item.status, STATUS_LABELS[item.status] || item.status);
+    var badge = el("span", "badge status-" + item.status, common.statusLabel(item));
     badge.setAttribute("data-status", item.status);
     top.appendChild(badge);
     var priority = priorityBadge(item.priority);
@@ -227,6 +226,8 @@
   // ---------------------------------------------------------------- frames
 
   function onFrame(frame) {
+    // agent-tools.js (notifications, the unread count in the title) listens to the same frames.
+    document.dispatchEvent(new CustomEvent("chatdesk:queue-frame", { detail: frame }));
     if (frame.type === "queue") {
       items.clear();
       (frame.items || []).forEach(function (item) { items.set(item.id, item); });

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from chatdesk import health
 from chatdesk.api.tokens import token_create
+from chatdesk.canned.models import CannedReply
 from chatdesk.conversations import services
 from chatdesk.conversations.models import AgentAction, Conversation, CustomerNotice, Draft, SensitiveRule, Team
 from chatdesk.conversations.roles import groups_ensure
@@ -95,6 +96,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "agents/c/<uuid:public_id>/": cells(LOGIN, agent=OK),
     "agents/inbox/": cells(LOGIN, agent=OK),
     "agents/inbox/assign/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; assigning is a POST
+    "agents/next/": cells(LOGIN, agent=REDIRECT),  # to the next conversation in the agent's queue
+    "agents/canned/": cells(LOGIN, agent=OK),
+    "agents/canned/<int:canned_id>/": cells(LOGIN, agent=FORBIDDEN, manager=OK),  # a shared reply: managers change it
+    "agents/canned/<int:canned_id>/delete/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; deleting is a POST
     "reports/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "reports/conversations/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "reports/conversations/<uuid:public_id>/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
@@ -208,6 +213,7 @@ class World:
         url = url.replace("<int:article_id>", str(self.objects["knowledge/article"].pk))
         url = url.replace("<int:topic_id>", str(self.objects["knowledge/topic"].pk))
         url = url.replace("<int:team_id>", str(self.objects["conversations/team"].pk))
+        url = url.replace("<int:canned_id>", str(self.objects["canned/cannedreply"].pk))
         url = url.replace("<int:token_id>", str(self.objects["api/token"].pk))
         url = url.replace("<str:language>", "zh-CN")
         if "<path:object_id>" in url or "<id>" in url:
@@ -273,6 +279,7 @@ def build_world() -> World:
         "conversations/team": Team.objects.create(name="Billing"),
         "auth/user": users["agent"],
         "auth/group": agents,
+        "canned/cannedreply": CannedReply.objects.create(shortcut="hello", text="Hello!", created_by=users["manager"]),
         "api/token": token_create(manager=users["manager"], name="matrix", scope="read")[0],
     }
     endpoint = Endpoint.objects.create(url="https://crm.example.com/chatdesk", events=["conversation.created"])
