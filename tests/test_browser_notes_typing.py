@@ -1,6 +1,7 @@
 """Internal notes, tags and typing indicators in real Chromium: an agent adds a note and a tag, a second
 agent's page shows them live, the customer's widget never shows the note; the customer's typing shows
-on the agent's page and the agent's typing in the widget."""
+on the agent's page and the agent's typing in the widget; a manager finds the conversation by the
+note's words and reads it in the transcript, marked internal."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ NOTE = "Courier confirmed delivery on Tuesday"
 
 
 def test_notes_and_tags_are_live_for_agents_only_and_typing_shows_both_ways(
-    live_stack: LiveStack, agent: User, other_agent: User, browser: Browser
+    live_stack: LiveStack, agent: User, other_agent: User, manager: User, browser: Browser
 ) -> None:
     base = live_stack.base_url
     customer = shop_chat(browser, base)
@@ -76,3 +77,14 @@ def test_notes_and_tags_are_live_for_agents_only_and_typing_shows_both_ways(
     customer.locator('[data-chatdesk="open"]').click()
     expect(customer.locator('[data-chatdesk="message"][data-sender="agent"]')).to_have_count(1, timeout=WAIT_MS)
     assert "Courier confirmed" not in panel.inner_text()
+
+    # A manager finds the conversation by the note's words and reads the note, marked internal.
+    reports = agent_desk(browser, base, manager.username)
+    reports.goto(f"{base}/reports/conversations/")
+    reports.get_by_test_id("search-text").fill("courier confirmed")
+    reports.get_by_role("button", name="Search").click()
+    expect(reports.get_by_test_id("drill-row")).to_have_count(1, timeout=WAIT_MS)
+    reports.get_by_test_id("drill-row").get_by_role("link").click()
+    internal = reports.get_by_test_id("transcript-internal")
+    expect(internal).to_contain_text("never shown to the customer", timeout=WAIT_MS)
+    expect(internal.get_by_test_id("transcript-notes")).to_contain_text(NOTE)

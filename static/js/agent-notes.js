@@ -23,9 +23,11 @@
     noteForm: find('[data-form="add-note"]'),
     noteInput: find('[data-testid="note-input"]'),
     replyInput: find('[data-testid="reply-input"]'),
+    replySend: find('[data-testid="reply-send"]'),
     customerTyping: find('[data-testid="customer-typing"]')
   };
   var shown = new Set(); // ids of the notes on the page
+  var sent = new Map();  // request_id -> [input, text]: cleared once acknowledged, kept on an error
   var typingSentAt = 0;
   var typingTimer = null;
 
@@ -88,9 +90,23 @@
     if (on) typingTimer = setTimeout(function () { showCustomerTyping(false); }, TYPING_SHOWN_MS);
   }
 
+  function submitted(input, frame) {
+    var requestId = act(frame);
+    if (requestId) sent.set(requestId, [input, input.value]);
+  }
+
+  function answered(frame) {
+    var request = sent.get(frame.request_id);
+    if (!request) return;
+    sent.delete(frame.request_id);
+    // Clear the box only if it still holds what was sent (an error leaves it to fix and send again).
+    if (frame.type === "ack" && request[0].value === request[1]) request[0].value = "";
+  }
+
   document.addEventListener("chatdesk:frame", function (event) {
     var frame = event.detail;
-    if (frame.type === "notes") onNotes(frame);
+    if (frame.type === "ack" || frame.type === "error") answered(frame);
+    else if (frame.type === "notes") onNotes(frame);
     else if (frame.type === "note") addNote(frame.note);
     else if (frame.type === "tags") onTags(frame);
     else if (frame.type === "typing" && frame.who === "customer") showCustomerTyping(true);
@@ -100,16 +116,19 @@
   ui.tagForm.addEventListener("submit", function (event) {
     event.preventDefault();
     var tag = ui.tagInput.value.trim();
-    if (tag && act({ type: "add_tag", tag: tag })) ui.tagInput.value = "";
+    if (tag) submitted(ui.tagInput, { type: "add_tag", tag: tag });
   });
   ui.noteForm.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = ui.noteInput.value.trim();
-    if (text && act({ type: "add_note", text: text })) ui.noteInput.value = "";
+    if (text) submitted(ui.noteInput, { type: "add_note", text: text });
   });
   ui.replyInput.addEventListener("input", function () {
     var now = Date.now();
-    if (!ui.replyInput.value.trim() || now - typingSentAt < TYPING_EVERY_MS || !conversation()) return;
+    // Only while this agent may reply (the page enables Send then): not on a closed conversation or one
+    // another agent holds.
+    if (!ui.replyInput.value.trim() || ui.replySend.disabled || now - typingSentAt < TYPING_EVERY_MS) return;
+    if (!conversation()) return;
     if (conversation().send({ type: "typing" })) typingSentAt = now;
   });
 })();
