@@ -323,3 +323,14 @@ def test_the_customers_export_holds_notes_and_tags_and_erasing_redacts_them(chat
     assert (erased.notes, erased.tags) == (1, 1)
     assert list(Note.objects.values_list("text", flat=True)) == [privacy.ERASED]
     assert not ConversationTag.objects.exists()
+
+
+def test_the_admin_shows_notes_and_tags_read_only(chat: Conversation, agent: User) -> None:
+    notes.note_add(public_id=chat.public_id, agent=agent, text="Courier called back")
+    notes.tag_add(public_id=chat.public_id, agent=agent, tag="courier")
+    admin = User.objects.create_superuser("root", "root@example.com", "x")
+    client = Client()
+    client.force_login(admin)
+    page = client.get(f"/admin/conversations/conversation/{chat.pk}/change/")
+    assert page.status_code == 200
+    assert "Courier called back" in page.content.decode() and "courier" in page.content.decode()
