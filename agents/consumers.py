@@ -18,7 +18,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from chatdesk.accounts.services import user_preferences
-from chatdesk.conversations import assignment, frames, presence, realtime, selectors, services
+from chatdesk.conversations import assignment, frames, notes, presence, realtime, selectors, services
 from chatdesk.conversations.consumers import CLOSE_NOT_FOUND, FrameConsumer
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import Field, FrameSpec
@@ -163,6 +163,10 @@ class AgentConversationConsumer(AgentConsumer):
         "claim": {},
         "release": {},
         "transfer": {"to_agent": Field("string"), "to_team": Field("string"), "note": Field("string")},
+        "add_note": {"text": Field("string", required=True)},
+        "add_tag": {"tag": Field("string", required=True)},
+        "remove_tag": {"tag": Field("string", required=True)},
+        "typing": {},
         "ping": {},
         **PRESENCE,
     }
@@ -183,6 +187,8 @@ class AgentConversationConsumer(AgentConsumer):
         await self.join(realtime.agent_conversation_group(self.public_id))
         for frame in await database_sync_to_async(frames.agent_snapshot_frames)(conversation):
             await self.send_json(frame)
+        for frame in await database_sync_to_async(notes.snapshot_frames)(conversation):
+            await self.send_json(frame)
         await database_sync_to_async(presence.socket_viewing)(self.channel_name, conversation.pk)
         await self.announce_viewers()
 
@@ -202,6 +208,10 @@ class AgentConversationConsumer(AgentConsumer):
         if kind == "history":
             frame = await database_sync_to_async(frames.history_frame)(self.public_id, before_seq=fields["before_seq"])
             await self.send_json(frame)
+            return
+        if kind == "typing":
+            # No answer, nothing stored: the customer sees "An agent is typing…" for a few seconds.
+            await self.relay_typing(realtime.customer_group(self.public_id), "agent")
             return
         message = await database_sync_to_async(ACTIONS[kind])(self.public_id, self.agent, fields)
         ack: dict[str, Any] = {"type": "ack", "action": kind, "request_id": fields["request_id"]}
@@ -232,4 +242,7 @@ ACTIONS = {
     "transfer": lambda pid, agent, f: services.conversation_transfer(
         public_id=pid, agent=agent, to_agent=f["to_agent"], to_team=f["to_team"], note=f["note"] or ""
     ),
+    "add_note": lambda pid, agent, f: notes.note_add(public_id=pid, agent=agent, text=f["text"]),
+    "add_tag": lambda pid, agent, f: notes.tag_add(public_id=pid, agent=agent, tag=f["tag"]),
+    "remove_tag": lambda pid, agent, f: notes.tag_remove(public_id=pid, agent=agent, tag=f["tag"]),
 }

@@ -21,7 +21,7 @@ from chatdesk.api.schemas import (
     MessageOut,
     ReplyIn,
 )
-from chatdesk.conversations import external_drafts, selectors, services
+from chatdesk.conversations import external_drafts, notes, selectors, services
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import Conversation, Draft, EscalationFlag, Message
 from chatdesk.drafting.base import Source
@@ -117,7 +117,8 @@ def conversation_list(request: HttpRequest, filters: Query[ConversationFilters])
 
 @router.get("/{public_id}", auth=READ, response={200: ConversationDetail, **NOT_FOUND}, summary="Read a conversation")
 def conversation_read(request: HttpRequest, public_id: str) -> dict[str, Any]:
-    """The conversation with all its messages (oldest first), drafts (newest first) and escalation flags."""
+    """The conversation with all its messages (oldest first), drafts (newest first), escalation flags, and
+    agents' tags and internal notes (oldest first)."""
     c = _conversation(request, public_id)
     return {
         **conversation_out(c),
@@ -126,6 +127,11 @@ def conversation_read(request: HttpRequest, public_id: str) -> dict[str, Any]:
         "flags": [
             {"reason": f.reason, "detail": f.detail, "active": f.active, "created_at": f.created_at}
             for f in c.flags.all()
+        ],
+        "tags": notes.conversation_tags(c),
+        "notes": [
+            {"author": n.author.get_username() if n.author else None, "text": n.text, "created_at": n.created_at}
+            for n in notes.conversation_notes(c)
         ],
     }
 

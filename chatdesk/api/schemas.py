@@ -130,10 +130,18 @@ class FlagOut(Schema):
     created_at: datetime
 
 
+class NoteOut(Schema):
+    author: str | None = Field(description="Username of the agent who wrote it.")
+    text: str
+    created_at: datetime
+
+
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
     drafts: list[DraftOut]
     flags: list[FlagOut]
+    tags: list[str] = Field(description="Agents' tags (lower case, at most 40 characters each), sorted.")
+    notes: list[NoteOut] = Field(description="Agents' internal notes, oldest first: never shown to the customer.")
 
 
 class ReplyIn(Schema):

@@ -3,10 +3,12 @@ from django.contrib import admin
 from chatdesk.conversations.models import (
     AgentAction,
     Conversation,
+    ConversationTag,
     CustomerNotice,
     Draft,
     EscalationFlag,
     Message,
+    Note,
     SensitiveRule,
     Team,
     TeamTopic,
@@ -29,12 +31,30 @@ class EscalationFlagInline(admin.TabularInline):
     can_delete = False
 
 
+class NoteInline(admin.TabularInline):
+    """Agents' internal notes, read-only (docs/notes.md)."""
+
+    model = Note
+    extra = 0
+    fields = ("author", "text", "created_at")
+    readonly_fields = fields
+    can_delete = False
+
+
+class ConversationTagInline(admin.TabularInline):
+    model = ConversationTag
+    extra = 0
+    fields = ("name", "added_by", "created_at")
+    readonly_fields = fields
+    can_delete = False
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ("customer_label", "status", "priority", "escalation_reason", "assigned_agent", "updated_at")
     list_filter = ("status", "escalation_reason", "topic")
     readonly_fields = ("public_id", "last_seq", "priority", "sentiment", "created_at", "updated_at")
-    inlines = [EscalationFlagInline, MessageInline]
+    inlines = [EscalationFlagInline, MessageInline, ConversationTagInline, NoteInline]
 
 
 @admin.register(Draft)

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # Too many frames: the client ignored rate_limited errors (a server may send only 1000 and 3000-4999).
 CLOSE_FLOODING = 4429
 CLOSE_NOT_FOUND = 4404
+# A socket's `typing` frames are relayed at most this often; clients send one each 2.5 s while typing.
+TYPING_EVERY_S = 2.0
 
 
 class FrameConsumer(AsyncJsonWebsocketConsumer):
@@ -138,6 +140,17 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
         client = self.scope.get("client") or ("unknown", 0)
         return str(client[0])
 
+    typing_relayed_at: float | None = None
+
+    async def relay_typing(self, group: str, who: str) -> None:
+        """Tell `group` that `who` ("customer" or "agent") is typing: at most once per TYPING_EVERY_S per
+        socket, extras dropped silently (no answer, no error). Nothing is stored."""
+        now = time.monotonic()
+        if self.typing_relayed_at is not None and now - self.typing_relayed_at < TYPING_EVERY_S:
+            return
+        self.typing_relayed_at = now
+        await self.channel_layer.group_send(group, realtime.deliver_event([frames.typing_frame(who)]))
+
 
 class CustomerChatConsumer(FrameConsumer):
     """One customer's chat. The first frame must be `hello`, which starts or resumes a conversation.
@@ -155,6 +168,7 @@ class CustomerChatConsumer(FrameConsumer):
         "history": {"before_seq": Field("number", required=True, minimum=1)},
         "end": {},
         "rate": {"score": Field("number", required=True, minimum=1, maximum=5), "comment": Field("string")},
+        "typing": {},
         "ping": {},
     }
 
@@ -181,6 +195,8 @@ class CustomerChatConsumer(FrameConsumer):
             raise ServiceError("hello_required", gettext('Send a "hello" frame first.'))
         elif kind == "message":
             await self.post_message(fields)
+        elif kind == "typing":
+            await self.relay_typing(realtime.agent_conversation_group(self.public_id), "customer")
         elif kind == "request_human":
             await database_sync_to_async(services.conversation_request_human)(
                 public_id=self.public_id, client_address=self.client_address(), language=self.language

@@ -95,6 +95,11 @@ def _conversation_fields(conversation: Conversation) -> Frame:
     }
 
 
+def typing_frame(who: str) -> Frame:
+    """`who` ("customer" or "agent") is typing: clients show it for a few seconds (never stored)."""
+    return {"type": "typing", "who": who}
+
+
 def viewers_frame(conversation_id: int) -> Frame:
     """Which agents have the conversation open (sent to its agents' group when that changes)."""
     people = presence.viewers(conversation_id)

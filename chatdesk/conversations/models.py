@@ -549,3 +549,42 @@ class AgentSocket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent} socket {self.channel_name}"
+
+
+class Note(models.Model):
+    """An agent's internal note on a conversation: for agents and managers only. Never sent on the
+    customer's socket, never in a drafting engine's context (docs/notes.md)."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Note {self.pk} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class ConversationTag(models.Model):
+    """A short label agents put on a conversation (normalised: trimmed, lower-case, at most 40 characters;
+    at most 20 per conversation), for finding it again."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=40)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["name"])]
+        constraints = [models.UniqueConstraint(fields=["conversation", "name"], name="conversation_tag_once")]
+
+    def __str__(self) -> str:
+        return self.name

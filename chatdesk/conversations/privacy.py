@@ -14,7 +14,16 @@ from typing import Any
 
 from django.db import transaction
 
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating
+from chatdesk.conversations.models import (
+    AgentAction,
+    Conversation,
+    ConversationTag,
+    Draft,
+    EscalationFlag,
+    Message,
+    Note,
+    Rating,
+)
 from chatdesk.conversations.tokens import public_id_from_token
 from chatdesk.knowledge.models import ApprovedReply, Embedding
 from chatdesk.knowledge.services import embedding_key
@@ -118,6 +127,12 @@ def conversation_export(conversation: Conversation) -> dict[str, Any]:
             }
             for r in conversation.ratings.order_by("after_seq")
         ],
+        # Agents' internal notes and tags are about this customer: personal data a request for it covers.
+        "internal_notes": [
+            {"author": _person(n.author), "text": n.text, "created_at": _time(n.created_at)}
+            for n in conversation.notes.select_related("author").order_by("created_at", "pk")
+        ],
+        "tags": sorted(conversation.tags.values_list("name", flat=True)),
     }
 
 
@@ -135,6 +150,8 @@ class Erased:
     approved_replies: int = 0
     embeddings: int = 0
     webhook_deliveries: int = 0
+    notes: int = 0
+    tags: int = 0
 
 
 @transaction.atomic
@@ -144,6 +161,7 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
     Messages and drafts keep their rows with the text "[erased]"; agent actions keep their kind with empty
     texts (so fine-tuning exports skip them, as they skip actions that sent nothing); escalation flags lose their
     details, ratings their comments (scores stay), the conversation its contact email and handoff summary;
+    agents' internal notes are redacted and tags deleted;
     approved replies made from these conversations, cached vectors of their texts, and webhook deliveries
     about them (their bodies hold what the desk sent; pending ones are never sent) are deleted. Report
     counts do not change.
@@ -169,6 +187,9 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
     # Flags may quote the customer's words; the address is theirs.
     EscalationFlag.objects.filter(conversation__in=ids).update(detail="")
     Rating.objects.filter(conversation__in=ids).update(comment="")
+    # Agents' notes and tags may name or quote the customer: notes keep their rows (and times), tags go.
+    result.notes = Note.objects.filter(conversation__in=ids).update(text=ERASED)
+    result.tags, _ = ConversationTag.objects.filter(conversation__in=ids).delete()
     Conversation.objects.filter(pk__in=ids).update(contact_email="", handoff_summary="")
     public_ids = Conversation.objects.filter(pk__in=ids).values_list("public_id", flat=True)
     for public_id in public_ids:  # every body names its conversation by public id (docs/webhooks.md)

@@ -115,6 +115,12 @@ def draft_text_streamed(
     return _send(agent_conversation_group(public_id), [frame])
 
 
+def agents_watching_told(public_id: uuid.UUID, frame_list: list[frames.Frame]) -> None:
+    """After commit, send these frames to the agents watching the conversation (notes, tags: never to
+    the customer's group)."""
+    transaction.on_commit(lambda: _send(agent_conversation_group(public_id), frame_list))
+
+
 _loops: dict[int, asyncio.AbstractEventLoop] = {}
 _loops_lock = threading.Lock()
 _tails: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}  # each loop's latest send, touched in its thread

@@ -6,6 +6,8 @@ agent       a user id, or "none" (nobody)
 engine      an engine name
 metric      what the drill-down lists (metrics.METRICS), refined by day, hour, status, bucket, reason,
             answered and score
+tag, q      the conversations list only: those carrying the tag, those whose messages or internal notes
+            contain q (docs/notes.md)
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366 * 2
 FILTER_KEYS = ("from", "to", "topic", "agent", "engine")
 DRILL_KEYS = ("metric", "day", "hour", "status", "bucket", "reason", "answered", "score")
+SEARCH_KEYS = ("tag", "q")
+MAX_SEARCH_CHARS = 200
 
 
 def _date(query: QueryDict, key: str, default: dt.date) -> dt.date:
@@ -86,6 +90,16 @@ def drill_from(query: QueryDict) -> Drill:
     )
 
 
+def search_from(query: QueryDict) -> tuple[str, str]:
+    """The tag and the text the conversations list is searched for ("" for none). Raises ReportInputError."""
+    tag, text = query.get("tag", "").strip(), query.get("q", "").strip()
+    if len(tag) > 40:
+        raise ReportInputError(gettext("'tag' is a tag, at most 40 characters."))
+    if len(text) > MAX_SEARCH_CHARS:
+        raise ReportInputError(gettext("Search for at most %(limit)s characters.") % {"limit": MAX_SEARCH_CHARS})
+    return tag, text
+
+
 def filter_params(f: ReportFilters) -> dict[str, str]:
     """The URL parameters that give back `f` (its zone aside: that is the manager's setting)."""
     params = {"from": f.first_day.isoformat(), "to": f.last_day.isoformat()}
@@ -112,5 +126,5 @@ def drill_url(f: ReportFilters, metric: str, **refine: Any) -> str:
 
 def query_string(query: QueryDict, *, drop: tuple[str, ...] = ("page",)) -> str:
     """The report parameters of `query`, without `drop`, for links that keep them."""
-    kept = {k: query[k] for k in (*FILTER_KEYS, *DRILL_KEYS) if k not in drop and query.get(k)}
+    kept = {k: query[k] for k in (*FILTER_KEYS, *DRILL_KEYS, *SEARCH_KEYS) if k not in drop and query.get(k)}
     return urlencode(kept)

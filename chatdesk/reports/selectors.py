@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 
-from chatdesk.conversations import selectors
+from chatdesk.conversations import notes, selectors
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message
 from chatdesk.drafting.registry import engine_paths
 from chatdesk.knowledge.models import Topic
@@ -76,5 +76,7 @@ def transcript(conversation: Conversation) -> dict[str, Any]:
         "actions": actions,
         "flags": list(conversation.flags.select_related("message").order_by("created_at", "pk")),
         "ratings": list(conversation.ratings.order_by("after_seq")),
+        "notes": notes.conversation_notes(conversation),
+        "tags": notes.conversation_tags(conversation),
         "customer_sender": Message.Sender.CUSTOMER,
     }

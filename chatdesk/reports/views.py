@@ -17,7 +17,7 @@ from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from chatdesk.accounts.services import TimeZoneError, time_zone_names, user_time_zone, user_time_zone_set
-from chatdesk.conversations import selectors
+from chatdesk.conversations import notes, selectors
 from chatdesk.conversations.models import Conversation
 from chatdesk.reports import export, pages, params
 from chatdesk.reports.metrics import (
@@ -75,11 +75,13 @@ def conversations(request: HttpRequest) -> HttpResponse:
     try:
         f = params.filters_from(request.GET, user_time_zone(manager))
         drill = params.drill_from(request.GET)
+        tag, text = params.search_from(request.GET)
     except ReportInputError as error:
         return _bad_request(request, error)
     with report_queries():
         # Count and page the bare rows, then read the details of this page's 50 only.
-        found = conversations_behind(f, drill).order_by("-first_customer_at", "-pk").values_list("pk", flat=True)
+        behind = notes.conversations_matching(conversations_behind(f, drill), tag=tag, text=text)
+        found = behind.order_by("-first_customer_at", "-pk").values_list("pk", flat=True)
         page = Paginator(found, 50).get_page(request.GET.get("page"))
         ids = list(page.object_list)
         details = {c.pk: c for c in conversation_outcomes(Conversation.objects.filter(pk__in=ids))}
@@ -98,7 +100,15 @@ def conversations(request: HttpRequest) -> HttpResponse:
             "description": pages.drill_description(f, drill),
             "period": pages.period_label(f),
             "query": params.query_string(request.GET),
-            "report_query": params.query_string(request.GET, drop=("page", *params.DRILL_KEYS)),
+            "report_query": params.query_string(request.GET, drop=("page", *params.DRILL_KEYS, *params.SEARCH_KEYS)),
+            "search_tag": tag,
+            "search_text": text,
+            "kept_params": [
+                (key, value)
+                for key, value in request.GET.items()
+                if key in (*params.FILTER_KEYS, *params.DRILL_KEYS) and value
+            ],
+            "tag_suggestions": notes.tag_names(),
         },
     )
 
@@ -125,7 +135,18 @@ def _csv_response(request: HttpRequest, rows: export.CsvRows, name: str) -> Stre
 @login_required
 def export_conversations(request: HttpRequest) -> HttpResponseBase:
     """One CSV row per conversation behind the same filters (and drill-down) as the page."""
-    return _export(request, "conversations", lambda f, drill: export.conversations_csv(conversations_behind(f, drill)))
+    selectors.manager_or_refuse(request.user)
+    try:
+        tag, text = params.search_from(request.GET)
+    except ReportInputError as error:
+        return _bad_request(request, error)
+    return _export(
+        request,
+        "conversations",
+        lambda f, drill: export.conversations_csv(
+            notes.conversations_matching(conversations_behind(f, drill), tag=tag, text=text)
+        ),
+    )
 
 
 @login_required

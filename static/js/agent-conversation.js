@@ -423,7 +423,8 @@
     }
     return frame.request_id;
   }
-  window.ChatDeskConversation = { act: act };
+  // act: an action answered by ack or error; send: a frame nobody answers (typing), dropped when offline.
+  window.ChatDeskConversation = { act: act, send: send };
 
   function actOnDraft(frame) {
     frame.draft_id = view.draft.id;
@@ -513,7 +514,8 @@
   // ----------------------------------------------------------------- frames
 
   function onFrame(frame) {
-    // agent-routing.js (claim, release, transfer, who is looking) listens to the same frames.
+    // agent-routing.js (claim, release, transfer, who is looking) and agent-notes.js (notes, tags,
+    // typing) listen to the same frames.
     document.dispatchEvent(new CustomEvent("chatdesk:frame", { detail: frame }));
     switch (frame.type) {
       case "conversation":

@@ -190,6 +190,7 @@
     var list = el("ol", { class: "messages", "aria-live": "polite", "aria-label": gettext("Messages") });
     var empty = el("p", { class: "empty" }, gettext("Ask us anything about your order, delivery or returns."));
     var status = el("p", { class: "status", "data-chatdesk": "status", hidden: "" });
+    var typing = el("p", { class: "typing", "data-chatdesk": "typing", role: "status", "aria-live": "polite" }, "");
     var error = el("p", { class: "error", "data-chatdesk": "error", role: "alert", hidden: "" });
 
     var form = el("form", { class: "compose" });
@@ -245,7 +246,7 @@
     actions.appendChild(human);
     actions.appendChild(endChat);
 
-    [header, empty, list, status, emailForm, rating, error, form, actions].forEach(function (node) {
+    [header, empty, list, typing, status, emailForm, rating, error, form, actions].forEach(function (node) {
       panel.appendChild(node);
     });
     shadow.appendChild(panel);
@@ -256,7 +257,7 @@
       emailForm: emailForm, emailInput: emailInput, endChat: endChat,
       rating: rating, rateForm: rateForm, scoreButtons: scoreButtons, rateComment: rateComment,
       rateThanks: rateThanks, rateThanksText: rateThanksText, rateChange: rateChange,
-      connection: connection };
+      connection: connection, typing: typing };
   }
 
   function mount() {
@@ -275,6 +276,7 @@
         submitInput();
       }
     });
+    ui.input.addEventListener("input", typingInput);
     ui.human.addEventListener("click", requestHuman);
     ui.endChat.addEventListener("click", function () {
       showError("");
@@ -551,6 +553,30 @@
     }
   }
 
+  // ---------------------------------------------------------------- typing
+  // While the customer types (never for an empty box) a `typing` frame goes out at most every 2.5 s;
+  // "An agent is typing…" shows for a few seconds after each `typing` frame from an agent.
+
+  var TYPING_EVERY_MS = 2500;
+  var TYPING_SHOWN_MS = 5000;
+  var typing = { sentAt: 0, timer: null };
+
+  function typingInput() {
+    var now = Date.now();
+    if (!state.ready || !ui.input.value.trim() || now - typing.sentAt < TYPING_EVERY_MS) return;
+    if (send({ type: "typing" })) typing.sentAt = now;
+  }
+
+  function showAgentTyping(on) {
+    clearTimeout(typing.timer);
+    ui.typing.textContent = on ? gettext("An agent is typing\u2026") : "";
+    if (on) typing.timer = setTimeout(function () { showAgentTyping(false); }, TYPING_SHOWN_MS);
+  }
+
+  function onTyping(frame) {
+    if (frame.who === "agent") showAgentTyping(true);
+  }
+
   // ------------------------------------------------------------ connection
 
   function send(frame) {
@@ -633,6 +659,7 @@
       case "message": return onMessage(frame);
       case "status": return onStatus(frame);
       case "error": return onError(frame);
+      case "typing": return onTyping(frame);
       default: return undefined; // pong, and frame types added later
     }
   }
@@ -694,6 +721,7 @@
     renderList();
     drawRating();
     if (!state.open && frame.sender !== "customer") ui.unread.hidden = false;
+    if (frame.sender !== "customer") showAgentTyping(false);
     if (missedSome && state.ready) sendHello();
   }
 
@@ -777,6 +805,7 @@
     "  font: inherit; font-size: 12px; font-weight: 600; cursor: pointer; text-decoration: underline; }",
     ".status { margin: 0; padding: 7px 14px; font-size: 13px; color: #3b4558; background: #eef2fb;",
     "  border-top: 1px solid #e1e5ee; }",
+    ".typing { margin: 0; padding: 0 14px; min-height: 18px; font-size: 12.5px; font-style: italic; color: #6b7385; }",
     ".error { margin: 0; padding: 7px 14px; font-size: 13px; color: #9b1c20; background: #fdecec;",
     "  border-top: 1px solid #f5c2c3; }",
     ".compose { display: flex; gap: 8px; padding: 10px 12px 6px; border-top: 1px solid #e1e5ee; margin: 0; }",

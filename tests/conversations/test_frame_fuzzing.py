@@ -32,10 +32,11 @@ DOCUMENTED_CODES = {
     "invalid_client_id", "client_id_conflict", "empty_message", "message_too_long", "rate_limited", "not_agent",
     "not_found", "already_handled", "draft_not_ready", "taken_over_by_other", "not_taken_over", "closed",
     "session_ended", "internal_error", "already_claimed", "not_assigned", "invalid_email", "rating_closed",
+    "invalid_tag", "too_many_tags",
 }  # fmt: skip
 ANSWERS = {
     "welcome", "ack", "message", "status", "history", "pong", "conversation", "draft", "draft.delta", "viewers",
-    "error",
+    "error", "notes", "note", "tags", "typing",
 }  # fmt: skip
 
 any_text = st.text(alphabet=st.characters(exclude_categories=()), max_size=60)
