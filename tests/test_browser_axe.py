@@ -1,0 +1,203 @@
+"""Accessibility in real Chromium: axe-core (WCAG 2.0 and 2.1, levels A and AA) finds no violation on the pages
+customers, agents and managers use, each shown with real data in it.
+
+axe-core is a test tool: it is vendored in static/vendor/axe-core/ and injected here only, never linked from
+a page. To check another page, add an AxePage to PAGES: a name and a function that opens the page, with what
+it needs in it, and returns it ready to be checked (and, optionally, the part of it to check)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import Browser, Page, expect
+
+from chatdesk.conversations import services
+from tests.conftest import PASSWORD, say
+from tests.live import LiveStack
+from tests.reports.conftest import RANGE, History, history  # noqa: F401 (the fixture, for the report pages)
+
+pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+WAIT_MS = 30_000
+AXE_VERSION = "4.14.1"
+AXE = Path(__file__).resolve().parent.parent / "static" / "vendor" / "axe-core" / AXE_VERSION / "axe.min.js"
+# The WCAG 2.0 and 2.1 success criteria at levels A and AA (axe's own tags for them).
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@dataclass
+class Desk:
+    """What a page's opener may use: the browser, the running desk, and people signed up on it."""
+
+    browser: Browser
+    base_url: str
+    agent: User
+    manager: User
+    request: pytest.FixtureRequest
+
+    def page(self, **context: Any) -> Page:
+        """A page in a new browser context. The desk's Content-Security-Policy allows no inline script, which
+        is how Playwright injects axe: the context bypasses CSP (tests/reports/test_browser.py checks it)."""
+        return self.browser.new_context(bypass_csp=True, **context).new_page()
+
+    def signed_in(self, user: User, path: str) -> Page:
+        page = self.page()
+        page.goto(f"{self.base_url}{path}")
+        page.locator('input[name="username"]').fill(user.username)
+        page.locator('input[name="password"]').fill(PASSWORD)
+        page.locator('input[name="password"]').press("Enter")
+        page.wait_for_url(f"{self.base_url}{path}")
+        return page
+
+    def history(self) -> History:
+        """The report's small history (tests/reports/conftest.py), with its own manager."""
+        found: History = self.request.getfixturevalue("history")
+        return found
+
+
+@dataclass(frozen=True)
+class AxePage:
+    name: str
+    open: Callable[[Desk], Page]
+    include: str | None = None  # a CSS selector: check only this part of the page; None: all of it
+
+
+def _login(desk: Desk) -> Page:
+    page = desk.page()
+    page.goto(f"{desk.base_url}/accounts/login/")
+    return page
+
+
+def _login_failed(desk: Desk) -> Page:
+    page = _login(desk)
+    page.locator('input[name="username"]').fill("nobody")
+    page.locator('input[name="password"]').fill("wrong")
+    page.locator('input[name="password"]').press("Enter")
+    expect(page.locator(".form-errors")).to_be_visible(timeout=WAIT_MS)
+    return page
+
+
+def _widget(desk: Desk) -> Page:
+    page = desk.page()
+    page.goto(f"{desk.base_url}/")
+    page.locator('[data-chatdesk="open"]').click()
+    page.locator('[data-chatdesk="input"]').fill("How do I reset my password?")
+    page.locator('[data-chatdesk="send"]').click()
+    expect(page.locator('[data-chatdesk="message"][data-sender="customer"]')).to_have_attribute(
+        "data-seq", "1", timeout=WAIT_MS
+    )
+    expect(page.locator('[data-chatdesk="status"]')).to_contain_text("reviewing", timeout=WAIT_MS)
+    return page
+
+
+def _conversation_with_draft(desk: Desk) -> str:
+    conversation = services.conversation_start()
+    say(conversation, "How do I reset my password?")
+    return str(conversation.public_id)
+
+
+def _queue(desk: Desk) -> Page:
+    public_id = _conversation_with_draft(desk)
+    page = desk.signed_in(desk.agent, "/agents/")
+    expect(page.locator(f'[data-id="{public_id}"]')).to_contain_text("draft ready", timeout=WAIT_MS)
+    return page
+
+
+def _agent_conversation(desk: Desk) -> Page:
+    public_id = _conversation_with_draft(desk)
+    page = desk.signed_in(desk.agent, f"/agents/c/{public_id}/")
+    expect(page.locator('[data-testid="draft-text"]')).not_to_have_value("", timeout=WAIT_MS)
+    return page
+
+
+def _preferences(desk: Desk) -> Page:
+    return desk.signed_in(desk.agent, "/accounts/preferences/")
+
+
+def _report(desk: Desk) -> Page:
+    past = desk.history()
+    page = desk.signed_in(past.manager, f"/reports/?from={RANGE['from']}&to={RANGE['to']}")
+    expect(page.locator("canvas[data-ready]").first).to_be_attached(timeout=WAIT_MS)
+    return page
+
+
+def _report_conversations(desk: Desk) -> Page:
+    past = desk.history()
+    path = f"/reports/conversations/?from={RANGE['from']}&to={RANGE['to']}&metric=conversations"
+    page = desk.signed_in(past.manager, path)
+    expect(page.locator('[data-testid="drill-row"]').first).to_be_visible()
+    return page
+
+
+def _transcript(desk: Desk) -> Page:
+    past = desk.history()
+    page = desk.signed_in(past.manager, f"/reports/conversations/{past.c['c2'].public_id}/")
+    expect(page.locator('[data-testid="transcript-draft"]').first).to_be_visible()
+    return page
+
+
+PAGES = [
+    AxePage("login", _login),
+    AxePage("login-failed", _login_failed),
+    AxePage("widget", _widget),
+    AxePage("queue", _queue),
+    AxePage("agent-conversation", _agent_conversation),
+    AxePage("preferences", _preferences),
+    AxePage("report", _report),
+    AxePage("report-conversations", _report_conversations),
+    AxePage("transcript", _transcript),
+]
+
+
+def axe_violations(page: Page, include: str | None = None) -> list[dict[str, Any]]:
+    """axe-core's violations of the WCAG 2.0/2.1 A and AA rules on `page` (open shadow roots included)."""
+    page.add_script_tag(path=str(AXE))
+    violations: list[dict[str, Any]] = page.evaluate(
+        """async ([include, tags]) => {
+            const context = include ? { include: [include] } : document;
+            const results = await axe.run(context, { runOnly: { type: "tag", values: tags } });
+            return results.violations;
+        }""",
+        [include, WCAG_TAGS],
+    )
+    return violations
+
+
+def readable(violations: list[dict[str, Any]]) -> str:
+    """One paragraph per rule: its id, impact and help, then each element it found with axe's summary."""
+    lines: list[str] = []
+    for violation in violations:
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']} <{violation['helpUrl']}>")
+        for node in violation["nodes"]:
+            summary = " ".join(node["failureSummary"].split())
+            lines.append(f"    {' > '.join(map(str, node['target']))}: {node['html'][:160]}\n        {summary}")
+    return "\n".join(lines)
+
+
+def test_axe_core_is_only_a_test_tool() -> None:
+    """No template or script of the desk loads axe-core; only this module injects it."""
+    root = Path(__file__).resolve().parent.parent
+    sources = [*root.joinpath("templates").rglob("*.html"), *root.joinpath("static", "js").glob("*.js")]
+    assert AXE.is_file() and sources
+    assert [path for path in sources if "axe-core" in path.read_text() or "axe.min" in path.read_text()] == []
+
+
+@pytest.mark.parametrize("axe_page", PAGES, ids=[p.name for p in PAGES])
+def test_no_accessibility_violations(
+    axe_page: AxePage,
+    live_stack: LiveStack,
+    knowledge: None,
+    agent: User,
+    manager: User,
+    browser: Browser,
+    request: pytest.FixtureRequest,
+) -> None:
+    desk = Desk(browser=browser, base_url=live_stack.base_url, agent=agent, manager=manager, request=request)
+    page = axe_page.open(desk)
+    violations = axe_violations(page, axe_page.include)
+    assert not violations, f"axe-core on {axe_page.name} ({page.url}):\n{readable(violations)}"
