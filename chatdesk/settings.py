@@ -530,6 +530,9 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 # The compiled catalogues (django.mo, djangojs.mo) are committed next to their .po files: docs/i18n.md.
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates and numbers are written in the page's language (Django's formats, with the desk's few changes there).
+FORMAT_MODULE_PATH = ["chatdesk.formats"]
+# The time zone of pages for people who chose none on Preferences (docs/i18n.md).
 TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -110,8 +110,10 @@
   function timeText(iso) {
     var date = iso ? new Date(iso) : null;
     if (!date || isNaN(date.getTime())) return "";
-    // In the language of the page (the agent's), not the browser's.
-    return date.toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit" });
+    // In the language of the page and the time zone of the agent (Preferences), not the browser's.
+    return date.toLocaleTimeString(document.documentElement.lang || [], {
+      hour: "2-digit", minute: "2-digit", timeZone: document.body.getAttribute("data-time-zone") || undefined
+    });
   }
 
   function percent(value) {
