@@ -539,6 +539,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Django's finders, except that static/vendor/axe-core (a test tool) is neither served nor collected.
+STATICFILES_FINDERS = [
+    "chatdesk.static_finders.DeskFileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+]
 STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Daphne serves /static/ itself unless a proxy in front does it (production).
 SERVE_STATIC = envbool("SERVE_STATIC", "True")

@@ -7,6 +7,8 @@ it needs in it, and returns it ready to be checked (and, optionally, the part of
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.contrib.staticfiles import finders
 from playwright.sync_api import Browser, Page, expect
 
 from chatdesk.conversations import services
@@ -197,12 +200,20 @@ def readable(violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def test_axe_core_is_only_a_test_tool() -> None:
-    """No template or script of the desk loads axe-core; only this module injects it."""
+def test_axe_core_is_only_a_test_tool(live_stack: LiveStack) -> None:
+    """No template or script of the desk loads axe-core, and the desk neither serves nor collects it: only
+    this module injects it, from disk."""
     root = Path(__file__).resolve().parent.parent
     sources = [*root.joinpath("templates").rglob("*.html"), *root.joinpath("static", "js").glob("*.js")]
     assert AXE.is_file() and sources
     assert [path for path in sources if "axe-core" in path.read_text() or "axe.min" in path.read_text()] == []
+    for path in (f"vendor/axe-core/{AXE_VERSION}/axe.min.js", f"vendor/axe-core/{AXE_VERSION}/LICENSE"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{live_stack.base_url}/static/{path}")
+        assert refused.value.code == 404
+        assert finders.find(path) is None  # so collectstatic leaves it out of STATIC_ROOT too
+    with urllib.request.urlopen(f"{live_stack.base_url}/static/vendor/chartjs/4.4.9/chart.umd.min.js") as served:
+        assert served.status == 200  # the other vendored files are served as before
 
 
 @pytest.mark.parametrize("axe_page", PAGES, ids=[p.name for p in PAGES])
