@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # intcomma: report counts grouped as the page's language does
     "channels",
     "csp",
     "chatdesk.knowledge",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from html import unescape
 
 import pytest
@@ -9,10 +11,18 @@ from django.test import Client
 from django.utils import translation
 
 from chatdesk.accounts.models import Profile
+from chatdesk.conversations.models import Draft
 from chatdesk.reports.pages import fmt_int, fmt_seconds, fmt_share
 from tests.reports.conftest import RANGE, History
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _site_language_after() -> Iterator[None]:
+    """The test client runs requests in this thread: a Chinese page leaves Chinese active for what follows."""
+    yield
+    translation.deactivate()
 
 
 def manager_page(history: History, path: str, *, language: str, time_zone: str) -> str:
@@ -45,6 +55,16 @@ def test_an_english_speaking_manager_in_new_york_reads_the_same_time_in_new_york
         history, f"/reports/conversations/{c1.public_id}/", language="en", time_zone="America/New_York"
     )
     assert '<time datetime="2026-11-10T09:00:00-05:00" class="muted">Nov 10, 2026, 9:00:00 AM</time>' in transcript
+
+
+def test_counts_on_the_pages_are_grouped_as_the_language_does(history: History) -> None:
+    Draft.objects.filter(pk=history.d["d2"].pk).update(chars_changed=12345)
+    c2 = history.c["c2"]
+    for language in ("en", "zh-hans"):
+        transcript = manager_page(
+            history, f"/reports/conversations/{c2.public_id}/", language=language, time_zone="UTC"
+        )
+        assert re.search(r'data-testid="edit-size">40% \((修改了 )?12,345 ', transcript), language
 
 
 def test_report_numbers_follow_the_language() -> None:
