@@ -157,6 +157,14 @@ def _transcript(desk: Desk) -> Page:
     return page
 
 
+def _manager_page(path: str) -> Callable[[Desk], Page]:
+    def open_page(desk: Desk) -> Page:
+        _conversation_with_draft(desk)
+        return desk.signed_in(desk.manager, path)
+
+    return open_page
+
+
 PAGES = [
     AxePage("login", _login),
     AxePage("login-failed", _login_failed),
@@ -169,6 +177,11 @@ PAGES = [
     AxePage("report", _report),
     AxePage("report-conversations", _report_conversations),
     AxePage("transcript", _transcript),
+    AxePage("inbox", _manager_page("/agents/inbox/")),
+    AxePage("reply-memory", _manager_page("/knowledge/memory/")),
+    AxePage("out-of-scope", _manager_page("/knowledge/out-of-scope/")),
+    AxePage("webhooks", _manager_page("/webhooks/")),
+    AxePage("api-tokens", _manager_page("/api-tokens/")),
 ]
 
 
