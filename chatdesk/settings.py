@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # intcomma: report counts grouped as the page's language does
     "channels",
     "csp",
     "chatdesk",  # the rundesk command
@@ -533,12 +534,20 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 # The compiled catalogues (django.mo, djangojs.mo) are committed next to their .po files: docs/i18n.md.
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates and numbers are written in the page's language (Django's formats, with the desk's few changes there).
+FORMAT_MODULE_PATH = ["chatdesk.formats"]
+# The time zone of pages for people who chose none on Preferences (docs/i18n.md).
 TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Django's finders, except that static/vendor/axe-core (a test tool) is neither served nor collected.
+STATICFILES_FINDERS = [
+    "chatdesk.static_finders.DeskFileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+]
 STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Daphne serves /static/ itself unless a proxy in front does it (production).
 SERVE_STATIC = envbool("SERVE_STATIC", "True")

@@ -4,9 +4,11 @@ number with the drill-down link to the conversations behind it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.utils import formats
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy
 
@@ -53,16 +55,22 @@ class Table:
     rows: list[tuple[str, list[Cell]]] = field(default_factory=list)
 
 
+def localized(value: float | int, digits: int = 0) -> str:
+    """`value` rounded to `digits` decimals as Python rounds, written with the page's language's decimal
+    and thousands separators (1,234.5 in English; chatdesk/formats)."""
+    return formats.number_format(Decimal(f"{value:.{digits}f}"), digits, force_grouping=True)
+
+
 def fmt_int(value: float | int | None) -> str:
-    return "—" if value is None else f"{round(value):,}"
+    return "—" if value is None else localized(value)
 
 
 def fmt_share(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
+    return "—" if value is None else f"{localized(value * 100, 1)}%"
 
 
 def fmt_number(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
+    return "—" if value is None else localized(value, digits)
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -70,12 +78,12 @@ def fmt_seconds(value: float | None) -> str:
     if value is None:
         return "—"
     if value < 60:
-        return gettext("%(n)s s") % {"n": f"{value:.0f}"}
+        return gettext("%(n)s s") % {"n": localized(value)}
     if value < 3600:
-        return gettext("%(n)s min") % {"n": f"{value / 60:.1f}"}
+        return gettext("%(n)s min") % {"n": localized(value / 60, 1)}
     if value < 86400:
-        return gettext("%(n)s h") % {"n": f"{value / 3600:.1f}"}
-    return gettext("%(n)s d") % {"n": f"{value / 86400:.1f}"}
+        return gettext("%(n)s h") % {"n": localized(value / 3600, 1)}
+    return gettext("%(n)s d") % {"n": localized(value / 86400, 1)}
 
 
 HEADLINES: tuple[tuple[str, str | Promise, Any, str, dict[str, str]], ...] = (
@@ -101,9 +109,9 @@ def _change(now: float | int | None, before: float | int | None, formatter: Any)
     delta = now - before
     sign = "+" if delta > 0 else "−"
     if formatter is fmt_share:
-        text = gettext("%(sign)s%(n)s points") % {"sign": sign, "n": f"{abs(delta) * 100:.1f}"}
+        text = gettext("%(sign)s%(n)s points") % {"sign": sign, "n": localized(abs(delta) * 100, 1)}
     elif before:
-        text = f"{sign}{abs(delta) / abs(before) * 100:.0f}%"
+        text = f"{sign}{localized(abs(delta) / abs(before) * 100)}%"
     else:
         text = f"{sign}{formatter(abs(delta))}"
     return text, "up" if delta > 0 else "down"

@@ -212,7 +212,18 @@
     return { send: send, restart: restart };
   }
 
+  // A time in the page's language and the agent's time zone (Preferences: body data-time-zone), not the
+  // browser's; `options` as Intl.DateTimeFormat's (default: hours and minutes).
+  function timeText(iso, options) {
+    var date = iso ? new Date(iso) : null;
+    if (!date || isNaN(date.getTime())) return "";
+    var format = Object.assign({}, options || { hour: "2-digit", minute: "2-digit" });
+    format.timeZone = document.body.getAttribute("data-time-zone") || undefined;
+    return date.toLocaleString(document.documentElement.lang || [], format);
+  }
+
   window.ChatDeskAgents = {
+    timeText: timeText,
     STATUS_LABELS: STATUS_LABELS,
     statusLabel: statusLabel,
     REASON_LABELS: REASON_LABELS,

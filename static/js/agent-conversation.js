@@ -107,13 +107,6 @@
     return node;
   }
 
-  function timeText(iso) {
-    var date = iso ? new Date(iso) : null;
-    if (!date || isNaN(date.getTime())) return "";
-    // In the language of the page (the agent's), not the browser's.
-    return date.toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit" });
-  }
-
   function percent(value) {
     return typeof value === "number" ? Math.round(value * 100) + "%" : "—";
   }
@@ -202,7 +195,7 @@
     item.setAttribute("data-seq", String(message.seq));
     var meta = el("div", "msg-meta");
     meta.appendChild(el("span", "msg-who", senderLabel(message)));
-    var when = el("time", "msg-time", timeText(message.sent_at));
+    var when = el("time", "msg-time", common.timeText(message.sent_at));
     if (message.sent_at) when.setAttribute("datetime", message.sent_at);
     meta.appendChild(when);
     item.appendChild(meta);

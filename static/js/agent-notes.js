@@ -9,6 +9,7 @@
 
   var root = document.getElementById("conversation");
   if (!root) return;
+  var common = window.ChatDeskAgents; // agent-common.js, loaded first
 
   var TYPING_EVERY_MS = 2500;  // the server relays at most one each 2 s
   var TYPING_SHOWN_MS = 5000;  // how long "Customer is typing…" stays after the last frame
@@ -41,12 +42,6 @@
     return node;
   }
 
-  function timeText(iso) {
-    var date = iso ? new Date(iso) : null;
-    if (!date || isNaN(date.getTime())) return "";
-    return date.toLocaleString(document.documentElement.lang || [], { dateStyle: "short", timeStyle: "short" });
-  }
-
   function addNote(note) {
     if (!note || shown.has(note.id)) return;
     shown.add(note.id);
@@ -54,7 +49,7 @@
     item.setAttribute("data-testid", "note");
     var meta = el("div", "msg-meta");
     meta.appendChild(el("span", "msg-who", note.author || gettext("A former agent")));
-    var when = el("time", "msg-time", timeText(note.created_at));
+    var when = el("time", "msg-time", common.timeText(note.created_at, { dateStyle: "short", timeStyle: "short" }));
     if (note.created_at) when.setAttribute("datetime", note.created_at);
     meta.appendChild(when);
     item.appendChild(meta);

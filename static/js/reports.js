@@ -58,6 +58,8 @@
       type: spec.type,
       data: { labels: spec.labels, datasets: datasets },
       options: {
+        // Ticks and tooltips write numbers as the page's language does (Intl.NumberFormat).
+        locale: document.documentElement.lang || undefined,
         indexAxis: spec.horizontal ? "y" : "x",
         maintainAspectRatio: false,
         animation: false,

@@ -401,6 +401,7 @@
   function formatTime(iso) {
     var date = iso ? new Date(iso) : null;
     if (!date || isNaN(date.getTime())) return "";
+    // The widget's language; no timeZone: the customer's browser's own.
     return date.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
   }
 
