@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 from playwright.sync_api import Browser, Page, expect
 
-from chatdesk.conversations import services
+from chatdesk.canned import services as canned_services
+from chatdesk.conversations import notes, services
 from tests.conftest import PASSWORD, say
 from tests.live import LiveStack
 from tests.reports.conftest import RANGE, History, history  # noqa: F401 (the fixture, for the report pages)
@@ -123,6 +125,40 @@ def _agent_conversation(desk: Desk) -> Page:
     return page
 
 
+def _agent_conversation_with_notes_and_tags(desk: Desk) -> Page:
+    public_id = _conversation_with_draft(desk)
+    notes.note_add(public_id=uuid.UUID(public_id), agent=desk.agent, text="Customer asked twice; be patient.")
+    notes.tag_add(public_id=uuid.UUID(public_id), agent=desk.agent, tag="password")
+    page = desk.signed_in(desk.agent, f"/agents/c/{public_id}/")
+    expect(page.get_by_text("Customer asked twice; be patient.")).to_be_visible(timeout=WAIT_MS)
+    return page
+
+
+def _shortcuts_dialog(desk: Desk) -> Page:
+    page = _agent_conversation(desk)
+    page.locator("#history-title").click()
+    page.keyboard.press("?")
+    expect(page.locator('[data-testid="shortcuts-dialog"]')).to_be_visible(timeout=WAIT_MS)
+    return page
+
+
+def _canned_search(desk: Desk) -> Page:
+    canned_services.canned_reply_create(by=desk.agent, shortcut="thanks", text="Thank you!", shared=False)
+    page = _agent_conversation(desk)
+    page.locator('[data-testid="reply-input"]').press_sequentially("/th")
+    expect(page.locator('[data-testid="canned-option"]').first).to_be_visible(timeout=WAIT_MS)
+    return page
+
+
+def _canned_replies(desk: Desk) -> Page:
+    canned_services.canned_reply_create(by=desk.manager, shortcut="hours", text="We answer 9-17.", shared=True)
+    return desk.signed_in(desk.agent, "/agents/canned/")
+
+
+def _forbidden(desk: Desk) -> Page:
+    return desk.signed_in(desk.agent, "/reports/")
+
+
 def _preferences(desk: Desk) -> Page:
     return desk.signed_in(desk.agent, "/accounts/preferences/")
 
@@ -172,6 +208,11 @@ PAGES = [
     AxePage("widget-zh", _widget_chinese, shadow=True),
     AxePage("queue", _queue),
     AxePage("agent-conversation", _agent_conversation),
+    AxePage("agent-conversation-notes-tags", _agent_conversation_with_notes_and_tags),
+    AxePage("shortcuts-dialog", _shortcuts_dialog),
+    AxePage("canned-search", _canned_search),
+    AxePage("canned-replies", _canned_replies),
+    AxePage("forbidden", _forbidden),
     AxePage("preferences", _preferences),
     AxePage("preferences-refused", _preferences_refused),
     AxePage("report", _report),
