@@ -220,7 +220,7 @@ def visible_controls(page: Page) -> list[list[Any]]:
 def test_on_a_phone_nothing_scrolls_sideways_and_every_control_is_a_44_pixel_target(
     shop: Shop, browser: Browser
 ) -> None:
-    url = shop.page("/phone", {})
+    url = shop.page("/phone", {"data-color": "#ffd400"})  # a light accent: dark text on it
     context = browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True)
     page = context.new_page()
     sent = SentFrames(page)
@@ -234,6 +234,10 @@ def test_on_a_phone_nothing_scrolls_sideways_and_every_control_is_a_44_pixel_tar
     assert panel is not None
     assert panel["x"] >= 0 and panel["x"] + panel["width"] <= 360
     assert panel["y"] >= 0 and panel["y"] + panel["height"] <= 640
+    head = in_widget(
+        page, "r => { const s = getComputedStyle(r.querySelector('.head')); return [s.backgroundColor, s.color]; }"
+    )
+    assert head == ["rgb(255, 212, 0)", "rgb(29, 36, 51)"]
     targets = visible_controls(page)
     assert len(targets) >= 6  # launcher, close, input, send, talk to a person, end chat
     widget(page, "human").tap()  # nobody is at the desk: the e-mail form is offered
@@ -286,6 +290,7 @@ def test_the_keyboard_alone_opens_sends_and_closes_and_focus_never_leaves_the_ho
     conversation = Conversation.objects.get()
     services.agent_reply(public_id=conversation.public_id, agent=agent, text="Yes, we ship to Norway.")
     expect(page.locator(".unread")).to_be_visible(timeout=WAIT_MS)
+    expect(widget(page, "notice")).to_have_text("New message in the chat")  # read out by screen readers
     assert page.evaluate("document.activeElement.id") == "search"
     page.keyboard.type(" blue")
     expect(page.locator("#search")).to_have_value("mug blue")
@@ -293,8 +298,9 @@ def test_the_keyboard_alone_opens_sends_and_closes_and_focus_never_leaves_the_ho
 
 def test_the_history_is_a_log_changes_are_status_messages_and_errors_alerts(shop: Shop, browser: Browser) -> None:
     page = browser.new_context().new_page()
-    page.goto(shop.page("/aria", {}))
+    page.goto(shop.page("/aria", {"data-color": "red; } * { display: none"}))  # not a colour: the default one
     widget(page, "open").click()
+    assert in_widget(page, "r => getComputedStyle(r.querySelector('.head')).backgroundColor") == "rgb(36, 83, 209)"
     log = page.get_by_role("log", name="Messages")
     expect(log).to_have_attribute("aria-live", "polite")
     type_and_send(page, "Is the lamp dimmable?")

@@ -296,8 +296,11 @@
     });
     shadow.appendChild(panel);
     shadow.appendChild(launcher);
+    // Read out, not shown: a reply that arrives while the panel is closed (the dot on the launcher shows it).
+    var notice = el("span", { class: "visually-hidden", "data-chatdesk": "notice", role: "status" }, "");
+    shadow.appendChild(notice);
 
-    return { host: host, shadow: shadow, launcher: launcher, unread: unread, panel: panel, closeButton: closeButton,
+    return { host: host, shadow: shadow, launcher: launcher, unread: unread, notice: notice, panel: panel, closeButton: closeButton,
       log: log, list: list, empty: empty, status: status, error: error, form: form, input: input, human: human,
       emailForm: emailForm, emailInput: emailInput, endChat: endChat,
       rating: rating, rateForm: rateForm, scoreButtons: scoreButtons, rateComment: rateComment,
@@ -374,7 +377,8 @@
     if (!CONFIG.color) return;
     var nodes = [ui.launcher, ui.panel];
     nodes.forEach(function (node) { node.style.setProperty("--accent", CONFIG.color); });
-    var rgb = (window.getComputedStyle(ui.launcher).backgroundColor.match(/[\d.]+/g) || []).map(Number);
+    var computed = window.getComputedStyle(ui.launcher).backgroundColor;
+    var rgb = /^rgba?\(/.test(computed) ? computed.match(/[\d.]+/g).map(Number) : [];
     if (rgb.length >= 3 && relativeLuminance(rgb) > 0.215) { // above it, #1d2433 contrasts more than white
       nodes.forEach(function (node) {
         node.style.setProperty("--on-accent", "#1d2433");
@@ -399,6 +403,7 @@
     ui.launcher.classList.toggle("is-open", open);
     if (open) {
       ui.unread.hidden = true;
+      ui.notice.textContent = "";
       start(); // a conversation only starts once the visitor opens the chat
       scrollToEnd();
       ui.input.focus({ preventScroll: true });
@@ -850,7 +855,10 @@
     if (!isNew) return;
     renderList();
     drawRating();
-    if (!state.open && frame.sender !== "customer") ui.unread.hidden = false;
+    if (!state.open && frame.sender !== "customer") {
+      ui.unread.hidden = false;
+      ui.notice.textContent = gettext("New message in the chat");
+    }
     if (missedSome && state.ready) sendHello();
   }
 
@@ -908,6 +916,8 @@
     ".launcher.is-open { background: var(--accent-dark); }",
     ".launcher .icon-close, .launcher.is-open .icon-chat { display: none; }",
     ".launcher.is-open .icon-close { display: block; }",
+    ".visually-hidden { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0;",
+    "  overflow: hidden; clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }",
     ".unread { position: absolute; top: 4px; right: 4px; width: 14px; height: 14px; border-radius: 50%;",
     "  background: #e5484d; border: 2px solid #fff; }",
     ".panel { position: fixed; right: 20px; bottom: 92px; width: min(370px, calc(100vw - 24px));",
