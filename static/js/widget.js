@@ -516,11 +516,11 @@
     if (entry.sender === "agent") parts.push(el("span", { class: "who" }, entry.author || gettext("Agent")));
     if (entry.sender === "bot") parts.push(el("span", { class: "who" }, gettext("Automatic reply")));
     parts.push(el("p", { class: "text" }, entry.text));
-    if (entry.state === "sending") parts.push(el("span", { class: "meta" }, gettext("Sending\u2026")));
-    else if (entry.state === "pending") {
+    if (entry.state === "pending" && connectionLost()) {
       parts.push(el("span", { class: "meta" }, gettext("Not sent yet \u2014 it will be sent when you are back online")));
-    }
-    else if (entry.state === "failed") {
+    } else if (entry.state === "sending" || entry.state === "pending") {
+      parts.push(el("span", { class: "meta" }, gettext("Sending\u2026")));
+    } else if (entry.state === "failed") {
       parts.push(el("button", { type: "button", class: "meta retry", title: gettext("Send this message again") },
         gettext("not sent \u2014 retry")));
     } else parts.push(el("span", { class: "meta" }, formatTime(entry.sentAt)));
@@ -651,11 +651,14 @@
   // The connection is gone: what was on its way may or may not have arrived; it is sent again on the next one.
   function holdUnacknowledged() {
     state.byClientId.forEach(function (entry) {
-      if (entry.state === "sending") {
-        entry.state = "pending";
-        drawEntry(entry);
-      }
+      if (entry.state === "sending") entry.state = "pending";
+      if (entry.state === "pending") drawEntry(entry); // now says it waits for the connection
     });
+  }
+
+  // Offline, or the connection dropped and is not back yet (not merely the first connection being opened).
+  function connectionLost() {
+    return state.offline || state.attempt > 0 || (state.started && !state.socket);
   }
 
   function requestHuman() {
