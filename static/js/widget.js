@@ -430,7 +430,8 @@
     var offerEmail = code === "no_agent_online";
     if (offerEmail && ui.emailForm.hidden) {
       ui.emailForm.hidden = false;
-      focusInWidget(ui.emailInput);
+      // Focus follows only from "Talk to a person" (hidden next): never from the message being typed.
+      if (ui.shadow.activeElement === ui.human) focusInWidget(ui.emailInput);
     }
     if (!offerEmail) ui.emailForm.hidden = true;
     // Once a person is on the way or on the line, asking again does nothing: don't offer it.
