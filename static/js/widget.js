@@ -3,11 +3,14 @@
  *
  * Embed on any page with one tag:
  *   <script src="https://<your desk>/static/js/widget.js" defer></script>
+ * and set it up with the tag's data- attributes (docs/widget.md): data-color,
+ * data-position, data-greeting, data-language, and the customer's identity on
+ * the host site (data-site, data-customer-id, -name, -email, -signature).
  *
  * Speaks the customer protocol of docs/protocol.md (/ws/chat/) with the server
  * this file was loaded from. Everything is drawn inside an open shadow root so
- * the host page's styles cannot reach it. All text from the server or the
- * customer is untrusted and only ever set with textContent.
+ * the host page's styles cannot reach it. All text from the server, the
+ * customer or the embedding tag is untrusted and only ever set with textContent.
  *
  * This file is plain ASCII (other characters as \u escapes): host pages may
  * declare no charset, and the browser would then misread UTF-8 in it.
@@ -33,6 +36,40 @@
   var PERSON_COMING = ["waiting_for_agent", "no_agent_online", "email_left", "agent_joined"];
   // The customer's language: the embedding tag's data-language, else the browser's (docs/i18n.md).
   var LANGUAGE = ownScript.getAttribute("data-language") || navigator.language || "";
+  var PAGE_MAX_CHARS = 2000; // hello's "page": the address the customer is on, cut to this length
+  // data-customer-* attribute -> the field of hello's "customer" object (docs/widget.md).
+  var CUSTOMER_ATTRIBUTES = { id: "data-customer-id", name: "data-customer-name", email: "data-customer-email",
+    signature: "data-customer-signature" };
+  // The embedding tag's other settings, read once (docs/widget.md).
+  var CONFIG = readConfig(ownScript);
+
+  // ------------------------------------------------------------ embedding tag
+
+  function readConfig(script) {
+    function attr(name) { return (script.getAttribute(name) || "").trim(); }
+    var customer = {};
+    Object.keys(CUSTOMER_ATTRIBUTES).forEach(function (field) {
+      var value = script.getAttribute(CUSTOMER_ATTRIBUTES[field]);
+      if (value && value.trim()) customer[field] = value; // as written: a signature covers the exact value
+    });
+    return {
+      color: cssColor(attr("data-color")),
+      position: attr("data-position").toLowerCase() === "left" ? "left" : "right",
+      greeting: attr("data-greeting"),
+      site: attr("data-site"),
+      customer: Object.keys(customer).length ? customer : null
+    };
+  }
+
+  // A colour the browser accepts, else "" (the default accent). Keywords and functions that would take
+  // their value from the host page (inherit, currentcolor, var() ...) are refused.
+  function cssColor(value) {
+    if (!value || !window.CSS || typeof window.CSS.supports !== "function") return "";
+    if (/^(inherit|initial|unset|revert|revert-layer|currentcolor)$/i.test(value) || /(var|env|attr)\s*\(/i.test(value)) {
+      return "";
+    }
+    return window.CSS.supports("color", value) ? value : "";
+  }
 
   // ---------------------------------------------------------------- wording
   // The widget's words come from the desk's JavaScript catalogue in the customer's language
@@ -122,6 +159,7 @@
     byClientId: new Map(), // client_id -> entry: messages this page sent
     nextOrder: 0,          // keeps unsent messages in the order they were typed
     statusCode: "idle",
+    offline: false,        // the browser said it lost the network, and no welcome came since
     canRate: false,        // the server offers the rating (the conversation is closed)
     rating: null,          // {score, comment} the server stored for this closing, or null
     changingRating: false, // the customer pressed "Change rating"
@@ -157,15 +195,17 @@
   function buildUi() {
     var host = document.createElement("div");
     host.setAttribute("data-chatdesk-widget", "");
-    // Inline !important beats anything the host page's stylesheets say about divs.
+    // Inline !important beats anything the host page's stylesheets say about divs; `all: initial` stops the
+    // font, colour, line height ... the host element would inherit (and pass on into the shadow root).
     host.setAttribute("style", "all: initial !important; display: block !important; position: fixed !important;" +
-      " right: 0 !important; bottom: 0 !important; width: 0 !important; height: 0 !important;" +
+      " " + CONFIG.position + ": 0 !important; bottom: 0 !important; width: 0 !important; height: 0 !important;" +
       " z-index: 2147483000 !important;");
     host.setAttribute("lang", locale);
     var shadow = host.attachShadow({ mode: "open" });
     shadow.appendChild(el("style", {}, STYLES));
+    var side = CONFIG.position === "left" ? " at-left" : "";
 
-    var launcher = el("button", { type: "button", class: "launcher", "data-chatdesk": "open",
+    var launcher = el("button", { type: "button", class: "launcher" + side, "data-chatdesk": "open",
       "aria-label": gettext("Open chat"), "aria-expanded": "false", "aria-controls": "chatdesk-panel" });
     var chatIcon = svgIcon(["M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"]);
     chatIcon.setAttribute("class", "icon-chat");
@@ -176,21 +216,27 @@
     var unread = el("span", { class: "unread", hidden: "" });
     launcher.appendChild(unread);
 
-    var panel = el("section", { class: "panel", id: "chatdesk-panel", role: "dialog",
+    var panel = el("section", { class: "panel" + side, id: "chatdesk-panel", role: "dialog",
       "aria-label": gettext("Chat with us"), hidden: "" });
     var header = el("header", { class: "head" });
     var titles = el("div", { class: "titles" });
     titles.appendChild(el("h2", {}, gettext("Chat with us")));
-    var connection = el("p", { class: "conn", "data-chatdesk": "connection" }, "");
+    // Live regions stay in the page while empty (only their text changes), so each change is announced.
+    var connection = el("p", { class: "conn", "data-chatdesk": "connection", role: "status" }, "");
     titles.appendChild(connection);
     var closeButton = el("button", { type: "button", class: "close", "aria-label": gettext("Close chat") }, "\u00d7");
     header.appendChild(titles);
     header.appendChild(closeButton);
 
-    var list = el("ol", { class: "messages", "aria-live": "polite", "aria-label": gettext("Messages") });
-    var empty = el("p", { class: "empty" }, gettext("Ask us anything about your order, delivery or returns."));
-    var status = el("p", { class: "status", "data-chatdesk": "status", hidden: "" });
-    var typing = el("p", { class: "typing", "data-chatdesk": "typing", role: "status", "aria-live": "polite" }, "");
+    // The history is a log: new messages are read out politely; the list inside keeps its list semantics.
+    var log = el("div", { class: "messages", "data-chatdesk": "log", role: "log", "aria-live": "polite",
+      "aria-label": gettext("Messages") });
+    var list = el("ol", { class: "items" });
+    log.appendChild(list);
+    var empty = el("p", { class: "empty", "data-chatdesk": "greeting" },
+      CONFIG.greeting || gettext("Ask us anything about your order, delivery or returns."));
+    var status = el("p", { class: "status", "data-chatdesk": "status", role: "status" });
+    var typingLine = el("p", { class: "typing", "data-chatdesk": "typing", role: "status", "aria-live": "polite" }, "");
     var error = el("p", { class: "error", "data-chatdesk": "error", role: "alert", hidden: "" });
 
     var form = el("form", { class: "compose" });
@@ -246,27 +292,35 @@
     actions.appendChild(human);
     actions.appendChild(endChat);
 
-    [header, empty, list, typing, status, emailForm, rating, error, form, actions].forEach(function (node) {
+    [header, empty, log, typingLine, status, emailForm, rating, error, form, actions].forEach(function (node) {
       panel.appendChild(node);
     });
     shadow.appendChild(panel);
     shadow.appendChild(launcher);
+    // Read out, not shown: a reply that arrives while the panel is closed (the dot on the launcher shows it).
+    var notice = el("span", { class: "visually-hidden", "data-chatdesk": "notice", role: "status" }, "");
+    shadow.appendChild(notice);
 
-    return { host: host, launcher: launcher, unread: unread, panel: panel, closeButton: closeButton,
-      list: list, empty: empty, status: status, error: error, form: form, input: input, human: human,
+    return { host: host, shadow: shadow, launcher: launcher, unread: unread, notice: notice, panel: panel, closeButton: closeButton,
+      log: log, list: list, empty: empty, status: status, error: error, form: form, input: input, human: human,
       emailForm: emailForm, emailInput: emailInput, endChat: endChat,
       rating: rating, rateForm: rateForm, scoreButtons: scoreButtons, rateComment: rateComment,
       rateThanks: rateThanks, rateThanksText: rateThanksText, rateChange: rateChange,
-      connection: connection, typing: typing };
+      connection: connection, typing: typingLine };
   }
 
   function mount() {
     ui = buildUi();
     document.body.appendChild(ui.host);
+    applyAccent();
     ui.launcher.addEventListener("click", function () { setOpen(!state.open); });
-    ui.closeButton.addEventListener("click", function () { setOpen(false); ui.launcher.focus(); });
-    ui.panel.addEventListener("keydown", function (event) {
-      if (event.key === "Escape") { setOpen(false); ui.launcher.focus(); }
+    ui.closeButton.addEventListener("click", closeAndReturnFocus);
+    // Escape anywhere in the widget (the panel or the launcher) closes it; focus goes back to the launcher.
+    ui.shadow.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && state.open) {
+        event.stopPropagation(); // the host page's own Escape handlers are not for this
+        closeAndReturnFocus();
+      }
     });
     ui.form.addEventListener("submit", function (event) { event.preventDefault(); submitInput(); });
     ui.input.addEventListener("keydown", function (event) {
@@ -311,7 +365,8 @@
       showError("");
       if (state.ready) send({ type: "leave_email", email: ui.emailInput.value.trim() });
     });
-    window.addEventListener("online", reconnectSoon);
+    window.addEventListener("online", onOnline);
+    window.addEventListener("offline", onOffline);
     document.addEventListener("visibilitychange", function () {
       if (document.visibilityState === "visible") reconnectSoon();
     });
@@ -319,18 +374,52 @@
     if (state.token) start();
   }
 
+  // The tag's data-color as the accent; text on it dark or white, whichever reads better on it.
+  function applyAccent() {
+    if (!CONFIG.color) return;
+    var nodes = [ui.launcher, ui.panel];
+    nodes.forEach(function (node) { node.style.setProperty("--accent", CONFIG.color); });
+    var computed = window.getComputedStyle(ui.launcher).backgroundColor;
+    var rgb = /^rgba?\(/.test(computed) ? computed.match(/[\d.]+/g).map(Number) : [];
+    if (rgb.length >= 3 && relativeLuminance(rgb) > 0.215) { // above it, #1d2433 contrasts more than white
+      nodes.forEach(function (node) {
+        node.style.setProperty("--on-accent", "#1d2433");
+        node.style.setProperty("--accent-ink", "#1d2433");
+      });
+    }
+  }
+
+  function relativeLuminance(rgb) {
+    var linear = rgb.slice(0, 3).map(function (value) {
+      var c = value / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
+  }
+
   function setOpen(open) {
     state.open = open;
-    ui.panel.hidden = !open;
+    ui.panel.hidden = !open; // closed: nothing in the panel can take focus
     ui.launcher.setAttribute("aria-expanded", String(open));
     ui.launcher.setAttribute("aria-label", open ? gettext("Close chat") : gettext("Open chat"));
     ui.launcher.classList.toggle("is-open", open);
     if (open) {
       ui.unread.hidden = true;
+      ui.notice.textContent = "";
       start(); // a conversation only starts once the visitor opens the chat
       scrollToEnd();
-      ui.input.focus();
+      ui.input.focus({ preventScroll: true });
     }
+  }
+
+  function closeAndReturnFocus() {
+    setOpen(false);
+    ui.launcher.focus({ preventScroll: true });
+  }
+
+  // Focus moves inside the widget only while the customer is in it: never away from the host page.
+  function focusInWidget(node) {
+    if (state.open && document.activeElement === ui.host) node.focus({ preventScroll: true });
   }
 
   function showError(text) {
@@ -340,11 +429,11 @@
 
   function showStatus(text, code) {
     ui.status.textContent = text || "";
-    ui.status.hidden = !text;
     var offerEmail = code === "no_agent_online";
     if (offerEmail && ui.emailForm.hidden) {
       ui.emailForm.hidden = false;
-      ui.emailInput.focus();
+      // Focus follows only from "Talk to a person" (hidden next): never from the message being typed.
+      if (ui.shadow.activeElement === ui.human) focusInWidget(ui.emailInput);
     }
     if (!offerEmail) ui.emailForm.hidden = true;
     // Once a person is on the way or on the line, asking again does nothing: don't offer it.
@@ -395,7 +484,7 @@
   }
 
   function scrollToEnd() {
-    ui.list.scrollTop = ui.list.scrollHeight;
+    ui.log.scrollTop = ui.log.scrollHeight;
   }
 
   function formatTime(iso) {
@@ -407,7 +496,8 @@
 
   // ---------------------------------------------------------------- messages
   // An entry is one message: {seq, clientId, sender, author, text, sentAt, state, order, node}.
-  // state: "sent" (stored, has a seq), "sending" (waiting for its ack) or "failed" (refused).
+  // state: "sent" (stored, has a seq), "sending" (sent on the open socket, waiting for its ack), "pending"
+  // (kept while offline: sent once the next welcome comes) or "failed" (refused).
 
   function createEntry(fields) {
     var entry = Object.assign({ seq: null, clientId: null, sender: "customer", author: null, text: "",
@@ -430,8 +520,11 @@
     if (entry.sender === "agent") parts.push(el("span", { class: "who" }, entry.author || gettext("Agent")));
     if (entry.sender === "bot") parts.push(el("span", { class: "who" }, gettext("Automatic reply")));
     parts.push(el("p", { class: "text" }, entry.text));
-    if (entry.state === "sending") parts.push(el("span", { class: "meta" }, gettext("Sending\u2026")));
-    else if (entry.state === "failed") {
+    if (entry.state === "pending" && connectionLost()) {
+      parts.push(el("span", { class: "meta" }, gettext("Not sent yet \u2014 it will be sent when you are back online")));
+    } else if (entry.state === "sending" || entry.state === "pending") {
+      parts.push(el("span", { class: "meta" }, gettext("Sending\u2026")));
+    } else if (entry.state === "failed") {
       parts.push(el("button", { type: "button", class: "meta retry", title: gettext("Send this message again") },
         gettext("not sent \u2014 retry")));
     } else parts.push(el("span", { class: "meta" }, formatTime(entry.sentAt)));
@@ -447,7 +540,12 @@
       if (b.seq != null) return 1;
       return a.order - b.order;
     });
-    ui.list.replaceChildren.apply(ui.list, all.map(function (entry) { return entry.node; }));
+    // Only nodes out of place move, so the log announces what is new, not the whole history again.
+    all.forEach(function (entry, index) {
+      var here = ui.list.children[index] || null;
+      if (here !== entry.node) ui.list.insertBefore(entry.node, here);
+    });
+    while (ui.list.children.length > all.length) ui.list.lastElementChild.remove();
     ui.empty.hidden = all.length > 0;
     scrollToEnd();
   }
@@ -520,29 +618,51 @@
     }
     showError("");
     ui.input.value = "";
-    var entry = createEntry({ clientId: newClientId(), sender: "customer", text: text, state: "sending" });
+    var entry = createEntry({ clientId: newClientId(), sender: "customer", text: text, state: "pending" });
     state.byClientId.set(entry.clientId, entry);
     renderList();
     deliver(entry);
   }
 
-  // Sent now when connected, else by flushOutbox() after the next welcome.
+  // Sent now when connected, else kept as pending and sent by flushOutbox() after the next welcome.
   function deliver(entry) {
-    if (state.ready) send({ type: "message", client_id: entry.clientId, text: entry.text });
+    entry.state = "pending";
+    if (state.ready) sendEntry(entry);
     else start();
+    drawEntry(entry);
+  }
+
+  function sendEntry(entry) {
+    if (send({ type: "message", client_id: entry.clientId, text: entry.text })) entry.state = "sending";
   }
 
   function retry(entry) {
-    entry.state = "sending";
-    drawEntry(entry);
     showError("");
     deliver(entry);
   }
 
+  // Once per welcome: every message not stored yet goes out with its own client_id, so one the desk already
+  // stored (its ack lost with the connection) is acknowledged again, never stored twice.
   function flushOutbox() {
     state.byClientId.forEach(function (entry) {
-      if (entry.state === "sending") send({ type: "message", client_id: entry.clientId, text: entry.text });
+      if (entry.state === "pending" || entry.state === "sending") {
+        sendEntry(entry);
+        drawEntry(entry);
+      }
     });
+  }
+
+  // The connection is gone: what was on its way may or may not have arrived; it is sent again on the next one.
+  function holdUnacknowledged() {
+    state.byClientId.forEach(function (entry) {
+      if (entry.state === "sending") entry.state = "pending";
+      if (entry.state === "pending") drawEntry(entry); // now says it waits for the connection
+    });
+  }
+
+  // Offline, or the connection dropped and is not back yet (not merely the first connection being opened).
+  function connectionLost() {
+    return state.offline || state.attempt > 0 || (state.started && !state.socket);
   }
 
   function requestHuman() {
@@ -556,7 +676,7 @@
 
   // ---------------------------------------------------------------- typing
   // While the customer types (never for an empty box) a `typing` frame goes out at most every 2.5 s;
-  // "An agent is typing…" shows for a few seconds after each `typing` frame from an agent.
+  // "An agent is typing..." shows for a few seconds after each `typing` frame from an agent.
 
   var TYPING_EVERY_MS = 2500;
   var TYPING_SHOWN_MS = 5000;
@@ -597,7 +717,8 @@
   function connect() {
     clearTimeout(state.reconnectTimer);
     state.reconnectTimer = null;
-    showConnection(state.attempt ? gettext("Reconnecting\u2026") : gettext("Connecting\u2026"));
+    if (state.offline) showConnection(offlineText());
+    else showConnection(state.attempt ? gettext("Reconnecting\u2026") : gettext("Connecting\u2026"));
     var socket;
     try {
       socket = new WebSocket(WS_URL);
@@ -619,30 +740,74 @@
     });
     socket.addEventListener("close", function () {
       if (socket !== state.socket) return;
-      clearInterval(state.pingTimer);
-      state.socket = null;
-      state.ready = false;
+      abandonSocket();
       scheduleReconnect();
     });
   }
 
+  // Stop using the current socket (its late events are ignored: they check socket === state.socket).
+  function abandonSocket() {
+    var socket = state.socket;
+    clearInterval(state.pingTimer);
+    state.socket = null;
+    state.ready = false;
+    holdUnacknowledged();
+    if (socket && socket.readyState !== WebSocket.CLOSED) {
+      try { socket.close(); } catch (e) { /* already closing */ }
+    }
+  }
+
   function scheduleReconnect() {
+    clearTimeout(state.reconnectTimer);
     var delay = Math.min(1000 * Math.pow(2, state.attempt), RECONNECT_MAX_MS); // 1 s, 2 s, 4 s ... 15 s
     state.attempt++;
-    showConnection(interpolate(gettext("Connection lost. Reconnecting in %(seconds)s s\u2026"),
-      { seconds: Math.round(delay / 1000) }));
+    showConnection(state.offline ? offlineText() : interpolate(
+      gettext("Connection lost. Reconnecting in %(seconds)s s\u2026"), { seconds: Math.round(delay / 1000) }));
     state.reconnectTimer = setTimeout(connect, delay);
   }
 
-  // The network is back or the tab is visible again: don't wait out the backoff.
+  function offlineText() {
+    return gettext("You are offline \u2014 messages will be sent when you are back.");
+  }
+
+  // The tab is visible again: don't wait out the backoff.
   function reconnectSoon() {
     if (state.started && !state.socket && state.reconnectTimer) connect();
+  }
+
+  // The browser lost the network: a socket may look open for minutes before it fails, so stop using it
+  // now; messages typed meanwhile wait as pending, and the customer is told.
+  function onOffline() {
+    state.offline = true;
+    if (!ui) return;
+    if (!state.started) {
+      showConnection(offlineText());
+      return;
+    }
+    abandonSocket();
+    scheduleReconnect();
+  }
+
+  // The network is back: reconnect at once (the welcome sends what is pending).
+  function onOnline() {
+    state.offline = false;
+    if (!ui) return;
+    if (!state.started) {
+      showConnection("");
+      return;
+    }
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) return;
+    abandonSocket();
+    connect();
   }
 
   function sendHello() {
     state.ready = false;
     // The customer's language chooses the wording of the desk's notices (docs/protocol.md, hello).
-    var hello = { type: "hello", language: LANGUAGE };
+    var hello = { type: "hello", language: LANGUAGE, page: String(location.href).slice(0, PAGE_MAX_CHARS) };
+    // Who the customer is on the host site, as the embedding tag says (docs/widget.md; the desk checks it).
+    if (CONFIG.site) hello.site = CONFIG.site;
+    if (CONFIG.customer) hello.customer = CONFIG.customer;
     if (state.token) {
       hello.token = state.token;
       hello.after_seq = contiguousSeq();
@@ -670,6 +835,7 @@
     saveToken(frame.token);
     state.ready = true;
     state.attempt = 0;
+    state.offline = false; // a welcome came: whatever the browser thinks, the desk is reachable
     if (typeof frame.max_message_chars === "number") state.maxChars = frame.max_message_chars;
     if (frame.reset) {
       // More was missed than one frame replays: show the newest messages, not a list with a hole.
@@ -701,7 +867,7 @@
       state.changingRating = false;
       setRating(frame.rating || null);
       drawRating();
-      if (!ui.rateThanks.hidden) ui.rateChange.focus(); // the form that had focus is gone
+      if (!ui.rateThanks.hidden) focusInWidget(ui.rateChange); // the form that had focus is gone
       return;
     }
     var entry = state.byClientId.get(frame.client_id);
@@ -721,7 +887,10 @@
     if (!isNew) return;
     renderList();
     drawRating();
-    if (!state.open && frame.sender !== "customer") ui.unread.hidden = false;
+    if (!state.open && frame.sender !== "customer") {
+      ui.unread.hidden = false;
+      ui.notice.textContent = gettext("New message in the chat");
+    }
     if (frame.sender !== "customer") showAgentTyping(false);
     if (missedSome && state.ready) sendHello();
   }
@@ -765,45 +934,58 @@
     "*, *::before, *::after { box-sizing: border-box; }",
     "[hidden] { display: none !important; }",
     ".launcher, .panel { font: 15px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;",
-    "  color: #1d2433; letter-spacing: normal; text-align: left; }",
+    "  color: #1d2433; letter-spacing: normal; text-align: left; text-transform: none; word-spacing: normal;",
+    // The accent (data-color sets --accent on both, and the text colours on it when it is light).
+    "  --accent: #2453d1; --accent-dark: #1b3fa3; --on-accent: #fff; --accent-ink: var(--accent); }",
+    "@supports (color: color-mix(in srgb, red 50%, black)) {",
+    "  .launcher, .panel { --accent-dark: color-mix(in srgb, var(--accent) 78%, #000); } }",
     ".launcher { position: fixed; right: 20px; bottom: 20px; width: 58px; height: 58px; border-radius: 50%;",
-    "  border: 0; padding: 0; margin: 0; background: #2453d1; color: #fff; cursor: pointer; display: grid;",
+    "  border: 0; padding: 0; margin: 0; background: var(--accent); color: var(--on-accent); cursor: pointer; display: grid;",
     "  place-items: center; box-shadow: 0 6px 20px rgba(20, 40, 100, .35); transition: transform .15s; }",
     ".launcher:hover { transform: scale(1.05); }",
     ".launcher:focus-visible, button:focus-visible { outline: 3px solid #ffb020; outline-offset: 2px; }",
-    "textarea:focus { outline: none; border-color: #2453d1; box-shadow: 0 0 0 3px rgba(36, 83, 209, .2); }",
+    "textarea:focus, input:focus { outline: none; border-color: var(--accent); box-shadow: 0 0 0 3px rgba(36, 83, 209, .2); }",
     ".launcher svg { fill: currentColor; }",
-    ".launcher.is-open { background: #1b3fa3; }",
+    ".launcher.is-open { background: var(--accent-dark); }",
     ".launcher .icon-close, .launcher.is-open .icon-chat { display: none; }",
     ".launcher.is-open .icon-close { display: block; }",
+    ".visually-hidden { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0;",
+    "  overflow: hidden; clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }",
     ".unread { position: absolute; top: 4px; right: 4px; width: 14px; height: 14px; border-radius: 50%;",
     "  background: #e5484d; border: 2px solid #fff; }",
     ".panel { position: fixed; right: 20px; bottom: 92px; width: min(370px, calc(100vw - 24px));",
     "  height: min(560px, calc(100vh - 112px)); display: flex; flex-direction: column; background: #fff;",
     "  border-radius: 14px; overflow: hidden; box-shadow: 0 12px 40px rgba(15, 25, 60, .28); }",
-    "@media (max-width: 480px) { .panel { right: 12px; width: calc(100vw - 24px); bottom: 86px; } .launcher { right: 12px; bottom: 14px; } }",
+    ".launcher.at-left, .panel.at-left { right: auto; left: 20px; }",
+    "@media (max-width: 480px) {",
+    "  .panel { right: 12px; width: calc(100vw - 24px); bottom: 86px; height: calc(100vh - 98px); }",
+    "  .launcher { right: 12px; bottom: 14px; }",
+    "  .launcher.at-left, .panel.at-left { right: auto; left: 12px; } }",
     ".head { display: flex; align-items: flex-start; justify-content: space-between; gap: 8px;",
-    "  padding: 14px 16px; background: #2453d1; color: #fff; }",
+    "  padding: 14px 16px; background: var(--accent); color: var(--on-accent); }",
     ".head h2 { margin: 0; font-size: 17px; font-weight: 600; }",
     ".conn { margin: 2px 0 0; font-size: 12.5px; opacity: .9; min-height: 0; }",
-    ".conn:empty { display: none; }",
-    ".close { border: 0; background: transparent; color: #fff; font-size: 24px; line-height: 1; cursor: pointer;",
-    "  padding: 0 4px; }",
-    ".messages { list-style: none; margin: 0; padding: 14px; flex: 1; overflow-y: auto; display: flex;",
-    "  flex-direction: column; gap: 8px; background: #f5f7fb; }",
+    ".conn:empty { margin: 0; }",
+    ".close { border: 0; background: transparent; color: inherit; font-size: 24px; line-height: 1; cursor: pointer;",
+    "  padding: 0; margin: -10px -10px -10px 0; min-width: 44px; min-height: 44px; flex: none; }",
+    ".messages { margin: 0; padding: 14px; flex: 1; min-height: 0; overflow-y: auto; background: #f5f7fb; }",
+    ".items { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 8px; }",
     ".empty { margin: 0; padding: 14px 16px 0; background: #f5f7fb; color: #5b6478; font-size: 14px; }",
     ".msg { max-width: 85%; padding: 8px 11px; border-radius: 12px; background: #fff; border: 1px solid #e1e5ee;",
     "  align-self: flex-start; }",
     ".msg .text { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }",
-    ".msg .who { display: block; font-size: 12px; font-weight: 600; color: #2453d1; margin-bottom: 2px; }",
+    ".msg .who { display: block; font-size: 12px; font-weight: 600; color: var(--accent-ink); margin-bottom: 2px; }",
     ".msg.from-bot .who { color: #6b5bb8; }",
     ".msg .meta { display: block; font-size: 11.5px; color: #6b7385; margin-top: 3px; text-align: right; }",
-    ".msg.from-customer { align-self: flex-end; background: #2453d1; border-color: #2453d1; color: #fff; }",
-    ".msg.from-customer .meta { color: #d5defa; }",
+    ".msg.from-customer { align-self: flex-end; background: var(--accent); border-color: var(--accent);",
+    "  color: var(--on-accent); }",
+    ".msg.from-customer .meta { color: inherit; opacity: .85; }",
+    ".msg.is-pending { opacity: .8; border-style: dashed; }",
     ".msg.is-sending { opacity: .75; }",
     ".msg.is-failed { background: #fff1f1; border-color: #e5484d; color: #1d2433; cursor: pointer; }",
     ".msg.is-failed .retry { border: 0; background: none; padding: 0; margin-left: auto; color: #c62a2f;",
-    "  font: inherit; font-size: 12px; font-weight: 600; cursor: pointer; text-decoration: underline; }",
+    "  font: inherit; font-size: 12px; font-weight: 600; cursor: pointer; text-decoration: underline; min-height: 44px; }",
+    ".status:empty { padding: 0; border: 0; }",
     ".status { margin: 0; padding: 7px 14px; font-size: 13px; color: #3b4558; background: #eef2fb;",
     "  border-top: 1px solid #e1e5ee; }",
     ".typing { margin: 0; padding: 0 14px; min-height: 18px; font-size: 12.5px; font-style: italic; color: #6b7385; }",
@@ -812,28 +994,29 @@
     ".compose { display: flex; gap: 8px; padding: 10px 12px 6px; border-top: 1px solid #e1e5ee; margin: 0; }",
     ".compose textarea { flex: 1; resize: none; min-height: 44px; max-height: 120px; padding: 9px 10px;",
     "  border: 1px solid #c9d0de; border-radius: 10px; font: inherit; color: inherit; background: #fff; }",
-    ".send { border: 0; border-radius: 10px; padding: 0 16px; background: #2453d1; color: #fff; font: inherit;",
-    "  font-weight: 600; cursor: pointer; }",
-    ".send:hover { background: #1b3fa3; }",
+    ".send { border: 0; border-radius: 10px; padding: 0 16px; background: var(--accent); color: var(--on-accent);",
+    "  font: inherit; font-weight: 600; cursor: pointer; min-width: 44px; min-height: 44px; }",
+    ".send:hover { background: var(--accent-dark); }",
     ".email { display: flex; flex-wrap: wrap; gap: 6px 8px; padding: 8px 12px; margin: 0; background: #eef2fb; }",
     ".email label { flex-basis: 100%; font-size: 13px; color: #3b4558; }",
-    ".email input { flex: 1; min-width: 0; padding: 7px 9px; border: 1px solid #c9d0de; border-radius: 8px;",
+    ".email input { flex: 1; min-width: 0; min-height: 44px; padding: 7px 9px; border: 1px solid #c9d0de; border-radius: 8px;",
     "  font: inherit; color: inherit; background: #fff; }",
     ".actions { display: flex; justify-content: space-between; gap: 8px; margin: 0 12px 12px; }",
-    ".human { align-self: flex-start; border: 0; background: none; padding: 4px 2px;",
-    "  color: #2453d1; font: inherit; font-size: 13.5px; text-decoration: underline; cursor: pointer; }",
+    ".human { align-self: flex-start; border: 0; background: none; padding: 4px 2px; min-height: 44px;",
+    "  color: var(--accent-ink); font: inherit; font-size: 13.5px; text-decoration: underline; cursor: pointer; }",
     ".rating { padding: 10px 12px; background: #eef2fb; border-top: 1px solid #e1e5ee; }",
     ".rate-form { display: flex; flex-direction: column; gap: 6px; margin: 0; }",
     ".rate-q, .rate-thanks p { margin: 0; font-size: 14px; font-weight: 600; color: #1d2433; }",
     ".scores { display: flex; gap: 6px; }",
-    ".score { flex: 1; min-height: 40px; border: 1px solid #9aa6c0; border-radius: 8px; background: #fff;",
+    ".score { flex: 1; min-height: 44px; min-width: 44px; border: 1px solid #9aa6c0; border-radius: 8px; background: #fff;",
     "  color: #1d2433; font: inherit; font-weight: 600; cursor: pointer; }",
-    ".score.is-picked { background: #2453d1; border-color: #2453d1; color: #fff; box-shadow: inset 0 0 0 2px #fff; }",
+    ".score.is-picked { background: var(--accent); border-color: var(--accent); color: var(--on-accent);",
+    "  box-shadow: inset 0 0 0 2px #fff; }",
     ".scale { display: flex; justify-content: space-between; margin: 0; font-size: 12px; color: #5b6478; }",
     ".rate-form label { font-size: 13px; color: #3b4558; }",
     ".rate-form textarea { resize: none; padding: 7px 9px; border: 1px solid #c9d0de; border-radius: 8px;",
     "  font: inherit; color: inherit; background: #fff; }",
-    ".rate-form .send { align-self: flex-end; min-height: 36px; }",
+    ".rate-form .send { align-self: flex-end; }",
     ".rate-thanks { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 6px; }"
   ].join("\n");
 
