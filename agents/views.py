@@ -32,6 +32,7 @@ def conversation(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         raise Http404("No such conversation.")
     context = {
         "conversation": found,
+        "earlier_conversations": selectors.customer_earlier_conversations(found),
         "transfer_agents": selectors.agents_to_transfer_to(exclude=agent.pk),
         "transfer_teams": Team.objects.all(),
     }

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "chatdesk.conversations",
     "chatdesk.reports",
     "chatdesk.webhooks",
+    "chatdesk.widget_sites",
     "agents",
     "ninja",  # the API's docs page from its own vendored Swagger UI files (no CDN)
     "chatdesk.api",

@@ -65,6 +65,15 @@ def conversation_export(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "escalation_reason": conversation.escalation_reason,
         "contact_email": conversation.contact_email or None,
+        "customer": {
+            "site": conversation.site.name if conversation.site else None,
+            "account_id": conversation.customer_account_id or None,
+            "name": conversation.customer_name or None,
+            "email": conversation.customer_email or None,
+            "verified": conversation.customer_verified,
+            "page_url": conversation.page_url or None,
+            "page_seen_at": _time(conversation.page_seen_at),
+        },
         "handoff_summary": conversation.handoff_summary or None,
         "topic": conversation.topic.name if conversation.topic else None,
         "created_at": _time(conversation.created_at),
@@ -143,7 +152,8 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
 
     Messages and drafts keep their rows with the text "[erased]"; agent actions keep their kind with empty
     texts (so fine-tuning exports skip them, as they skip actions that sent nothing); escalation flags lose their
-    details, ratings their comments (scores stay), the conversation its contact email and handoff summary;
+    details, ratings their comments (scores stay), the conversation its contact email, handoff summary, the
+    customer's account id, name, email and page (docs/identity.md);
     approved replies made from these conversations, cached vectors of their texts, and webhook deliveries
     about them (their bodies hold what the desk sent; pending ones are never sent) are deleted. Report
     counts do not change.
@@ -169,7 +179,17 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
     # Flags may quote the customer's words; the address is theirs.
     EscalationFlag.objects.filter(conversation__in=ids).update(detail="")
     Rating.objects.filter(conversation__in=ids).update(comment="")
-    Conversation.objects.filter(pk__in=ids).update(contact_email="", handoff_summary="")
+    # Who the site said the customer is, and where they browsed, is theirs too; the site stays (it is the desk's).
+    Conversation.objects.filter(pk__in=ids).update(
+        contact_email="",
+        handoff_summary="",
+        customer_account_id="",
+        customer_name="",
+        customer_email="",
+        customer_verified=False,
+        page_url="",
+        page_seen_at=None,
+    )
     public_ids = Conversation.objects.filter(pk__in=ids).values_list("public_id", flat=True)
     for public_id in public_ids:  # every body names its conversation by public id (docs/webhooks.md)
         _, per_model = Delivery.objects.filter(body__contains=f'"id":"{public_id}"').delete()

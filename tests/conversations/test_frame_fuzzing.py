@@ -32,6 +32,7 @@ DOCUMENTED_CODES = {
     "invalid_client_id", "client_id_conflict", "empty_message", "message_too_long", "rate_limited", "not_agent",
     "not_found", "already_handled", "draft_not_ready", "taken_over_by_other", "not_taken_over", "closed",
     "session_ended", "internal_error", "already_claimed", "not_assigned", "invalid_email", "rating_closed",
+    "unknown_site",
 }  # fmt: skip
 ANSWERS = {
     "welcome", "ack", "message", "status", "history", "pong", "conversation", "draft", "draft.delta", "viewers",
