@@ -116,6 +116,7 @@ def conversation_frame(conversation: Conversation) -> Frame:
         "handoff_summary": conversation.handoff_summary or None,
         "handoff_summary_by": conversation.handoff_summary_by or None,
         "language": conversation.language or None,
+        "page_url": conversation.page_url or None,
         "rating": rating_fields(selectors.conversation_latest_rating(conversation)),
         "last_transfer": transfer
         and {

@@ -49,6 +49,8 @@
     ratingRow: find('[data-field="rating-row"]'),
     rating: find('[data-field="rating"]'),
     contact: find('[data-field="contact"]'),
+    page: find('[data-field="page"]'),
+    pageUnknown: find('[data-field="page-unknown"]'),
     agent: find('[data-field="agent"]'),
     topic: find('[data-field="topic"]'),
     waiting: find('[data-field="waiting"]'),
@@ -155,6 +157,13 @@
     else ui.sentiment.textContent = typeof c.sentiment === "number" ? common.signed(c.sentiment) : "—";
     ui.agent.textContent = personText(c.assigned_agent);
     ui.topic.textContent = c.topic || "—";
+    // The page the customer is on: each of their hellos updates it (docs/identity.md).
+    if (c.page_url) {
+      ui.page.href = c.page_url;
+      ui.page.textContent = c.page_url.length > 120 ? c.page_url.slice(0, 119) + "\u2026" : c.page_url;
+    }
+    ui.page.hidden = !c.page_url;
+    ui.pageUnknown.hidden = Boolean(c.page_url);
     // The customer left an address when no agent was at the desk.
     ui.contactRow.hidden = !c.contact_email;
     ui.contact.textContent = c.contact_email || "—";
