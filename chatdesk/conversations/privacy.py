@@ -27,12 +27,27 @@ class UnknownConversation(Exception):
     """A reference named no conversation (a bad id, a forged or expired token, or it does not exist)."""
 
 
+ACCOUNT_PREFIX = "account:"
+
+
 def conversations_find(refs: list[str]) -> list[Conversation]:
-    """The conversations named by `refs`: public ids (UUIDs) or customers' conversation tokens, in order,
-    without repeats. UnknownConversation names every reference that matched nothing."""
+    """The conversations named by `refs`: public ids (UUIDs), customers' conversation tokens, or
+    "account:<site key>:<account id>" for every conversation of that verified customer (docs/identity.md;
+    an unverified claim of the id is not theirs for sure), in order, without repeats. UnknownConversation
+    names every reference that matched nothing."""
     found: dict[uuid.UUID, Conversation] = {}
     unknown: list[str] = []
     for ref in refs:
+        if ref.startswith(ACCOUNT_PREFIX):
+            site_key, _, account_id = ref.removeprefix(ACCOUNT_PREFIX).partition(":")
+            theirs = Conversation.objects.filter(
+                site__public_key=site_key, customer_account_id=account_id, customer_verified=True
+            ).order_by("created_at", "pk")
+            if not account_id or not theirs:
+                unknown.append(ref)
+            for theirs_one in theirs:
+                found.setdefault(theirs_one.public_id, theirs_one)
+            continue
         try:
             public_id: uuid.UUID | None = uuid.UUID(ref)
         except ValueError:

@@ -162,3 +162,22 @@ def test_export_and_erase_cover_who_the_site_said_the_customer_is() -> None:
     assert (conversation.customer_account_id, conversation.customer_name, conversation.customer_email) == ("", "", "")
     assert (conversation.page_url, conversation.page_seen_at, conversation.customer_verified) == ("", None, False)
     assert conversation.customer_label.startswith("Visitor ")
+
+
+def test_a_verified_customers_conversations_are_found_by_site_and_account() -> None:
+    site = WidgetSite.objects.create(name="Shop")
+    hers = [services.conversation_start() for _ in range(2)]
+    claimed, elsewhere = services.conversation_start(), services.conversation_start()
+    Conversation.objects.filter(pk__in=[c.pk for c in hers]).update(
+        site=site, customer_account_id="cust:1", customer_verified=True
+    )
+    Conversation.objects.filter(pk=claimed.pk).update(site=site, customer_account_id="cust:1", customer_verified=False)
+    Conversation.objects.filter(pk=elsewhere.pk).update(
+        site=WidgetSite.objects.create(name="Blog"), customer_account_id="cust:1", customer_verified=True
+    )
+    out = io.StringIO()
+    call_command("customer_export", f"account:{site.public_key}:cust:1", stdout=out)
+    exported = [c["id"] for c in json.loads(out.getvalue())["conversations"]]
+    assert exported == [str(c.public_id) for c in hers]
+    with pytest.raises(CommandError, match="account:"):
+        call_command("customer_erase", f"account:{site.public_key}:cust-2", "--no-input")
