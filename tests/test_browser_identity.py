@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, expect
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from chatdesk.conversations import identity
 from chatdesk.widget_sites.models import WidgetSite
@@ -41,7 +42,7 @@ def test_a_verified_customer_is_known_to_the_agent_and_resumes_on_another_device
     hello = {"type": "hello", "site": site.public_key, "customer": ann}
     chat_url = f"{live_stack.ws_url}/ws/chat/"
 
-    with connect(chat_url, origin=live_stack.base_url) as laptop:  # type: ignore[arg-type]
+    with connect(chat_url, origin=Origin(live_stack.base_url)) as laptop:
         welcome = answer(laptop, {**hello, "page": ORDER_PAGE}, "welcome")
         assert welcome["type"] == "welcome" and welcome["verified"] is True
         ack = answer(laptop, {"type": "message", "client_id": "m-1", "text": "Where is my order 1182?"}, "ack")
@@ -59,7 +60,7 @@ def test_a_verified_customer_is_known_to_the_agent_and_resumes_on_another_device
     expect(desk.locator('[data-testid="connection-state"]')).to_have_text("Live", timeout=WAIT_MS)
 
     # The same customer on their phone: no token, the same signed identity, another page.
-    with connect(chat_url, origin=live_stack.base_url) as phone:  # type: ignore[arg-type]
+    with connect(chat_url, origin=Origin(live_stack.base_url)) as phone:
         resumed = answer(phone, {**hello, "page": HELP_PAGE}, "welcome")
         assert resumed["conversation_id"] == welcome["conversation_id"]
         assert [m["text"] for m in resumed["messages"]] == ["Where is my order 1182?"]

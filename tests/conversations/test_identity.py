@@ -72,7 +72,9 @@ def test_the_documented_signature_verifies(site: WidgetSite) -> None:
     ],
     ids=["wrong", "missing", "tampered-email", "tampered-name", "tampered-id"],
 )
-def test_a_wrong_missing_or_tampered_signature_keeps_the_data_unverified(site: WidgetSite, change: dict) -> None:
+def test_a_wrong_missing_or_tampered_signature_keeps_the_data_unverified(
+    site: WidgetSite, change: dict[str, Any]
+) -> None:
     customer = {**signed(site), **change}
     found = check(site, customer)
     assert not found.verified
