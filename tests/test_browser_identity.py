@@ -1,5 +1,5 @@
-"""Who the customer is, end to end: a host site's signed customer chats from a laptop and then a phone over
-the real desk, and the agent in Chromium sees who they are and follows the page they are on (docs/identity.md)."""
+"""Who the customer is, end to end: a customer signs in on the host site mid-chat, then chats from their phone,
+over the real desk; the agent in Chromium sees who they are and the page they are on, live (docs/identity.md)."""
 
 from __future__ import annotations
 
@@ -33,40 +33,49 @@ def answer(socket: ClientConnection, frame: dict[str, Any], wanted: str) -> dict
             return received
 
 
-def test_a_verified_customer_is_known_to_the_agent_and_resumes_on_another_device(
+def test_a_customer_who_signs_in_is_known_to_the_agent_live_and_resumes_on_another_device(
     live_stack: LiveStack, agent: User, browser: Browser
 ) -> None:
     site = WidgetSite.objects.create(name="Shop")
     ann = {"id": "cust-1001", "name": "Ann Lee", "email": "ann.lee@example.com"}
     ann["signature"] = identity.sign(site.secret, account_id=ann["id"], email=ann["email"], name=ann["name"])
-    hello = {"type": "hello", "site": site.public_key, "customer": ann}
-    chat_url = f"{live_stack.ws_url}/ws/chat/"
+    signed_in = {"type": "hello", "site": site.public_key, "customer": ann}
+    chat_url, origin = f"{live_stack.ws_url}/ws/chat/", Origin(live_stack.base_url)
 
-    with connect(chat_url, origin=Origin(live_stack.base_url)) as laptop:
-        welcome = answer(laptop, {**hello, "page": ORDER_PAGE}, "welcome")
-        assert welcome["type"] == "welcome" and welcome["verified"] is True
-        ack = answer(laptop, {"type": "message", "client_id": "m-1", "text": "Where is my order 1182?"}, "ack")
-        assert ack["seq"] == 1
+    with connect(chat_url, origin=origin) as laptop:
+        welcome = answer(laptop, {"type": "hello", "site": site.public_key}, "welcome")
+        assert welcome["type"] == "welcome" and welcome["verified"] is False
+        assert answer(laptop, {"type": "message", "client_id": "m-1", "text": "Where is my order 1182?"}, "ack")["seq"]
 
-    desk = agent_desk(browser, live_stack.base_url, agent.username)
-    expect(desk.locator('[data-testid="connection-state"]')).to_have_text("Live", timeout=WAIT_MS)
-    desk.goto(f"{live_stack.base_url}/agents/c/{welcome['conversation_id']}/")
-    panel = desk.locator('[data-testid="customer-panel"]')
-    expect(panel.locator('[data-testid="customer-name"]')).to_have_text("Ann Lee")
-    expect(panel.locator('[data-testid="customer-identity"]')).to_have_text("verified")
-    page_link = panel.locator('[data-field="page"]')
-    expect(page_link).to_have_attribute("href", ORDER_PAGE)
-    expect(page_link).to_have_attribute("rel", "noopener noreferrer")
-    expect(desk.locator('[data-testid="connection-state"]')).to_have_text("Live", timeout=WAIT_MS)
+        desk = agent_desk(browser, live_stack.base_url, agent.username)
+        expect(desk.locator('[data-testid="connection-state"]')).to_have_text("Live", timeout=WAIT_MS)
+        desk.goto(f"{live_stack.base_url}/agents/c/{welcome['conversation_id']}/")
+        expect(desk.locator('[data-testid="connection-state"]')).to_have_text("Live", timeout=WAIT_MS)
+        panel = desk.locator('[data-testid="customer-panel"]')
+        expect(panel.locator('[data-testid="customer-anonymous"]')).to_be_visible()
+
+        # Ann signs in on the shop and opens her order: the widget says hello again, signed.
+        again = answer(laptop, {**signed_in, "token": welcome["token"], "page": ORDER_PAGE}, "welcome")
+        assert again["conversation_id"] == welcome["conversation_id"] and again["verified"] is True
+        expect(panel.locator('[data-testid="customer-name"]')).to_have_text("Ann Lee", timeout=WAIT_MS)
+        expect(panel.locator('[data-testid="customer-email"]')).to_have_text("ann.lee@example.com")
+        expect(panel.locator('[data-testid="customer-anonymous"]')).to_be_hidden()
+        expect(panel.locator('[data-testid="customer-identity"]')).to_have_attribute("data-verified", "true")
+        expect(panel.locator('[data-badge="verified"]')).to_be_visible()
+        expect(panel.locator('[data-badge="unverified"]')).to_be_hidden()
+        page_link = panel.locator('[data-field="page"]')
+        expect(page_link).to_have_attribute("href", ORDER_PAGE)
+        expect(page_link).to_have_attribute("rel", "noopener noreferrer")
+        expect(desk.locator('[data-field="customer"]')).to_have_text("Ann Lee")
 
     # The same customer on their phone: no token, the same signed identity, another page.
-    with connect(chat_url, origin=Origin(live_stack.base_url)) as phone:
-        resumed = answer(phone, {**hello, "page": HELP_PAGE}, "welcome")
+    with connect(chat_url, origin=origin) as phone:
+        resumed = answer(phone, {**signed_in, "page": HELP_PAGE}, "welcome")
         assert resumed["conversation_id"] == welcome["conversation_id"]
         assert [m["text"] for m in resumed["messages"]] == ["Where is my order 1182?"]
         expect(page_link).to_have_attribute("href", HELP_PAGE, timeout=WAIT_MS)  # live, without a reload
 
         # Someone who knows Ann's details but not the site's secret gets a chat of their own.
-        forged = answer(phone, {**hello, "customer": {**ann, "signature": "0" * 64}}, "welcome")
+        forged = answer(phone, {**signed_in, "customer": {**ann, "signature": "0" * 64}}, "welcome")
         assert forged["verified"] is False and forged["conversation_id"] != welcome["conversation_id"]
         assert forged["messages"] == []

@@ -218,7 +218,7 @@ def with_queue_details(conversations: QuerySet[Conversation]) -> QuerySet[Conver
     unfinished = Draft.objects.filter(conversation=OuterRef("pk"), status__in=Draft.UNFINISHED).order_by("-created_at")
     active_flags = Prefetch("flags", queryset=EscalationFlag.objects.filter(active=True), to_attr="active_flags")
     return (
-        conversations.select_related("assigned_agent", "topic", "team")
+        conversations.select_related("assigned_agent", "topic", "team", "site")
         .prefetch_related(active_flags)
         .annotate(
             latest_customer_text=Subquery(

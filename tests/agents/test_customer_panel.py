@@ -47,9 +47,9 @@ def test_a_verified_customer_shows_name_email_page_and_earlier_conversations(age
     current = started(ann)
 
     html = panel(agent, current)
-    assert 'data-testid="customer-name">Ann Lee<' in html
-    assert 'href="mailto:ann@example.com"' in html
-    assert 'data-testid="customer-identity" data-verified="true"' in html
+    assert 'data-field="identity-name">Ann Lee<' in html
+    assert 'data-field="identity-email">ann@example.com<' in html
+    assert 'data-field="identity-verified" data-verified="true"' in html
     assert f'href="{PAGE.replace("&", "&amp;")}" target="_blank" rel="noopener noreferrer">' in html
     assert f"/agents/c/{earlier.public_id}/" in html
     assert all(f"/agents/c/{c.public_id}/" not in html for c in not_hers)
@@ -62,11 +62,12 @@ def test_an_unverified_customer_is_marked_and_gets_no_earlier_conversations(agen
     claim = CustomerIdentity(site_id=site.pk, account_id="cust-1", name="Ann Lee", email="ann@example.com")
     started(claim, "An earlier question")
     html = panel(agent, started(claim))
-    assert 'data-testid="customer-identity" data-verified="false"' in html
+    assert 'data-field="identity-verified" data-verified="false"' in html
     assert 'data-testid="earlier-conversations-unverified"' in html
     assert 'data-testid="earlier-conversations"' not in html
 
 
 def test_an_anonymous_customer_says_so(agent: User) -> None:
     html = panel(agent, started(CustomerIdentity()))
-    assert 'data-testid="customer-anonymous"' in html and 'data-testid="customer-identity"' not in html
+    assert '<dl class="conv-facts" data-field="identity" hidden>' in html
+    assert 'data-field="identity-none">' in html  # shown
