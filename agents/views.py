@@ -36,6 +36,7 @@ def conversation(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         "conversation": found,
         "canned_replies": canned_selectors.canned_replies_data(user=agent),  # the reply box's `/` search
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "earlier_conversations": selectors.customer_earlier_conversations(found),
         "transfer_agents": selectors.agents_to_transfer_to(exclude=agent.pk),
         "transfer_teams": Team.objects.all(),
     }

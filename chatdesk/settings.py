@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "chatdesk.reports",
     "chatdesk.webhooks",
     "chatdesk.canned",
+    "chatdesk.widget_sites",
     "agents",
     "ninja",  # the API's docs page from its own vendored Swagger UI files (no CDN)
     "chatdesk.api",

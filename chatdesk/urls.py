@@ -19,6 +19,7 @@ urlpatterns = [
     path("reports/", include("chatdesk.reports.urls")),
     path("knowledge/", include("chatdesk.knowledge.urls")),
     path("webhooks/", include("chatdesk.webhooks.urls")),
+    path("sites/", include("chatdesk.widget_sites.urls")),
     path("api/v1/", api.urls()),
     path("api-tokens/", include("chatdesk.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

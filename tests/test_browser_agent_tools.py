@@ -79,7 +79,7 @@ def test_shortcuts_canned_replies_the_reply_counter_and_the_close_confirmation(
     expect(canned_list).to_be_visible()
     expect(options).to_have_count(1)
     expect(options.first).to_have_attribute("aria-selected", "true")
-    expect(reply_box).to_have_attribute("aria-expanded", "true")
+    expect(reply_box).to_have_attribute("aria-activedescendant", "canned-list-reply-0")
     reply_box.press("ArrowDown")
     reply_box.press("Enter")
     expect(canned_list).to_be_hidden()

@@ -21,7 +21,8 @@ from django.contrib.staticfiles import finders
 from playwright.sync_api import Browser, Page, expect
 
 from chatdesk.canned import services as canned_services
-from chatdesk.conversations import notes, services
+from chatdesk.conversations import identity, notes, services
+from chatdesk.widget_sites.services import site_create
 from tests.conftest import PASSWORD, say
 from tests.live import LiveStack
 from tests.reports.conftest import RANGE, History, history  # noqa: F401 (the fixture, for the report pages)
@@ -155,6 +156,25 @@ def _canned_replies(desk: Desk) -> Page:
     return desk.signed_in(desk.agent, "/agents/canned/")
 
 
+def _site(desk: Desk) -> Page:
+    site = site_create(name="Northwind", by=desk.manager)
+    return desk.signed_in(desk.manager, f"/sites/{site.pk}/")
+
+
+def _agent_conversation_verified_customer(desk: Desk) -> Page:
+    site = site_create(name="Northwind shop", by=desk.manager)
+    ann = identity.CustomerIdentity(
+        site_id=site.pk, account_id="c-7", name="Ann Lee", email="ann@example.com", verified=True,
+        page_url="https://shop.example.com/help",
+    )  # fmt: skip
+    for text in ("An earlier question", "How do I reset my password?"):
+        public_id = uuid.uuid4()
+        services.customer_message_post(public_id=public_id, text=text, client_id="m-1", identity=ann)
+    page = desk.signed_in(desk.agent, f"/agents/c/{public_id}/")
+    expect(page.locator('[data-testid="draft-text"]')).not_to_have_value("", timeout=WAIT_MS)
+    return page
+
+
 def _forbidden(desk: Desk) -> Page:
     return desk.signed_in(desk.agent, "/reports/")
 
@@ -209,10 +229,13 @@ PAGES = [
     AxePage("queue", _queue),
     AxePage("agent-conversation", _agent_conversation),
     AxePage("agent-conversation-notes-tags", _agent_conversation_with_notes_and_tags),
+    AxePage("agent-conversation-verified-customer", _agent_conversation_verified_customer),
     AxePage("shortcuts-dialog", _shortcuts_dialog),
     AxePage("canned-search", _canned_search),
     AxePage("canned-replies", _canned_replies),
     AxePage("forbidden", _forbidden),
+    AxePage("widget-sites", _manager_page("/sites/")),
+    AxePage("widget-site", _site),
     AxePage("preferences", _preferences),
     AxePage("preferences-refused", _preferences_refused),
     AxePage("report", _report),

@@ -25,8 +25,9 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, WebSocke
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from chatdesk.conversations import services
+from chatdesk.conversations import identity, services
 from chatdesk.conversations.models import Conversation, Draft, Message
+from chatdesk.widget_sites.services import site_create
 from tests.live import LiveStack, free_port, poll_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -146,8 +147,11 @@ def in_widget(page: Page, script: str) -> Any:
 
 
 def test_a_page_of_another_origin_embeds_the_widget_with_its_settings_under_hostile_styles_and_chats(
-    shop: Shop, live_stack: LiveStack, knowledge: None, agent: User, browser: Browser
+    shop: Shop, live_stack: LiveStack, knowledge: None, agent: User, manager: User, browser: Browser
 ) -> None:
+    # The host site signs who its signed-in customer is (docs/identity.md); the desk shows them as verified.
+    site = site_create(name="Another shop", by=manager)
+    signature = identity.sign(site.secret, account_id="c-42", email="ann@example.com", name="Ann Example")
     url = shop.page(
         "/hostile",
         {
@@ -155,11 +159,11 @@ def test_a_page_of_another_origin_embeds_the_widget_with_its_settings_under_host
             "data-position": "left",
             "data-language": "zh-CN",
             "data-greeting": "<b>Hi!</b> Ask the Another shop team.",
-            "data-site": "pk_another_shop",
+            "data-site": site.public_key,
             "data-customer-id": "c-42",
             "data-customer-name": "Ann Example",
             "data-customer-email": "ann@example.com",
-            "data-customer-signature": "5f0c9a",
+            "data-customer-signature": signature,
         },
         css=HOSTILE_CSS,
     )
@@ -190,8 +194,13 @@ def test_a_page_of_another_origin_embeds_the_widget_with_its_settings_under_host
     expect(customer_message(page, "How do I reset my password?")).to_have_attribute("data-seq", "1", timeout=WAIT_MS)
     expect(greeting).to_be_hidden()
     hello = sent.of_type("hello")[0]
-    assert hello["site"] == "pk_another_shop"
-    assert hello["customer"] == {"id": "c-42", "name": "Ann Example", "email": "ann@example.com", "signature": "5f0c9a"}
+    assert hello["site"] == site.public_key
+    assert hello["customer"] == {
+        "id": "c-42",
+        "name": "Ann Example",
+        "email": "ann@example.com",
+        "signature": signature,
+    }
     assert hello["page"] == url
     assert hello["language"] == "zh-CN"
 
@@ -199,6 +208,8 @@ def test_a_page_of_another_origin_embeds_the_widget_with_its_settings_under_host
     reply = page.locator('[data-chatdesk="message"][data-sender="agent"]')
     expect(reply).to_contain_text("Account > Security", timeout=WAIT_MS)
     assert Conversation.objects.count() == 1
+    stored = Conversation.objects.get()
+    assert (stored.customer_verified, stored.customer_name, stored.page_url) == (True, "Ann Example", url)
 
     # The origin is admitted by WIDGET_ALLOWED_ORIGINS alone: the live stack's Daphne, without it, refuses it.
     with pytest.raises(InvalidStatus) as refused:

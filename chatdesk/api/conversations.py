@@ -122,6 +122,14 @@ def conversation_read(request: HttpRequest, public_id: str) -> dict[str, Any]:
     c = _conversation(request, public_id)
     return {
         **conversation_out(c),
+        "customer": {
+            "account_id": c.customer_account_id or None,
+            "name": c.customer_name or None,
+            "email": c.customer_email or None,
+            "verified": c.customer_verified,
+            "site": c.site.name if c.site else None,
+            "page_url": c.page_url or None,
+        },
         "messages": [message_out(m) for m in c.messages.select_related("author").order_by("seq")],
         "drafts": [draft_out(d) for d in c.drafts.select_related("reply_to", "topic", "decided_by")],
         "flags": [

@@ -136,7 +136,19 @@ class NoteOut(Schema):
     created_at: datetime
 
 
+class CustomerOut(Schema):
+    """Who the customer is, as the host site's widget said (docs/identity.md)."""
+
+    account_id: str | None = Field(description="The customer's account id on the host site.")
+    name: str | None
+    email: str | None
+    verified: bool = Field(description="The host site signed account id, email and name; false: the customer's claim.")
+    site: str | None = Field(description="The widget site's name.")
+    page_url: str | None = Field(description="The page the customer was on at their latest hello.")
+
+
 class ConversationDetail(ConversationOut):
+    customer: CustomerOut
     messages: list[MessageOut]
     drafts: list[DraftOut]
     flags: list[FlagOut]

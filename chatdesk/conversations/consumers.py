@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 
 from chatdesk.conversations import frames, inbound, notices, realtime, services, throttle
 from chatdesk.conversations.errors import ServiceError
+from chatdesk.conversations.identity import ANONYMOUS, CustomerIdentity
 from chatdesk.conversations.inbound import Field, FrameSpec
 from chatdesk.conversations.tokens import conversation_token, public_id_from_token
 from chatdesk.i18n import language_from_headers
@@ -161,7 +162,22 @@ class CustomerChatConsumer(FrameConsumer):
     """
 
     FRAMES: ClassVar[dict[str, FrameSpec]] = {
-        "hello": {"token": Field("string"), "after_seq": Field("number"), "language": Field("string")},
+        "hello": {
+            "token": Field("string"),
+            "after_seq": Field("number"),
+            "language": Field("string"),
+            "site": Field("string"),
+            "customer": Field(
+                "object",
+                fields={
+                    "id": Field("string"),
+                    "name": Field("string"),
+                    "email": Field("string"),
+                    "signature": Field("string"),
+                },
+            ),
+            "page": Field("string"),
+        },
         "message": {"client_id": Field("string", required=True), "text": Field("string", required=True)},
         "request_human": {},
         "leave_email": {"email": Field("string", required=True)},
@@ -175,6 +191,7 @@ class CustomerChatConsumer(FrameConsumer):
     SOCKET_KIND = "customer"
     public_id: uuid.UUID | None = None
     language: str = ""  # hello's language, as the desk names it ("" when it does not speak it)
+    identity: CustomerIdentity = ANONYMOUS  # what the latest hello said about the customer, checked
 
     def answer_language(self) -> str:
         """hello's language, else the handshake's Accept-Language."""
@@ -190,7 +207,7 @@ class CustomerChatConsumer(FrameConsumer):
         if kind == "hello":
             self.language = notices.language_code(fields["language"]) or ""
             translation.activate(self.answer_language())  # for this hello's own errors (receive restores)
-            await self.hello(token=fields["token"], after_seq=fields["after_seq"] or 0)
+            await self.hello(fields)
         elif self.public_id is None:
             raise ServiceError("hello_required", gettext('Send a "hello" frame first.'))
         elif kind == "message":
@@ -199,11 +216,17 @@ class CustomerChatConsumer(FrameConsumer):
             await self.relay_typing(realtime.agent_conversation_group(self.public_id), "customer")
         elif kind == "request_human":
             await database_sync_to_async(services.conversation_request_human)(
-                public_id=self.public_id, client_address=self.client_address(), language=self.language
+                public_id=self.public_id,
+                client_address=self.client_address(),
+                language=self.language,
+                identity=self.identity,
             )
         elif kind == "leave_email":
             await database_sync_to_async(services.conversation_leave_email)(
-                public_id=self.public_id, email=fields["email"], client_address=self.client_address()
+                public_id=self.public_id,
+                email=fields["email"],
+                client_address=self.client_address(),
+                identity=self.identity,
             )
         elif kind == "end":
             await database_sync_to_async(services.conversation_end)(public_id=self.public_id)
@@ -219,27 +242,28 @@ class CustomerChatConsumer(FrameConsumer):
                 await database_sync_to_async(frames.history_frame)(self.public_id, before_seq=fields["before_seq"])
             )
 
-    async def hello(self, *, token: str | None, after_seq: int) -> None:
+    async def hello(self, fields: dict[str, Any]) -> None:
         self.count_hello()
         await database_sync_to_async(throttle.check)(
             "hello", self.client_address(), limit=settings.CHAT_HELLOS_PER_MINUTE_PER_ADDRESS, window_s=60
         )
-        if token is None:
-            public_id = uuid.uuid4()
-        else:
-            found = public_id_from_token(token)
-            if found is None:
+        token_public_id = None
+        if fields["token"] is not None:
+            token_public_id = public_id_from_token(fields["token"])
+            if token_public_id is None:
                 raise ServiceError(
                     "invalid_token",
                     gettext("This conversation link is not valid any more. Send hello without a token to start anew."),
                 )
-            public_id = found
+        public_id, identity = await database_sync_to_async(services.customer_hello)(
+            token_public_id=token_public_id, site=fields["site"], customer=fields["customer"], page=fields["page"]
+        )
         await self.leave_all()
-        self.public_id = public_id
+        self.public_id, self.identity = public_id, identity
         # Subscribe before the snapshot: nothing is missed, and clients drop frames by seq they already have.
         await self.join(realtime.customer_group(public_id))
-        welcome = await database_sync_to_async(frames.welcome_frame)(public_id, after_seq=after_seq)
-        await self.send_json({**welcome, "token": conversation_token(public_id)})
+        welcome = await database_sync_to_async(frames.welcome_frame)(public_id, after_seq=fields["after_seq"] or 0)
+        await self.send_json({**welcome, "token": conversation_token(public_id), "verified": identity.verified})
 
     def count_hello(self) -> None:
         now = time.monotonic()
@@ -261,6 +285,7 @@ class CustomerChatConsumer(FrameConsumer):
             client_id=fields["client_id"],
             client_address=self.client_address(),
             language=self.language,
+            identity=self.identity,
         )
         ack: dict[str, Any] = {"type": "ack", "client_id": message.client_id, "seq": message.seq}
         if not created:

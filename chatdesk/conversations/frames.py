@@ -106,6 +106,19 @@ def viewers_frame(conversation_id: int) -> Frame:
     return {"type": "viewers", "agents": [{"name": _person(p), "username": p.username} for p in people]}
 
 
+def _identity(conversation: Conversation) -> Frame | None:
+    """Who the host site said the customer is (docs/identity.md), or None when it said nothing."""
+    if not (conversation.customer_account_id or conversation.customer_name or conversation.customer_email):
+        return None
+    return {
+        "name": conversation.customer_name or None,
+        "email": conversation.customer_email or None,
+        "account_id": conversation.customer_account_id or None,
+        "site": conversation.site.name if conversation.site else None,
+        "verified": conversation.customer_verified,
+    }
+
+
 def conversation_frame(conversation: Conversation) -> Frame:
     transfer = (
         conversation.actions.filter(kind=AgentAction.Kind.TRANSFER)
@@ -121,6 +134,8 @@ def conversation_frame(conversation: Conversation) -> Frame:
         "handoff_summary": conversation.handoff_summary or None,
         "handoff_summary_by": conversation.handoff_summary_by or None,
         "language": conversation.language or None,
+        "page_url": conversation.page_url or None,
+        "identity": _identity(conversation),
         "rating": rating_fields(selectors.conversation_latest_rating(conversation)),
         "last_transfer": transfer
         and {

@@ -34,13 +34,15 @@ class Field:
     """One field of a frame: its JSON type, whether it must be present, and its bounds.
 
     kind: "string"; "number" (a whole number in [minimum, maximum]); "boolean"; "id" (a string of at
-    most 64 characters or a whole number, as `request_id` is).
+    most 64 characters or a whole number, as `request_id` is); "object" (a JSON object whose fields are
+    checked against `fields`, each named "<field>.<name>" in errors; other keys are ignored).
     """
 
-    kind: Literal["string", "number", "boolean", "id"]
+    kind: Literal["string", "number", "boolean", "id", "object"]
     required: bool = False
     minimum: int = 0
     maximum: int = MAX_NUMBER
+    fields: dict[str, Field] | None = None
 
 
 FrameSpec = dict[str, Field]
@@ -116,6 +118,10 @@ def _check(name: str, value: Any, field: Field) -> Any:
         if field.required:
             raise ServiceError("invalid_request", gettext("%(field)s is required.") % {"field": name}, field=name)
         return None
+    if field.kind == "object":
+        if not isinstance(value, dict):
+            raise ServiceError("invalid_request", gettext("%(field)s must be an object.") % {"field": name}, field=name)
+        return {key: _check(f"{name}.{key}", value.get(key), spec) for key, spec in (field.fields or {}).items()}
     if isinstance(value, str) and field.kind in ("string", "id"):
         if field.kind == "id" and len(value) > MAX_REQUEST_ID_CHARS:
             raise ServiceError(

@@ -122,6 +122,31 @@ class Conversation(models.Model):
         help_text="The customer's language (a Django language code, e.g. en or zh-hans): what the widget said, "
         "else guessed from the customer's words. Chooses the customer notices' wording.",
     )
+    # Who the customer is, as the host site said in the widget's hello (docs/identity.md).
+    site = models.ForeignKey(
+        "widget_sites.WidgetSite",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+        help_text="The host site whose widget the customer wrote from, when the widget named one.",
+    )
+    customer_account_id = models.CharField(
+        max_length=200, blank=True, help_text="The customer's account id on the host site, as the widget said."
+    )
+    customer_name = models.CharField(max_length=200, blank=True, help_text="The customer's name, as the widget said.")
+    customer_email = models.EmailField(
+        max_length=254, blank=True, help_text="The customer's email address on the host site, as the widget said."
+    )
+    customer_verified = models.BooleanField(
+        default=False,
+        help_text="The host site signed the account id, email and name with its secret: they are who the site "
+        "says. False: the customer's own claim (or nothing was said).",
+    )
+    page_url = models.URLField(
+        max_length=2000, blank=True, help_text="The page the customer was on at their latest hello."
+    )
+    page_seen_at = models.DateTimeField(null=True, blank=True, help_text="When page_url was last reported.")
     # What the handoff reports aggregate, recorded as it happens (docs/reports.md).
     first_customer_at = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When the customer's first message arrived."
@@ -157,14 +182,22 @@ class Conversation(models.Model):
             # The agents' queue order (selectors.agent_queue): its first screen reads the top rows of
             # this index instead of sorting every queued conversation (bench/dashboard.py).
             models.Index(fields=["-priority", "awaiting_reply_since", "-updated_at"], name="conversation_queue_order"),
+            # A verified customer's conversations: resuming on another device, earlier conversations.
+            models.Index(
+                fields=["site", "customer_account_id", "-updated_at"],
+                condition=Q(customer_verified=True),
+                name="conversation_verified_customer",
+            ),
         ]
 
     def __str__(self) -> str:
-        return self.customer_label
+        # Never the customer's name: this is what logs and error reports show.
+        return f"Visitor {str(self.public_id)[:8]}"
 
     @property
     def customer_label(self) -> str:
-        return f"Visitor {str(self.public_id)[:8]}"
+        """What agents call the customer: the name the widget gave, else "Visitor" and the id's start."""
+        return self.customer_name or str(self)
 
 
 class Message(models.Model):

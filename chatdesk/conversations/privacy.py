@@ -36,12 +36,27 @@ class UnknownConversation(Exception):
     """A reference named no conversation (a bad id, a forged or expired token, or it does not exist)."""
 
 
+ACCOUNT_PREFIX = "account:"
+
+
 def conversations_find(refs: list[str]) -> list[Conversation]:
-    """The conversations named by `refs`: public ids (UUIDs) or customers' conversation tokens, in order,
-    without repeats. UnknownConversation names every reference that matched nothing."""
+    """The conversations named by `refs`: public ids (UUIDs), customers' conversation tokens, or
+    "account:<site key>:<account id>" for every conversation of that verified customer (docs/identity.md;
+    an unverified claim of the id is not theirs for sure), in order, without repeats. UnknownConversation
+    names every reference that matched nothing."""
     found: dict[uuid.UUID, Conversation] = {}
     unknown: list[str] = []
     for ref in refs:
+        if ref.startswith(ACCOUNT_PREFIX):
+            site_key, _, account_id = ref.removeprefix(ACCOUNT_PREFIX).partition(":")
+            theirs = Conversation.objects.filter(
+                site__public_key=site_key, customer_account_id=account_id, customer_verified=True
+            ).order_by("created_at", "pk")
+            if not account_id or not theirs:
+                unknown.append(ref)
+            for theirs_one in theirs:
+                found.setdefault(theirs_one.public_id, theirs_one)
+            continue
         try:
             public_id: uuid.UUID | None = uuid.UUID(ref)
         except ValueError:
@@ -74,6 +89,15 @@ def conversation_export(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "escalation_reason": conversation.escalation_reason,
         "contact_email": conversation.contact_email or None,
+        "customer": {
+            "site": conversation.site.name if conversation.site else None,
+            "account_id": conversation.customer_account_id or None,
+            "name": conversation.customer_name or None,
+            "email": conversation.customer_email or None,
+            "verified": conversation.customer_verified,
+            "page_url": conversation.page_url or None,
+            "page_seen_at": _time(conversation.page_seen_at),
+        },
         "handoff_summary": conversation.handoff_summary or None,
         "topic": conversation.topic.name if conversation.topic else None,
         "created_at": _time(conversation.created_at),
@@ -160,8 +184,9 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
 
     Messages and drafts keep their rows with the text "[erased]"; agent actions keep their kind with empty
     texts (so fine-tuning exports skip them, as they skip actions that sent nothing); escalation flags lose their
-    details, ratings their comments (scores stay), the conversation its contact email and handoff summary;
-    agents' internal notes are redacted and tags deleted;
+    details, ratings their comments (scores stay), the conversation its contact email, handoff summary, the
+    customer's account id, name, email and page (docs/identity.md); agents' internal notes are redacted and
+    tags deleted;
     approved replies made from these conversations, cached vectors of their texts, and webhook deliveries
     about them (their bodies hold what the desk sent; pending ones are never sent) are deleted. Report
     counts do not change.
@@ -190,7 +215,17 @@ def customer_data_erase(conversations: list[Conversation]) -> Erased:
     # Agents' notes and tags may name or quote the customer: notes keep their rows (and times), tags go.
     result.notes = Note.objects.filter(conversation__in=ids).update(text=ERASED)
     result.tags, _ = ConversationTag.objects.filter(conversation__in=ids).delete()
-    Conversation.objects.filter(pk__in=ids).update(contact_email="", handoff_summary="")
+    # Who the site said the customer is, and where they browsed, is theirs too; the site stays (it is the desk's).
+    Conversation.objects.filter(pk__in=ids).update(
+        contact_email="",
+        handoff_summary="",
+        customer_account_id="",
+        customer_name="",
+        customer_email="",
+        customer_verified=False,
+        page_url="",
+        page_seen_at=None,
+    )
     public_ids = Conversation.objects.filter(pk__in=ids).values_list("public_id", flat=True)
     for public_id in public_ids:  # every body names its conversation by public id (docs/webhooks.md)
         _, per_model = Delivery.objects.filter(body__contains=f'"id":"{public_id}"').delete()

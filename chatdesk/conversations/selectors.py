@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from chatdesk.conversations import notices, presence
@@ -105,11 +106,50 @@ def conversation_for_agent(*, user: AbstractBaseUser | AnonymousUser, public_id:
     """The one access check for agents: the conversation, or None when it does not exist or the user is no agent."""
     if not user_is_agent(user):
         return None
-    return Conversation.objects.select_related("assigned_agent", "topic", "team").filter(public_id=public_id).first()
+    return (
+        Conversation.objects.select_related("assigned_agent", "topic", "team", "site")
+        .filter(public_id=public_id)
+        .first()
+    )
 
 
 def conversation_by_public_id(public_id: uuid.UUID) -> Conversation | None:
     return Conversation.objects.select_related("assigned_agent", "topic", "team").filter(public_id=public_id).first()
+
+
+def verified_customer_conversation_to_resume(*, site_id: int, account_id: str) -> uuid.UUID | None:
+    """The public id of the verified customer's most recent conversation on this site that changed within
+    CHAT_TOKEN_MAX_AGE_DAYS (what their hello without a token resumes on any device), or None."""
+    since = timezone.now() - timedelta(days=settings.CHAT_TOKEN_MAX_AGE_DAYS)
+    return (
+        Conversation.objects.filter(
+            site_id=site_id, customer_account_id=account_id, customer_verified=True, updated_at__gte=since
+        )
+        .order_by("-updated_at")
+        .values_list("public_id", flat=True)
+        .first()
+    )
+
+
+EARLIER_CONVERSATIONS_SHOWN = 20
+
+
+def customer_earlier_conversations(conversation: Conversation) -> list[Conversation]:
+    """The same customer's other conversations, newest first (at most EARLIER_CONVERSATIONS_SHOWN), for
+    agents. Only a verified customer has any: by site and account id, the conversations whose identity was
+    verified too. What an unverified customer claims (an email, an id) finds nothing: anyone can type it."""
+    if not conversation.customer_verified or conversation.site_id is None or not conversation.customer_account_id:
+        return []
+    return list(
+        Conversation.objects.filter(
+            site_id=conversation.site_id,
+            customer_account_id=conversation.customer_account_id,
+            customer_verified=True,
+        )
+        .exclude(pk=conversation.pk)
+        .select_related("topic")
+        .order_by("-created_at")[:EARLIER_CONVERSATIONS_SHOWN]
+    )
 
 
 def conversation_messages_newest_first(
@@ -184,7 +224,7 @@ def with_queue_details(conversations: QuerySet[Conversation]) -> QuerySet[Conver
     unfinished = Draft.objects.filter(conversation=OuterRef("pk"), status__in=Draft.UNFINISHED).order_by("-created_at")
     active_flags = Prefetch("flags", queryset=EscalationFlag.objects.filter(active=True), to_attr="active_flags")
     return (
-        conversations.select_related("assigned_agent", "topic", "team")
+        conversations.select_related("assigned_agent", "topic", "team", "site")
         .prefetch_related(active_flags)
         .annotate(
             latest_customer_text=Subquery(

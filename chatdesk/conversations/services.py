@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -39,6 +40,7 @@ from chatdesk.conversations import (
     throttle,
 )
 from chatdesk.conversations.errors import ServiceError
+from chatdesk.conversations.identity import ANONYMOUS, CustomerIdentity, customer_identity
 from chatdesk.conversations.inbound import normalise_text
 from chatdesk.conversations.injection import conversation_has_injection
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating, Team
@@ -102,9 +104,10 @@ def _lock(public_id: uuid.UUID) -> Conversation:
     return conversation
 
 
-def _lock_or_start(public_id: uuid.UUID, client_address: str) -> Conversation:
-    """The locked conversation, stored now if this is its first message (hello alone stores nothing).
-    New conversations are limited per client address (CHAT_CONVERSATIONS_PER_HOUR_PER_ADDRESS)."""
+def _lock_or_start(public_id: uuid.UUID, client_address: str, identity: CustomerIdentity = ANONYMOUS) -> Conversation:
+    """The locked conversation, stored now if this is its first message (hello alone stores nothing), with
+    what its hello said about the customer (`identity`). New conversations are limited per client address
+    (CHAT_CONVERSATIONS_PER_HOUR_PER_ADDRESS)."""
     conversation = Conversation.objects.select_for_update().filter(public_id=public_id).first()
     if conversation is not None:
         return conversation
@@ -114,8 +117,43 @@ def _lock_or_start(public_id: uuid.UUID, client_address: str) -> Conversation:
     _, created = Conversation.objects.get_or_create(public_id=public_id)  # two first messages at once: one row
     conversation = _lock(public_id)
     if created:
+        if _identify(conversation, identity):
+            conversation.save(update_fields=IDENTITY_FIELDS)
         webhook_events.conversation_created(conversation)
     return conversation
+
+
+IDENTITY_FIELDS = [
+    "site",
+    "customer_account_id",
+    "customer_name",
+    "customer_email",
+    "customer_verified",
+    "page_url",
+    "page_seen_at",
+]
+
+
+def _identify(conversation: Conversation, identity: CustomerIdentity) -> bool:
+    """Record what a hello said about the customer (lock held; the caller saves). Whether anything changed.
+
+    A verified identity replaces whatever was recorded. An unverified claim is recorded only while the
+    conversation has no verified identity: nobody talks a verified customer's conversation into another
+    name. The page is the latest hello's.
+    """
+    before = [getattr(conversation, name) for name in IDENTITY_FIELDS if name != "page_seen_at"]
+    if identity.verified or not conversation.customer_verified:
+        if identity.site_id is not None:
+            conversation.site_id = identity.site_id
+        if identity.verified or identity.claimed:
+            conversation.customer_account_id = identity.account_id
+            conversation.customer_name = identity.name
+            conversation.customer_email = identity.email
+            conversation.customer_verified = identity.verified
+    if identity.page_url:
+        conversation.page_url = identity.page_url
+        conversation.page_seen_at = timezone.now()
+    return before != [getattr(conversation, name) for name in IDENTITY_FIELDS if name != "page_seen_at"]
 
 
 def _name(user: User) -> str:
@@ -309,6 +347,51 @@ def _record(
 # -- customers -----------------------------------------------------------------
 
 
+def customer_hello(
+    *, token_public_id: uuid.UUID | None, site: str | None, customer: dict[str, Any] | None, page: str | None
+) -> tuple[uuid.UUID, CustomerIdentity]:
+    """Which conversation a customer's hello opens, and who the customer is (identity.customer_identity
+    checks `site`, `customer` and `page`: ServiceError `invalid_request` or `unknown_site`). Returns the
+    conversation's public id and the identity, recorded on the conversation when it exists (nothing is stored
+    for a new one: its first message stores it, with the identity the caller passes on).
+
+    With a token, that conversation, unless it belongs to another verified customer than a verified
+    `identity` (someone else signed in on this browser): then as without a token. Without a token, a
+    verified customer resumes their most recent conversation changed within CHAT_TOKEN_MAX_AGE_DAYS (on
+    any device); anyone else gets a new conversation. Unverified data never resumes anything.
+    """
+    identity = customer_identity(site=site, customer=customer, page=page)
+    return _conversation_for_hello(token_public_id, identity), identity
+
+
+def _conversation_for_hello(token_public_id: uuid.UUID | None, identity: CustomerIdentity) -> uuid.UUID:
+    public_id = token_public_id
+    if public_id is not None and identity.verified:
+        owner = (
+            Conversation.objects.filter(public_id=public_id, customer_verified=True)
+            .values_list("site_id", "customer_account_id")
+            .first()
+        )
+        if owner is not None and owner != (identity.site_id, identity.account_id):
+            public_id = None
+    if public_id is None and identity.verified:
+        assert identity.site_id is not None
+        public_id = selectors.verified_customer_conversation_to_resume(
+            site_id=identity.site_id, account_id=identity.account_id
+        )
+    if public_id is None:
+        return uuid.uuid4()
+    if identity.site_id is not None or identity.claimed or identity.page_url:
+        with transaction.atomic():
+            conversation = Conversation.objects.select_for_update().filter(public_id=public_id).first()
+            if conversation is not None and _identify(conversation, identity):
+                conversation.save(update_fields=IDENTITY_FIELDS)  # not updated_at: the queue's order stays
+                realtime.conversation_changed(conversation.pk)
+            elif conversation is not None and identity.page_url:
+                conversation.save(update_fields=["page_seen_at"])
+    return public_id
+
+
 def conversation_start() -> Conversation:
     """Store a new, empty conversation (the websocket stores one only with its first message)."""
     conversation = Conversation.objects.create()
@@ -317,7 +400,13 @@ def conversation_start() -> Conversation:
 
 
 def customer_message_post(
-    *, public_id: uuid.UUID, text: object, client_id: object, client_address: str = "", language: str = ""
+    *,
+    public_id: uuid.UUID,
+    text: object,
+    client_id: object,
+    client_address: str = "",
+    language: str = "",
+    identity: CustomerIdentity = ANONYMOUS,
 ) -> tuple[Message, bool]:
     """Store a customer message and ask for its draft (or a person). Returns (message, created).
 
@@ -326,13 +415,14 @@ def customer_message_post(
     The conversation is stored with its first message. Every new message supersedes the drafts still
     awaiting review: a draft always answers the latest customer message. The escalation rules read its
     words (docs/escalation.md): its sentiment is stored, each rule that fires is flagged. `language`: what
-    the customer's widget said (notices.language_code), used until their words say otherwise.
+    the customer's widget said (notices.language_code), used until their words say otherwise. `identity`:
+    what the hello said about the customer, recorded when this message stores the conversation.
     """
     client_id = check_client_id(client_id)
     text = check_text(text)
     throttle.check("message", client_address, limit=settings.CHAT_MESSAGES_PER_MINUTE_PER_ADDRESS, window_s=60)
     with transaction.atomic():
-        conversation = _lock_or_start(public_id, client_address)
+        conversation = _lock_or_start(public_id, client_address, identity)
         existing = conversation.messages.filter(client_id=client_id).first()
         if existing is not None:
             return _resent(existing, text), False
@@ -387,11 +477,13 @@ def _note_language(conversation: Conversation, *, widget_language: str, text: st
     conversation.language = notices.language_of_text(text) or conversation.language or widget_language
 
 
-def conversation_request_human(*, public_id: uuid.UUID, client_address: str = "", language: str = "") -> Conversation:
+def conversation_request_human(
+    *, public_id: uuid.UUID, client_address: str = "", language: str = "", identity: CustomerIdentity = ANONYMOUS
+) -> Conversation:
     """The customer pressed "talk to a person" (also before any message). Does nothing when a person
-    is already on it. `language` as for customer_message_post."""
+    is already on it. `language` and `identity` as for customer_message_post."""
     with transaction.atomic():
-        conversation = _lock_or_start(public_id, client_address)
+        conversation = _lock_or_start(public_id, client_address, identity)
         _note_language(conversation, widget_language=language)
         if conversation.status in (Status.OPEN, Status.CLOSED):
             _reopen_if_closed(conversation)
@@ -401,7 +493,9 @@ def conversation_request_human(*, public_id: uuid.UUID, client_address: str = ""
     return conversation
 
 
-def conversation_leave_email(*, public_id: uuid.UUID, email: object, client_address: str = "") -> Conversation:
+def conversation_leave_email(
+    *, public_id: uuid.UUID, email: object, client_address: str = "", identity: CustomerIdentity = ANONYMOUS
+) -> Conversation:
     """The customer left an email address to be answered at (offered when no agent is at the desk).
     The conversation stays in the agents' queue, escalated for a person, with the address on it.
 
@@ -417,7 +511,7 @@ def conversation_leave_email(*, public_id: uuid.UUID, email: object, client_addr
             "invalid_email", gettext("Please enter an email address such as name@example.com.")
         ) from None
     with transaction.atomic():
-        conversation = _lock_or_start(public_id, client_address)
+        conversation = _lock_or_start(public_id, client_address, identity)
         conversation.contact_email = email
         conversation.contact_email_at = timezone.now()
         if conversation.status in (Status.OPEN, Status.CLOSED):

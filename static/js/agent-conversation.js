@@ -48,6 +48,14 @@
     ratingRow: find('[data-field="rating-row"]'),
     rating: find('[data-field="rating"]'),
     contact: find('[data-field="contact"]'),
+    page: find('[data-field="page"]'),
+    identity: find('[data-field="identity"]'),
+    identityNone: find('[data-field="identity-none"]'),
+    identityName: find('[data-field="identity-name"]'),
+    identityEmail: find('[data-field="identity-email"]'),
+    identityAccount: find('[data-field="identity-account"]'),
+    identityVerified: find('[data-field="identity-verified"]'),
+    pageUnknown: find('[data-field="page-unknown"]'),
     agent: find('[data-field="agent"]'),
     topic: find('[data-field="topic"]'),
     waiting: find('[data-field="waiting"]'),
@@ -157,6 +165,26 @@
     else ui.sentiment.textContent = typeof c.sentiment === "number" ? common.signed(c.sentiment) : "—";
     ui.agent.textContent = personText(c.assigned_agent);
     ui.topic.textContent = c.topic || "—";
+    // Who the host site says the customer is (docs/identity.md): one who signs in mid-chat shows up here.
+    var who = c.identity;
+    ui.identity.hidden = !who;
+    ui.identityNone.hidden = Boolean(who);
+    if (who) {
+      var notGiven = gettext("(not given)");
+      ui.identityName.textContent = who.name || notGiven;
+      ui.identityEmail.textContent = who.email || notGiven;
+      ui.identityAccount.textContent = (who.account_id || notGiven) + (who.site ? " \u00b7 " + who.site : "");
+      ui.identityVerified.setAttribute("data-verified", who.verified ? "true" : "false");
+      ui.identityVerified.querySelector('[data-badge="verified"]').hidden = !who.verified;
+      ui.identityVerified.querySelector('[data-badge="unverified"]').hidden = Boolean(who.verified);
+    }
+    // The page the customer is on: each of their hellos updates it (docs/identity.md).
+    if (c.page_url) {
+      ui.page.href = c.page_url;
+      ui.page.textContent = c.page_url.length > 120 ? c.page_url.slice(0, 119) + "\u2026" : c.page_url;
+    }
+    ui.page.hidden = !c.page_url;
+    ui.pageUnknown.hidden = Boolean(c.page_url);
     // The customer left an address when no agent was at the desk.
     ui.contactRow.hidden = !c.contact_email;
     ui.contact.textContent = c.contact_email || "—";

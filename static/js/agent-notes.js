@@ -11,6 +11,7 @@
   if (!root) return;
   var common = window.ChatDeskAgents; // agent-common.js, loaded first
 
+  var NOTE_TIME = { dateStyle: "short", timeStyle: "short" }; // a note's day and time (Intl options)
   var TYPING_EVERY_MS = 2500;  // the server relays at most one each 2 s
   var TYPING_SHOWN_MS = 5000;  // how long "Customer is typing…" stays after the last frame
 
@@ -49,7 +50,7 @@
     item.setAttribute("data-testid", "note");
     var meta = el("div", "msg-meta");
     meta.appendChild(el("span", "msg-who", note.author || gettext("A former agent")));
-    var when = el("time", "msg-time", common.timeText(note.created_at, { dateStyle: "short", timeStyle: "short" }));
+    var when = el("time", "msg-time", common.timeText(note.created_at, NOTE_TIME));
     if (note.created_at) when.setAttribute("datetime", note.created_at);
     meta.appendChild(when);
     item.appendChild(meta);

@@ -59,7 +59,8 @@
     box.insertAdjacentElement("afterend", list);
     box.setAttribute("aria-autocomplete", "list");
     box.setAttribute("aria-controls", listId);
-    box.setAttribute("aria-expanded", "false");
+    // No aria-expanded: a textarea is a textbox, which ARIA does not let say it (axe: aria-allowed-attr); the
+    // list is announced by aria-activedescendant instead.
 
     var state = { token: null, shown: [], active: 0, dismissedAt: null };
 
@@ -67,7 +68,6 @@
       list.hidden = true;
       state.token = null;
       state.shown = [];
-      box.setAttribute("aria-expanded", "false");
       box.removeAttribute("aria-activedescendant");
     }
 
@@ -94,7 +94,6 @@
         list.appendChild(option);
       });
       list.hidden = false;
-      box.setAttribute("aria-expanded", "true");
       if (state.shown.length) {
         box.setAttribute("aria-activedescendant", listId + "-" + state.active);
         document.getElementById(listId + "-" + state.active).scrollIntoView({ block: "nearest" });

@@ -804,7 +804,9 @@
   function sendHello() {
     state.ready = false;
     // The customer's language chooses the wording of the desk's notices (docs/protocol.md, hello).
-    var hello = { type: "hello", language: LANGUAGE, page: String(location.href).slice(0, PAGE_MAX_CHARS) };
+    var hello = { type: "hello", language: LANGUAGE };
+    // Only a web page's address (a page opened from disk has none an agent could open).
+    if (/^https?:$/.test(location.protocol)) hello.page = String(location.href).slice(0, PAGE_MAX_CHARS);
     // Who the customer is on the host site, as the embedding tag says (docs/widget.md; the desk checks it).
     if (CONFIG.site) hello.site = CONFIG.site;
     if (CONFIG.customer) hello.customer = CONFIG.customer;

@@ -14,6 +14,7 @@ from chatdesk.conversations.models import Conversation, Draft, Team, TeamTopic
 from chatdesk.drafting import encoder
 from chatdesk.knowledge.models import Article, Topic
 from chatdesk.knowledge.services import knowledge_index_current
+from chatdesk.widget_sites.models import WidgetSite
 from tests.api.conftest import MakeClient
 from tests.conftest import draft_now, drafts_queued, refreshed, say
 
@@ -100,6 +101,21 @@ def test_a_conversation_is_read_with_messages_drafts_and_flags(
         (draft.pk, "ready", "retrieval", 1)
     ]
     assert body["drafts"][0]["sources"][0]["title"] == "Resetting your password"
+    assert body["customer"] == {
+        "account_id": None, "name": None, "email": None, "verified": False, "site": None, "page_url": None,
+    }  # fmt: skip
+    Conversation.objects.filter(pk=conversation.pk).update(
+        site=WidgetSite.objects.create(name="Shop"),
+        customer_account_id="cust-1",
+        customer_name="Ann Lee",
+        customer_email="ann@example.com",
+        customer_verified=True,
+        page_url="https://shop.example.com/cart",
+    )
+    assert client.get(f"/conversations/{conversation.public_id}").json()["customer"] == {
+        "account_id": "cust-1", "name": "Ann Lee", "email": "ann@example.com", "verified": True, "site": "Shop",
+        "page_url": "https://shop.example.com/cart",
+    }  # fmt: skip
     for missing in ("00000000-0000-0000-0000-000000000000", "not-a-uuid"):
         response = client.get(f"/conversations/{missing}")
         assert response.status_code == 404

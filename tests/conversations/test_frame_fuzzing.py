@@ -33,6 +33,7 @@ DOCUMENTED_CODES = {
     "not_found", "already_handled", "draft_not_ready", "taken_over_by_other", "not_taken_over", "closed",
     "session_ended", "internal_error", "already_claimed", "not_assigned", "invalid_email", "rating_closed",
     "invalid_tag", "too_many_tags",
+    "unknown_site",
 }  # fmt: skip
 ANSWERS = {
     "welcome", "ack", "message", "status", "history", "pong", "conversation", "draft", "draft.delta", "viewers",

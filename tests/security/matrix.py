@@ -34,6 +34,7 @@ from chatdesk.knowledge.models import (
 )
 from chatdesk.knowledge.services import knowledge_seed_demo
 from chatdesk.webhooks.models import Delivery, Endpoint
+from chatdesk.widget_sites.models import WidgetSite
 from tests.conftest import PASSWORD, say
 
 PERSONAS = ("anonymous", "customer_a", "customer_b", "agent", "deactivated_agent", "manager", "superuser")
@@ -115,6 +116,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "webhooks/<int:endpoint_id>/state/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; enabling is a POST
     "webhooks/deliveries/<int:delivery_id>/replay/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; a replay is a POST
     "api-tokens/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "sites/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
+    "sites/<int:site_id>/": cells(LOGIN, agent=FORBIDDEN, manager=OK),  # shows the identity secret
+    "sites/<int:site_id>/rotate/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; rotating is a POST
+    "sites/<int:site_id>/delete/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; deleting is a POST
     "api-tokens/<int:token_id>/revoke/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; revoking is a POST
     # The REST API: its schema and docs are public; every resource needs a token (none here: 401).
     "api/v1/": cells(NOT_FOUND),
@@ -215,6 +220,7 @@ class World:
         url = url.replace("<int:team_id>", str(self.objects["conversations/team"].pk))
         url = url.replace("<int:canned_id>", str(self.objects["canned/cannedreply"].pk))
         url = url.replace("<int:token_id>", str(self.objects["api/token"].pk))
+        url = url.replace("<int:site_id>", str(self.objects["widget_sites/site"].pk))
         url = url.replace("<str:language>", "zh-CN")
         if "<path:object_id>" in url or "<id>" in url:
             model = "/".join(route.split("/")[1:3])
@@ -281,6 +287,7 @@ def build_world() -> World:
         "auth/group": agents,
         "canned/cannedreply": CannedReply.objects.create(shortcut="hello", text="Hello!", created_by=users["manager"]),
         "api/token": token_create(manager=users["manager"], name="matrix", scope="read")[0],
+        "widget_sites/site": WidgetSite.objects.create(name="Shop"),
     }
     endpoint = Endpoint.objects.create(url="https://crm.example.com/chatdesk", events=["conversation.created"])
     objects["webhooks/endpoint"] = endpoint

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from chatdesk.conversations import services
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, Message
@@ -18,6 +19,7 @@ from chatdesk.conversations.tokens import conversation_token
 from chatdesk.conversations.training_data import training_examples
 from chatdesk.knowledge.models import ApprovedReply, ReplyVector
 from chatdesk.reports.selectors import conversation_outcomes
+from chatdesk.widget_sites.models import WidgetSite
 from tests.conftest import say
 
 pytestmark = pytest.mark.django_db
@@ -134,3 +136,48 @@ def test_erase_asks_first(history: tuple[Conversation, Conversation], monkeypatc
     with pytest.raises(CommandError, match="Nothing erased"):
         call_command("customer_erase", str(a.public_id))
     assert a.messages.filter(text__contains=SECRET).exists()
+
+
+def test_export_and_erase_cover_who_the_site_said_the_customer_is() -> None:
+    site = WidgetSite.objects.create(name="Shop")
+    conversation = services.conversation_start()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        site=site,
+        customer_account_id="cust-1",
+        customer_name="Ann Lee",
+        customer_email=SECRET,
+        customer_verified=True,
+        page_url="https://shop.example.com/account/ann-lee",
+        page_seen_at=timezone.now(),
+    )
+    out = io.StringIO()
+    call_command("customer_export", str(conversation.public_id), stdout=out)
+    customer = json.loads(out.getvalue())["conversations"][0]["customer"]
+    assert customer["site"] == "Shop" and customer["account_id"] == "cust-1" and customer["verified"] is True
+    assert (customer["name"], customer["email"]) == ("Ann Lee", SECRET)
+    assert customer["page_url"] == "https://shop.example.com/account/ann-lee" and customer["page_seen_at"]
+
+    call_command("customer_erase", str(conversation.public_id), "--no-input", stdout=io.StringIO())
+    conversation.refresh_from_db()
+    assert (conversation.customer_account_id, conversation.customer_name, conversation.customer_email) == ("", "", "")
+    assert (conversation.page_url, conversation.page_seen_at, conversation.customer_verified) == ("", None, False)
+    assert conversation.customer_label.startswith("Visitor ")
+
+
+def test_a_verified_customers_conversations_are_found_by_site_and_account() -> None:
+    site = WidgetSite.objects.create(name="Shop")
+    hers = [services.conversation_start() for _ in range(2)]
+    claimed, elsewhere = services.conversation_start(), services.conversation_start()
+    Conversation.objects.filter(pk__in=[c.pk for c in hers]).update(
+        site=site, customer_account_id="cust:1", customer_verified=True
+    )
+    Conversation.objects.filter(pk=claimed.pk).update(site=site, customer_account_id="cust:1", customer_verified=False)
+    Conversation.objects.filter(pk=elsewhere.pk).update(
+        site=WidgetSite.objects.create(name="Blog"), customer_account_id="cust:1", customer_verified=True
+    )
+    out = io.StringIO()
+    call_command("customer_export", f"account:{site.public_key}:cust:1", stdout=out)
+    exported = [c["id"] for c in json.loads(out.getvalue())["conversations"]]
+    assert exported == [str(c.public_id) for c in hers]
+    with pytest.raises(CommandError, match="account:"):
+        call_command("customer_erase", f"account:{site.public_key}:cust-2", "--no-input")

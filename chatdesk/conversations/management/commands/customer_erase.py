@@ -10,11 +10,17 @@ class Command(BaseCommand):
     help = (
         "Erase a customer's texts: every message, draft and agent action of the named conversations is "
         "redacted and the replies learned from them are forgotten; report counts stay as they were. "
-        "Name each conversation by its id or by the customer's conversation token."
+        "Name each conversation by its id or by the customer's conversation token, or a verified customer's "
+        "conversations by account:<site key>:<account id>."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("refs", nargs="+", metavar="ID_OR_TOKEN", help="Conversation ids or tokens.")
+        parser.add_argument(
+            "refs",
+            nargs="+",
+            metavar="ID_OR_TOKEN",
+            help="Conversation ids or tokens, or account:<site key>:<account id> for a verified customer's all.",
+        )
         parser.add_argument("--no-input", action="store_false", dest="interactive", help="Do not ask for confirmation.")
 
     def handle(self, *args: Any, **options: Any) -> None:

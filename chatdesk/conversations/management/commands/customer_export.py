@@ -10,11 +10,17 @@ from chatdesk.conversations.privacy import UnknownConversation, conversations_fi
 class Command(BaseCommand):
     help = (
         "Export everything stored about a customer's conversations (messages, drafts, agent actions) as JSON. "
-        "Name each conversation by its id or by the customer's conversation token."
+        "Name each conversation by its id or by the customer's conversation token, or a verified customer's "
+        "conversations by account:<site key>:<account id>."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("refs", nargs="+", metavar="ID_OR_TOKEN", help="Conversation ids or tokens.")
+        parser.add_argument(
+            "refs",
+            nargs="+",
+            metavar="ID_OR_TOKEN",
+            help="Conversation ids or tokens, or account:<site key>:<account id> for a verified customer's all.",
+        )
         parser.add_argument("--output", "-o", help="Write to this file instead of standard output.")
 
     def handle(self, *args: Any, **options: Any) -> None:
