@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
@@ -13,6 +12,7 @@ from django.utils.translation import gettext
 from chatdesk.canned.models import CannedReply
 from chatdesk.canned.selectors import canned_reply_may_change
 from chatdesk.conversations.errors import ServiceError
+from chatdesk.conversations.inbound import refuse_too_long
 from chatdesk.conversations.selectors import user_is_manager
 
 SHORTCUT_PATTERN = re.compile(r"^[\w-]{1,40}$")
@@ -29,13 +29,9 @@ def _checked(shortcut: str, text: str) -> tuple[str, str]:
         )
     if not text:
         raise ServiceError("invalid_request", gettext("Write the reply's text."), field="text")
-    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ServiceError(
-            "message_too_long",
-            gettext("A reply can be at most %(limit)s characters; this one has %(length)s.")
-            % {"limit": f"{settings.CHAT_MAX_MESSAGE_CHARS:,}", "length": f"{len(text):,}"},
-            field="text",
-        )
+    refuse_too_long(
+        text, gettext("A reply can be at most %(limit)s characters; this one has %(length)s."), field="text"
+    )
     return shortcut, text
 
 

@@ -113,6 +113,17 @@ def normalise_text(value: str, *, name: str = "text") -> str:
     return unicodedata.normalize("NFC", value)
 
 
+def refuse_too_long(text: str, message: str, *, field: str | None = None) -> None:
+    """ServiceError `message_too_long` (with `limit`, and `field` when given) if `text` has more than
+    CHAT_MAX_MESSAGE_CHARS code points; `message` is a translated text with %(limit)s and %(length)s."""
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        extra: dict[str, Any] = {"field": field} if field else {}
+        raise ServiceError(
+            "message_too_long", message % {"limit": f"{limit:,}", "length": f"{len(text):,}"}, limit=limit, **extra
+        )
+
+
 def _check(name: str, value: Any, field: Field) -> Any:
     if value is None:
         if field.required:

@@ -20,7 +20,7 @@ from django.utils.translation import gettext
 
 from chatdesk.conversations import realtime, selectors
 from chatdesk.conversations.errors import ServiceError
-from chatdesk.conversations.inbound import normalise_text
+from chatdesk.conversations.inbound import normalise_text, refuse_too_long
 from chatdesk.conversations.models import Conversation, ConversationTag, Message, Note
 
 TAG_MAX_CHARS = 40
@@ -39,14 +39,7 @@ def check_note_text(text: object) -> str:
     text = normalise_text(text).strip()
     if not text:
         raise ServiceError("empty_message", gettext("Please type a note before adding it."), field="text")
-    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ServiceError(
-            "message_too_long",
-            gettext("Notes can be at most %(limit)s characters; this one has %(length)s.")
-            % {"limit": f"{settings.CHAT_MAX_MESSAGE_CHARS:,}", "length": f"{len(text):,}"},
-            limit=settings.CHAT_MAX_MESSAGE_CHARS,
-            field="text",
-        )
+    refuse_too_long(text, gettext("Notes can be at most %(limit)s characters; this one has %(length)s."), field="text")
     return text
 
 

@@ -41,7 +41,7 @@ from chatdesk.conversations import (
 )
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.identity import ANONYMOUS, CustomerIdentity, customer_identity
-from chatdesk.conversations.inbound import normalise_text
+from chatdesk.conversations.inbound import normalise_text, refuse_too_long
 from chatdesk.conversations.injection import conversation_has_injection
 from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating, Team
 from chatdesk.drafting import registry
@@ -76,13 +76,7 @@ def check_text(text: object) -> str:
     text = normalise_text(text).strip()
     if not text:
         raise ServiceError("empty_message", gettext("Please type a message before sending."))
-    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ServiceError(
-            "message_too_long",
-            gettext("Messages can be at most %(limit)s characters; this one has %(length)s.")
-            % {"limit": f"{settings.CHAT_MAX_MESSAGE_CHARS:,}", "length": f"{len(text):,}"},
-            limit=settings.CHAT_MAX_MESSAGE_CHARS,
-        )
+    refuse_too_long(text, gettext("Messages can be at most %(limit)s characters; this one has %(length)s."))
     return text
 
 
@@ -548,14 +542,9 @@ def check_rating(score: object, comment: object) -> tuple[int, str]:
     if not isinstance(comment, str):
         raise ServiceError("invalid_request", gettext("comment must be a string."), field="comment")
     comment = normalise_text(comment, name="comment").strip()
-    if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ServiceError(
-            "message_too_long",
-            gettext("Comments can be at most %(limit)s characters; this one has %(length)s.")
-            % {"limit": f"{settings.CHAT_MAX_MESSAGE_CHARS:,}", "length": f"{len(comment):,}"},
-            limit=settings.CHAT_MAX_MESSAGE_CHARS,
-            field="comment",
-        )
+    refuse_too_long(
+        comment, gettext("Comments can be at most %(limit)s characters; this one has %(length)s."), field="comment"
+    )
     return score, comment
 
 
