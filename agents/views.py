@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from chatdesk.canned import selectors as canned_selectors
-from chatdesk.conversations import selectors, services
+from chatdesk.conversations import notes, selectors, services
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.models import Conversation, Team
 
@@ -61,6 +61,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "text": request.GET.get("q", "").strip()[:200],
         "agent": request.GET.get("agent", "").strip()[:150],
         "topic": request.GET.get("topic", "").strip()[:80],
+        "tag": request.GET.get("tag", "").strip()[:80],
         "since": _date(request.GET.get("since")),
         "until": _date(request.GET.get("until")),
     }
@@ -76,6 +77,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "agents": selectors.agents_to_transfer_to(exclude=None),
         "topics": selectors.topic_names(),
+        "tag_suggestions": notes.tag_names(),
     }
     return render(request, "agents/inbox.html", context)
 

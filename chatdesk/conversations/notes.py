@@ -15,13 +15,13 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count
 from django.utils.translation import gettext
 
 from chatdesk.conversations import realtime, selectors
 from chatdesk.conversations.errors import ServiceError
 from chatdesk.conversations.inbound import normalise_text, refuse_too_long
-from chatdesk.conversations.models import Conversation, ConversationTag, Message, Note
+from chatdesk.conversations.models import Conversation, ConversationTag, Note
 
 TAG_MAX_CHARS = 40
 TAGS_PER_CONVERSATION = 20
@@ -131,25 +131,6 @@ def tag_names(limit: int = 200) -> list[str]:
 def conversation_notes(conversation: Conversation) -> list[Note]:
     """Oldest first."""
     return list(Note.objects.filter(conversation=conversation).select_related("author").order_by("created_at", "pk"))
-
-
-def conversations_matching(
-    conversations: QuerySet[Conversation], *, tag: str = "", text: str = ""
-) -> QuerySet[Conversation]:
-    """`conversations` narrowed to those carrying `tag` (normalised as tags are; an impossible tag matches
-    nothing) and those where `text` occurs, ignoring case, in a message or an internal note."""
-    if tag:
-        name = " ".join(tag.split()).lower()
-        conversations = conversations.filter(
-            Exists(ConversationTag.objects.filter(conversation=OuterRef("pk"), name=name))
-        )
-    text = text.strip()
-    if text:
-        conversations = conversations.filter(
-            Q(Exists(Message.objects.filter(conversation=OuterRef("pk"), text__icontains=text)))
-            | Q(Exists(Note.objects.filter(conversation=OuterRef("pk"), text__icontains=text)))
-        )
-    return conversations
 
 
 # -- frames (docs/protocol.md) ---------------------------------------------------

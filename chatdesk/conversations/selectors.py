@@ -16,7 +16,16 @@ from django.utils.translation import gettext, gettext_lazy
 
 from chatdesk.conversations import notices, presence
 from chatdesk.conversations.errors import ServiceError
-from chatdesk.conversations.models import AgentAction, Conversation, Draft, EscalationFlag, Message, Rating
+from chatdesk.conversations.models import (
+    AgentAction,
+    Conversation,
+    ConversationTag,
+    Draft,
+    EscalationFlag,
+    Message,
+    Note,
+    Rating,
+)
 from chatdesk.drafting.base import Turn
 from chatdesk.knowledge.models import Topic
 
@@ -357,6 +366,25 @@ INBOX_VIEWS = {
 }
 
 
+def conversations_matching(
+    conversations: QuerySet[Conversation], *, tag: str = "", text: str = ""
+) -> QuerySet[Conversation]:
+    """`conversations` narrowed to those carrying `tag` (normalised as tags are; an impossible tag matches
+    nothing) and those where `text` occurs, ignoring case, in a message or an internal note."""
+    if tag:
+        name = " ".join(tag.split()).lower()  # as notes.normalise_tag stores it
+        conversations = conversations.filter(
+            Exists(ConversationTag.objects.filter(conversation=OuterRef("pk"), name=name))
+        )
+    text = text.strip()
+    if text:
+        conversations = conversations.filter(
+            Q(Exists(Message.objects.filter(conversation=OuterRef("pk"), text__icontains=text)))
+            | Q(Exists(Note.objects.filter(conversation=OuterRef("pk"), text__icontains=text)))
+        )
+    return conversations
+
+
 def inbox(
     *,
     user: User,
@@ -364,14 +392,16 @@ def inbox(
     text: str = "",
     agent: str = "",
     topic: str = "",
+    tag: str = "",
     since: date | None = None,
     until: date | None = None,
 ) -> QuerySet[Conversation]:
     """Conversations for the agents' inbox, most recently active first.
 
     view: all | mine (assigned to `user`) | unassigned (open ones nobody is responsible for) | closed.
-    text: words in any of its messages (case-insensitive); agent: a username who was responsible for
-    it or acted on it; topic: a topic name; since/until: last activity between these dates (inclusive).
+    text: words in any of its messages or agents' notes (case-insensitive); agent: a username who was
+    responsible for it or acted on it; topic: a topic name; tag: one of its tags; since/until: last
+    activity between these dates (inclusive).
     """
     # A chat opened and left without a word is nobody's business; one that asked for a person (button only) is.
     found = Conversation.objects.select_related("assigned_agent", "topic", "team").exclude(
@@ -383,8 +413,7 @@ def inbox(
         found = found.filter(assigned_agent__isnull=True).exclude(status=Conversation.Status.CLOSED)
     elif view == "closed":
         found = found.filter(status=Conversation.Status.CLOSED)
-    if text:
-        found = found.filter(Exists(Message.objects.filter(conversation=OuterRef("pk"), text__icontains=text)))
+    found = conversations_matching(found, tag=tag, text=text)
     if agent:
         found = found.filter(
             Q(assigned_agent__username=agent)

@@ -80,7 +80,7 @@ def conversations(request: HttpRequest) -> HttpResponse:
         return _bad_request(request, error)
     with report_queries():
         # Count and page the bare rows, then read the details of this page's 50 only.
-        behind = notes.conversations_matching(conversations_behind(f, drill), tag=tag, text=text)
+        behind = selectors.conversations_matching(conversations_behind(f, drill), tag=tag, text=text)
         found = behind.order_by("-first_customer_at", "-pk").values_list("pk", flat=True)
         page = Paginator(found, 50).get_page(request.GET.get("page"))
         ids = list(page.object_list)
@@ -144,7 +144,7 @@ def export_conversations(request: HttpRequest) -> HttpResponseBase:
         request,
         "conversations",
         lambda f, drill: export.conversations_csv(
-            notes.conversations_matching(conversations_behind(f, drill), tag=tag, text=text)
+            selectors.conversations_matching(conversations_behind(f, drill), tag=tag, text=text)
         ),
     )
 

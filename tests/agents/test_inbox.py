@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from chatdesk.conversations import services
+from chatdesk.conversations import notes, services
 from chatdesk.conversations.models import AgentAction, Conversation
 from chatdesk.knowledge.models import Topic
 from tests.conftest import say
@@ -54,6 +54,22 @@ def test_views_and_search_find_answered_and_closed_conversations_again(agent: Us
     assert set(rows(client, since="2000-01-01", until="2999-01-01", view="nonsense")) == set(ids.values())
     page = client.get("/agents/inbox/", {"q": "depot"}).content.decode()
     assert "Visitor" in page and 'aria-current="page"' in page
+
+
+def test_agents_find_conversations_by_tag_and_by_words_in_their_internal_notes(agent: User) -> None:
+    tagged = services.conversation_start()
+    say(tagged, "The lamp flickers")
+    notes.tag_add(public_id=tagged.public_id, agent=agent, tag="Warranty Claim")
+    noted = services.conversation_start()
+    say(noted, "Hello?")
+    notes.note_add(public_id=noted.public_id, agent=agent, text="Called the courier, ref 88-K")
+
+    client = signed_in(agent)
+    assert rows(client, tag=" warranty   CLAIM ") == [str(tagged.public_id)]  # as tags are stored
+    assert rows(client, tag="nothing") == []
+    assert rows(client, q="courier") == [str(noted.public_id)]  # an internal note's words
+    page = client.get("/agents/inbox/").content.decode()
+    assert '<option value="warranty claim">' in page  # the tags offered as suggestions
 
 
 def test_assigning_from_the_list_to_a_named_agent_is_recorded(agent: User, other_agent: User) -> None:

@@ -258,7 +258,7 @@ def test_search_by_tag_and_by_text_in_messages_or_notes(agent: User) -> None:
     everything = Conversation.objects.all()
 
     def found(**search: str) -> set[int]:
-        return set(notes.conversations_matching(everything, **search).values_list("pk", flat=True))
+        return set(selectors.conversations_matching(everything, **search).values_list("pk", flat=True))
 
     assert found(tag=" COURIER ") == {parcel.pk}
     assert found(tag="nothing") == set()
