@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import PermissionDenied
+
 from chatdesk.drafting.pii import mask_pii
+
+
+class RefusalsWithoutTraceback(logging.Filter):
+    """A page refused on purpose (PermissionDenied: an agent opening a manager's page) is one line in the log,
+    "Forbidden (Permission denied): /reports/", not a traceback: nothing went wrong."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PermissionDenied):
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 class MaskPersonalData(logging.Filter):

@@ -564,7 +564,10 @@ if LOG_FORMAT not in ("plain", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_pii": {"()": "chatdesk.log_filters.MaskPersonalData"}},
+    "filters": {
+        "mask_pii": {"()": "chatdesk.log_filters.MaskPersonalData"},
+        "refusals_without_traceback": {"()": "chatdesk.log_filters.RefusalsWithoutTraceback"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {
@@ -577,6 +580,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"filters": ["refusals_without_traceback"]},
         "django.server": {"handlers": [], "propagate": True},
         "django.channels.server": {"level": "WARNING"},
         # httpx logs every request's full URL at INFO: webhook URLs may carry the receiver's own token.

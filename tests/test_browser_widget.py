@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, WebSocke
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from chatdesk.conversations import identity, services
+from chatdesk.conversations import identity, presence, services
 from chatdesk.conversations.models import Conversation, Draft, Message
 from chatdesk.widget_sites.services import site_create
 from tests.live import LiveStack, free_port, poll_until
@@ -257,6 +257,8 @@ def test_on_a_phone_nothing_scrolls_sideways_and_every_control_is_a_44_pixel_tar
 
     widget(page, "end").tap()  # closed: the rating form is offered
     expect(widget(page, "rate-form")).to_be_visible(timeout=WAIT_MS)
+    history = widget(page, "log").bounding_box()
+    assert history is not None and history["height"] >= 150  # still readable beside the rating form
     targets += visible_controls(page)
     assert {"open", "human", "email", "end", "rate-comment"} <= {target[0] for target in targets}
     small = [target for target in targets if target[1] < 44 or target[2] < 44]
@@ -306,6 +308,19 @@ def test_the_keyboard_alone_opens_sends_and_closes_and_focus_never_leaves_the_ho
     assert page.evaluate("document.activeElement.id") == "search"
     page.keyboard.type(" blue")
     expect(page.locator("#search")).to_have_value("mug blue")
+
+
+def test_talk_to_a_person_pressed_from_the_keyboard_hands_focus_to_the_message_box_when_it_goes(
+    shop: Shop, agent: User, browser: Browser
+) -> None:
+    presence.socket_opened(agent, "keyboard-test-dashboard")  # an agent is at the desk: a person is coming
+    page = browser.new_context().new_page()
+    page.goto(shop.page("/person", {}))
+    widget(page, "open").click()
+    widget(page, "human").focus()
+    page.keyboard.press("Enter")
+    expect(widget(page, "human")).to_be_hidden(timeout=WAIT_MS)  # asking again would change nothing
+    assert in_widget(page, "r => r.activeElement && r.activeElement.getAttribute('data-chatdesk')") == "input"
 
 
 def test_the_history_is_a_log_changes_are_status_messages_and_errors_alerts(shop: Shop, browser: Browser) -> None:

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -45,7 +46,7 @@ class Conversation(models.Model):
     """
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Drafting")
+        OPEN = "open", _("Open")  # the model answers it; people read status_text
         ESCALATED = "escalated", _("Escalated")
         TAKEN_OVER = "taken_over", _("Taken over")
         CLOSED = "closed", _("Closed")
@@ -198,6 +199,14 @@ class Conversation(models.Model):
     def customer_label(self) -> str:
         """What agents call the customer: the name the widget gave, else "Visitor" and the id's start."""
         return self.customer_name or str(self)
+
+    @property
+    def status_text(self) -> str:
+        """The status as people read it: an open conversation says whether a reply is owed to the customer
+        ("Waiting for a reply") or not ("Answered"), never that it is drafting when nothing is."""
+        if self.status == self.Status.OPEN:
+            return gettext("Waiting for a reply") if self.awaiting_reply_since else gettext("Answered")
+        return str(self.get_status_display())
 
 
 class Message(models.Model):

@@ -436,8 +436,11 @@
       if (ui.shadow.activeElement === ui.human) focusInWidget(ui.emailInput);
     }
     if (!offerEmail) ui.emailForm.hidden = true;
-    // Once a person is on the way or on the line, asking again does nothing: don't offer it.
-    ui.human.hidden = PERSON_COMING.indexOf(code) !== -1;
+    // Once a person is on the way or on the line, asking again does nothing: don't offer it. A customer who
+    // just pressed it keeps their place: focus goes on to the message box rather than to the page.
+    var hideHuman = PERSON_COMING.indexOf(code) !== -1;
+    if (hideHuman && ui.shadow.activeElement === ui.human) focusInWidget(ui.input);
+    ui.human.hidden = hideHuman;
   }
 
   // What the server said about rating (status and welcome frames): offer it while it may be given.
@@ -957,7 +960,9 @@
     "  background: #e5484d; border: 2px solid #fff; }",
     ".panel { position: fixed; right: 20px; bottom: 92px; width: min(370px, calc(100vw - 24px));",
     "  height: min(560px, calc(100vh - 112px)); display: flex; flex-direction: column; background: #fff;",
-    "  border-radius: 14px; overflow: hidden; box-shadow: 0 12px 40px rgba(15, 25, 60, .28); }",
+    // When the rating or e-mail form takes room, the history keeps enough height to read (below) and the
+    // panel scrolls instead of squeezing it to a strip.
+    "  border-radius: 14px; overflow-x: hidden; overflow-y: auto; box-shadow: 0 12px 40px rgba(15, 25, 60, .28); }",
     ".launcher.at-left, .panel.at-left { right: auto; left: 20px; }",
     "@media (max-width: 480px) {",
     "  .panel { right: 12px; width: calc(100vw - 24px); bottom: 86px; height: calc(100vh - 98px); }",
@@ -970,7 +975,7 @@
     ".conn:empty { margin: 0; }",
     ".close { border: 0; background: transparent; color: inherit; font-size: 24px; line-height: 1; cursor: pointer;",
     "  padding: 0; margin: -10px -10px -10px 0; min-width: 44px; min-height: 44px; flex: none; }",
-    ".messages { margin: 0; padding: 14px; flex: 1; min-height: 0; overflow-y: auto; background: #f5f7fb; }",
+    ".messages { margin: 0; padding: 14px; flex: 1; min-height: 160px; overflow-y: auto; background: #f5f7fb; }",
     ".items { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 8px; }",
     ".empty { margin: 0; padding: 14px 16px 0; background: #f5f7fb; color: #5b6478; font-size: 14px; }",
     ".msg { max-width: 85%; padding: 8px 11px; border-radius: 12px; background: #fff; border: 1px solid #e1e5ee;",

@@ -61,3 +61,17 @@ def test_the_inbox_says_answered_or_waiting_instead_of_drafting(agent: User, kno
     assert '<span class="badge status-open">Answered</span>' in html
     assert '<span class="badge status-open">Waiting for a reply</span>' in html
     assert "Drafting" not in html
+
+
+def test_the_reports_list_and_transcript_say_answered_too(agent: User, manager: User, knowledge: None) -> None:
+    answered = conversation_services.conversation_start()
+    say(answered, "How do I reset my password?")
+    draft = draft_now(answered)
+    conversation_services.draft_approve(public_id=answered.public_id, draft_id=draft.pk, agent=agent)
+
+    client = signed_in(manager)
+    listed = client.get("/reports/conversations/", {"metric": "conversations"}).content.decode()
+    transcript = client.get(f"/reports/conversations/{answered.public_id}/").content.decode()
+    for html in (listed, transcript):
+        assert '<span class="badge status-open">Answered</span>' in html
+        assert "Drafting" not in html

@@ -95,3 +95,23 @@ def test_json_logs_are_one_masked_object_per_record() -> None:
     assert record["time"]
     for personal in PERSONAL:
         assert personal not in line
+
+
+def test_a_page_refused_on_purpose_is_one_line_in_the_log_without_a_traceback(agent: User) -> None:
+    """An agent opening a manager's page is refused (403) and logged as such; nothing went wrong, so no
+    traceback fills the log."""
+    from django.test import Client
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        client = Client()
+        client.force_login(agent)
+        assert client.get("/reports/").status_code == 403
+    finally:
+        logging.getLogger().removeHandler(handler)
+    written = stream.getvalue()
+    assert "Forbidden (Permission denied): /reports/" in written
+    assert "Traceback" not in written
