@@ -2,8 +2,10 @@
 (set up by its data- attributes, under hostile host styles), on a phone, with the keyboard alone, read by
 assistive technology (ARIA roles), and offline (messages kept and sent once when back).
 
-The other origin is http://127.0.0.2:<port>, a host the desk's ALLOWED_HOSTS do not name: a Daphne of its own
-(beside the live stack's, on the same database, Redis and worker) lets it in through WIDGET_ALLOWED_ORIGINS.
+The other origin is http://127.0.0.2:<port>, a host the desk's ALLOWED_HOSTS do not name: a widget site lists it
+(WidgetSite.origins), which is what lets it in. The pages talk to a Daphne of their own (beside the live stack's, on
+the same database, Redis and worker, without WIDGET_ALLOWED_ORIGINS), started after the session's earlier tests so
+that no origins it cached before the site existed keep the page out (chatdesk.widget_sites.websocket).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from websockets.sync.client import connect as ws_connect
 
 from chatdesk.conversations import identity, presence, services
 from chatdesk.conversations.models import Conversation, Draft, Message
+from chatdesk.widget_sites.models import WidgetSite
 from chatdesk.widget_sites.services import site_create
 from tests.live import LiveStack, free_port, poll_until
 
@@ -67,7 +70,7 @@ class ShopPages(http.server.BaseHTTPRequestHandler):
 
 @dataclass
 class Shop:
-    """Another site (its own origin) and a desk whose Daphne admits that origin."""
+    """Another site (its own origin) and a Daphne of the desk's for its pages."""
 
     origin: str
     desk: LiveStack
@@ -86,7 +89,8 @@ class Shop:
 
 
 @pytest.fixture(scope="module")
-def shop(live_stack: LiveStack) -> Iterator[Shop]:
+def shop_desk(live_stack: LiveStack) -> Iterator[Shop]:
+    """The other site's server and the desk's Daphne for it; no widget site lists its origin yet."""
     server = ShopServer((SHOP_HOST, 0), ShopPages)
     server.pages = {}
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -95,7 +99,7 @@ def shop(live_stack: LiveStack) -> Iterator[Shop]:
     desk = LiveStack(
         base_url=f"http://127.0.0.1:{port}",
         log_dir=Path(tempfile.mkdtemp(prefix="chatdesk-widget-")),
-        env={**live_stack.env, "WIDGET_ALLOWED_ORIGINS": origin},
+        env=live_stack.env,
         port=port,
     )
     desk.start_daphne()
@@ -105,6 +109,13 @@ def shop(live_stack: LiveStack) -> Iterator[Shop]:
         desk.stop()
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def shop(shop_desk: Shop, transactional_db: None) -> Shop:
+    """The other site, which a widget site lists (the database is emptied after every test of this module)."""
+    WidgetSite.objects.create(name="Shop", origins=[shop_desk.origin])
+    return shop_desk
 
 
 class SentFrames:
@@ -147,10 +158,13 @@ def in_widget(page: Page, script: str) -> Any:
 
 
 def test_a_page_of_another_origin_embeds_the_widget_with_its_settings_under_hostile_styles_and_chats(
-    shop: Shop, live_stack: LiveStack, knowledge: None, agent: User, manager: User, browser: Browser
+    shop_desk: Shop, knowledge: None, agent: User, manager: User, browser: Browser
 ) -> None:
-    # The host site signs who its signed-in customer is (docs/identity.md); the desk shows them as verified.
-    site = site_create(name="Another shop", by=manager)
+    # The manager adds the host site with its origin, which alone lets its pages in; its backend signs who its
+    # signed-in customer is (docs/identity.md); the desk shows them as verified.
+    shop = shop_desk
+    site = site_create(name="Another shop", origins=f"{shop.origin}/", by=manager)
+    assert site.origins == [shop.origin]
     signature = identity.sign(site.secret, account_id="c-42", email="ann@example.com", name="Ann Example")
     url = shop.page(
         "/hostile",
@@ -211,9 +225,10 @@ def test_a_page_of_another_origin_embeds_the_widget_with_its_settings_under_host
     stored = Conversation.objects.get()
     assert (stored.customer_verified, stored.customer_name, stored.page_url) == (True, "Ann Example", url)
 
-    # The origin is admitted by WIDGET_ALLOWED_ORIGINS alone: the live stack's Daphne, without it, refuses it.
+    # An origin no site lists is refused.
+    unlisted = shop.origin.replace(SHOP_HOST, "127.0.0.3")
     with pytest.raises(InvalidStatus) as refused:
-        ws_connect(f"{live_stack.ws_url}/ws/chat/", origin=shop.origin, open_timeout=10)
+        ws_connect(f"{shop.desk.ws_url}/ws/chat/", origin=unlisted, open_timeout=10)
     assert refused.value.response.status_code == 403
 
 

@@ -26,12 +26,22 @@ class WidgetSite(models.Model):
     the HMAC key of the identity signature (chatdesk.conversations.identity); rotating it makes every
     signature made with the old one unverified. It is kept as is, not hashed: the desk needs it to check
     signatures.
+
+    `origins` lists where the site's pages are served from, normalised ("https://shop.example.com",
+    "http://127.0.0.2:8001"): the customer websocket only admits a page whose Origin is one of them, the
+    desk's own hosts or WIDGET_ALLOWED_ORIGINS (chatdesk.widget_sites.websocket).
     """
 
     name = models.CharField(max_length=100, unique=True)
     public_key = models.CharField(max_length=40, unique=True, default=new_public_key, editable=False)
     secret = models.CharField(max_length=80, default=new_secret, help_text="Signs customers' identities (HMAC-SHA256).")
     secret_rotated_at = models.DateTimeField(null=True, blank=True, help_text="When the secret was last replaced.")
+    origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The web origins (scheme://host[:port]) whose pages embed the widget; the customer websocket "
+        "admits them. Normalised by services.origins_clean.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

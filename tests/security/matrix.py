@@ -118,6 +118,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "api-tokens/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "sites/": cells(LOGIN, agent=FORBIDDEN, manager=OK),
     "sites/<int:site_id>/": cells(LOGIN, agent=FORBIDDEN, manager=OK),  # shows the identity secret
+    "sites/<int:site_id>/origins/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; setting the origins is a POST
     "sites/<int:site_id>/rotate/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; rotating is a POST
     "sites/<int:site_id>/delete/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; deleting is a POST
     "api-tokens/<int:token_id>/revoke/": cells(LOGIN, agent=NOT_ALLOWED),  # GET; revoking is a POST

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -81,3 +82,62 @@ def test_agents_cannot_see_or_change_sites(agent: User) -> None:
     assert client.post(f"/sites/{site.pk}/rotate/").status_code == 403
     assert client.post("/sites/", {"name": "Mine"}).status_code == 403
     assert WidgetSite.objects.get().secret == site.secret
+
+
+def test_a_site_is_added_with_its_origins_and_its_page_says_where_the_widget_connects(
+    manager: User, settings: Any
+) -> None:
+    settings.WIDGET_ALLOWED_ORIGINS = ["https://legacy.example.com"]
+    client = signed_in(manager)
+    form = client.get("/sites/").content.decode()
+    assert 'name="origins"' in form and "The widget connects only from" in form
+
+    added = client.post(
+        "/sites/", {"name": "Shop", "origins": "HTTPS://Shop.Example.com/\r\nhttp://127.0.0.2:8001\r\n"}
+    )
+    site = WidgetSite.objects.get()
+    assert added.status_code == 302 and site.origins == ["https://shop.example.com", "http://127.0.0.2:8001"]
+    page = client.get(f"/sites/{site.pk}/").content.decode()
+    assert ">https://shop.example.com\nhttp://127.0.0.2:8001</textarea>" in page
+    assert "The widget connects only from" in page and "https://legacy.example.com" in page
+
+
+def test_a_bad_origin_refuses_the_new_site_and_keeps_what_was_typed(manager: User) -> None:
+    client = signed_in(manager)
+    refused = client.post("/sites/", {"name": "Shop", "origins": "https://shop.example.com/chat"})
+    text = html.unescape(refused.content.decode())
+    assert refused.status_code == 422 and "https://shop.example.com/chat is not a web origin" in text
+    assert 'value="Shop"' in text and ">https://shop.example.com/chat</textarea>" in text
+    assert not WidgetSite.objects.exists()
+
+
+def test_a_manager_edits_the_origins_and_a_bad_one_changes_nothing(manager: User) -> None:
+    client = signed_in(manager)
+    site = WidgetSite.objects.create(name="Shop", origins=["https://shop.example.com"])
+    saved = client.post(f"/sites/{site.pk}/origins/", {"origins": "https://www.example.com\nhttps://shop.example.com"})
+    assert saved.status_code == 302 and saved["Location"] == f"/sites/{site.pk}/"
+    site.refresh_from_db()
+    assert site.origins == ["https://www.example.com", "https://shop.example.com"]
+    assert "Origins saved." in client.get(f"/sites/{site.pk}/").content.decode()
+
+    typed = "https://www.example.com\nwww.shop.example.com"
+    refused = client.post(f"/sites/{site.pk}/origins/", {"origins": typed})
+    text = html.unescape(refused.content.decode())
+    assert refused.status_code == 422 and "www.shop.example.com is not a web origin" in text
+    assert f">{typed}</textarea>" in text and "no-store" in refused["Cache-Control"]
+    site.refresh_from_db()
+    assert site.origins == ["https://www.example.com", "https://shop.example.com"]
+
+    assert client.post(f"/sites/{site.pk}/origins/", {"origins": ""}).status_code == 302
+    site.refresh_from_db()
+    assert site.origins == []
+    assert client.post(f"/sites/{site.pk + 1}/origins/", {"origins": ""}).status_code == 404
+    assert client.get(f"/sites/{site.pk}/origins/").status_code == 405
+
+
+def test_agents_cannot_set_origins(agent: User) -> None:
+    site = WidgetSite.objects.create(name="Shop", origins=["https://shop.example.com"])
+    assert (
+        signed_in(agent).post(f"/sites/{site.pk}/origins/", {"origins": "https://evil.example.com"}).status_code == 403
+    )
+    assert WidgetSite.objects.get().origins == ["https://shop.example.com"]
