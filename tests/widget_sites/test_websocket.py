@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.db import DatabaseError
 
-from chatdesk.conversations.consumers import CustomerChatConsumer
 from chatdesk.conversations.routing import websocket_urlpatterns
 from chatdesk.widget_sites import services, websocket
 from chatdesk.widget_sites.models import WidgetSite
@@ -22,8 +23,22 @@ def fresh_cache() -> None:
     websocket.site_origins_cache.clear()
 
 
-# The customer socket's Origin check as routing.py builds it (the desk's whole ASGI stack adds nothing to it).
-CHECKED_CUSTOMER_SOCKET = websocket_urlpatterns[0].callback
+class Accepting(AsyncWebsocketConsumer):
+    """Stands for the customer consumer behind the check: these tests are about the Origin header alone (the
+    live tests open real customer sockets through it)."""
+
+    async def connect(self) -> None:
+        await self.accept()
+
+
+ROUTED = websocket_urlpatterns[0].callback
+# The customer socket's Origin check with the list routing.py gives it.
+CHECKED_CUSTOMER_SOCKET = SiteOriginValidator(Accepting.as_asgi(), ROUTED.allowed_origins)
+
+
+def test_the_customer_socket_is_routed_through_the_sites_origin_check() -> None:
+    assert isinstance(ROUTED, SiteOriginValidator)
+    assert ROUTED.allowed_origins == [*settings.ALLOWED_HOSTS, *settings.WIDGET_ALLOWED_ORIGINS]
 
 
 async def admitted(origin: str) -> bool:
@@ -52,7 +67,7 @@ def test_a_sites_origin_is_admitted_and_another_refused() -> None:
 def test_the_configured_origins_are_admitted_beside_the_sites() -> None:
     # routing.py passes ALLOWED_HOSTS + WIDGET_ALLOWED_ORIGINS as the fixed list.
     WidgetSite.objects.create(name="Shop", origins=["https://shop.example.com"])
-    validator = SiteOriginValidator(CustomerChatConsumer.as_asgi(), ["https://configured.example.com"])
+    validator = SiteOriginValidator(Accepting.as_asgi(), ["https://configured.example.com"])
 
     async def scenario() -> None:
         for origin, expected in [
